@@ -1,0 +1,28 @@
+"""Shared FastAPI dependencies: settings, database session, blob store."""
+from __future__ import annotations
+
+from typing import Iterator
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from ..settings import Settings
+from ..store import BlobStore, Database
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request (committed when the handler returns without error)."""
+    with request.app.state.db.session() as session:
+        yield session
+
+
+def get_blobs(request: Request) -> BlobStore:
+    return request.app.state.blobs

@@ -1,0 +1,4 @@
+"""API routes: browse (to be filled in)."""
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api")
