@@ -1,0 +1,104 @@
+"""The run description: one TOML/YAML file (or dict) that says what to compute; stored with the run."""
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+OBJECTIVES = ("channel", "neuron", "negative", "diversity")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown key is refused, naming the key
+
+
+class ExamplesConfig(Strict):
+    enabled: bool = True
+    k: int = Field(10, ge=1, le=200, description="top-k and bottom-k dataset examples per unit")
+    batch_size: int = Field(64, ge=1, le=4096)
+    num_workers: int = Field(0, ge=0, le=64)
+
+
+class FeatureVisConfig(Strict):
+    enabled: bool = True
+    objectives: list[Literal["channel", "neuron", "negative", "diversity"]] = list(OBJECTIVES)
+    steps: int = Field(512, ge=1, le=100_000)  # Lucid's default
+    size: int | None = Field(None, ge=8, le=1024, description="render size; default the model's input size")
+    lr: float = Field(0.05, gt=0)
+    diversity_n: int = Field(4, ge=2, le=16)
+    batch_channels: int = Field(32, ge=1, le=1024, description="channels optimized together")
+    seed: int = 0
+
+
+class WeightsConfig(Strict):
+    enabled: bool = True
+    top_n: int = Field(50, ge=1, le=1000, description="strongest inputs and outputs kept per unit")
+
+
+class RunConfig(Strict):
+    model: dict[str, Any] = Field(description="model source, e.g. {kind = 'demo'} or {kind = 'torchvision', name = 'resnet18'}")
+    dataset: dict[str, Any] = Field(description="dataset source, e.g. {kind = 'concepts', size = 5000} or {kind = 'folder', root = '...'}")
+    layers: list[str] = Field(min_length=1, description="layer names or glob patterns (dotted names)")
+    model_slug: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+    device: str = "cpu"
+    examples: ExamplesConfig = ExamplesConfig()
+    featurevis: FeatureVisConfig = FeatureVisConfig()
+    weights: WeightsConfig = WeightsConfig()
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not (v == "cpu" or v == "mps" or v.startswith("cuda")):
+            raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', not {v!r}")
+        return v
+
+
+class RunConfigError(ValueError):
+    pass
+
+
+def explain_validation(err: ValidationError, source: str) -> str:
+    problems = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            problems.append(f"unknown key '{where}' (remove it or check its spelling)")
+        else:
+            problems.append(f"{where}: {e['msg']}")
+    return f"Invalid run description {source}: " + "; ".join(problems)
+
+
+def parse_run_config(data: dict[str, Any], source: str = "") -> RunConfig:
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise RunConfigError(explain_validation(err, source)) from None
+
+
+def load_run_file(path: Path) -> RunConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise RunConfigError(f"Run description {path} does not exist.")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix.lower() in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
+        else:
+            raise RunConfigError(f"Run description {path} must end in .toml, .yaml or .yml.")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as err:
+        raise RunConfigError(f"Run description {path} is not valid {path.suffix[1:].upper()}: {err}") from None
+    if not isinstance(data, dict):
+        raise RunConfigError(f"Run description {path} must be a table/mapping at the top level.")
+    return parse_run_config(data, str(path))
+
+
+def params_digest(params: Any) -> str:
+    """Stable short hash of JSON-able parameters (decides whether a finished stage can be reused)."""
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]

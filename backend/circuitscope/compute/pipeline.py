@@ -1,0 +1,285 @@
+"""A run: model + dataset + layers -> stored records, resumable and idempotent.
+
+Stages per layer: examples (one streaming pass for all layers, checkpointed), featurevis (chunks of
+channels, each chunk one transaction), weights (from the previous selected layer). A stage that is
+done with the same parameters is skipped, so a killed run finishes where it stopped and a second run
+changes nothing.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from sqlalchemy import select
+
+from ..settings import Settings
+from ..store import BlobStore, Database
+from ..store import writer
+from ..store.base import utcnow
+from ..store.schema import Layer, Run
+from .config import RunConfig, params_digest
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[str, str | None, int, int], None]  # (stage, layer, done, total)
+
+
+class Cancelled(Exception):
+    """The run was asked to stop; everything finished so far is stored."""
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    model_slug: str
+    layers: list[str]
+    skipped_images: list[tuple[str, str]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    stages_skipped: list[str] = field(default_factory=list)
+
+
+def default_model_slug(spec: dict[str, Any]) -> str:
+    kind = spec.get("kind", "model")
+    base = spec.get("name") or {
+        "demo": "conceptnet",
+        "lucent": "inceptionv1",
+    }.get(kind) or Path(str(spec.get("path") or spec.get("target") or kind)).stem.split(":")[0]
+    return re.sub(r"[^a-z0-9_.-]+", "-", str(base).lower()).strip("-")[:100] or "model"
+
+
+def dataset_slug(spec: dict[str, Any]) -> str:
+    kind = spec.get("kind", "dataset")
+    return f"{kind}-{params_digest(spec)}"
+
+
+def _atomic_write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def run_compute(
+    config: RunConfig,
+    settings: Settings,
+    db: Database | None = None,
+    progress: ProgressFn | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    show_progress_bars: bool = True,
+) -> RunResult:
+    from ..datasets import build_dataset
+    from ..models.layers import list_layers, resolve_layers
+    from ..models.sources import load_model
+
+    db = db or Database(settings.sqlalchemy_url)
+    blobs = BlobStore(settings.blob_dir)
+    report = progress or (lambda *a: None)
+    cancel = should_cancel or (lambda: False)
+
+    def check_cancel() -> None:
+        if cancel():
+            raise Cancelled("cancelled by request")
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    report("loading model", None, 0, 1)
+    model = load_model(config.model, settings.data_dir, device=config.device)
+    infos = list_layers(model)
+    layer_names = resolve_layers(model, config.layers)  # unknown names fail here, before any work
+    order = {info.name: info.order for info in infos}
+    layer_names.sort(key=lambda n: order.get(n, 0))
+    dataset = build_dataset(config.dataset)
+    timings["load"] = time.perf_counter() - t0
+
+    slug = config.model_slug or default_model_slug(model.source or config.model)
+    with db.session() as s:
+        model_row = writer.get_or_create_model(
+            s, slug, source=model.source or config.model, name=model.name, input_size=model.input_size,
+            mean=list(model.mean), std=list(model.std), class_names=model.class_names,
+        )
+        if model_row.source != (model.source or config.model):
+            raise ValueError(
+                f"A model named '{slug}' already exists with another source ({model_row.source}). "
+                "Set model_slug in the run description (or --model-slug) to store this one under a new name."
+            )
+        ds_row = writer.get_or_create_dataset(
+            s, dataset_slug(dataset.describe()), dataset.describe(), len(dataset), list(dataset.classes or []) or None
+        )
+        layers = writer.sync_layers(s, model_row, infos)
+        for name in layer_names:
+            writer.ensure_units(s, layers[name])
+        run = Run(model_id=model_row.id, dataset_id=ds_row.id, config=config.model_dump(mode="json"), status="running")
+        s.add(run)
+        s.flush()
+        run_id, model_id, ds_id = run.id, model_row.id, ds_row.id
+
+    result = RunResult(run_id=run_id, model_slug=slug, layers=layer_names)
+    try:
+        if config.examples.enabled:
+            _examples_stage(config, settings, db, blobs, model, dataset, model_id, ds_id, layer_names, run_id,
+                            result, report, check_cancel, show_progress_bars)
+        if config.featurevis.enabled:
+            _featurevis_stage(config, db, blobs, model, model_id, layer_names, run_id, result, report,
+                              check_cancel, show_progress_bars)
+        if config.weights.enabled:
+            _weights_stage(config, db, model, model_id, layer_names, run_id, result, report, check_cancel)
+    except BaseException as err:
+        status = "cancelled" if isinstance(err, (Cancelled, KeyboardInterrupt)) else "failed"
+        with db.session() as s:
+            row = s.get(Run, run_id)
+            row.status, row.error, row.finished_at = status, f"{type(err).__name__}: {err}", utcnow()
+            row.summary = _summary(result)
+        raise
+    result.timings["total"] = time.perf_counter() - t0
+    with db.session() as s:
+        row = s.get(Run, run_id)
+        row.status, row.finished_at, row.summary = "done", utcnow(), _summary(result)
+    return result
+
+
+def _summary(result: RunResult) -> dict[str, Any]:
+    return {
+        "layers": result.layers,
+        "skipped_images": [{"ref": r, "reason": why} for r, why in result.skipped_images],
+        "skipped_count": len(result.skipped_images),
+        "stages_skipped": result.stages_skipped,
+        "timings": {k: round(v, 3) for k, v in result.timings.items()},
+    }
+
+
+def _layers_of(s, model_id: int, names: list[str]) -> dict[str, Layer]:
+    return {l.name: l for l in s.scalars(select(Layer).where(Layer.model_id == model_id, Layer.name.in_(names)))}
+
+
+def _examples_stage(config, settings, db, blobs, model, dataset, model_id, ds_id, layer_names, run_id,
+                    result, report, check_cancel, bars) -> None:
+    from ..datasets.loader import SkippedImages
+    from ..records.examples import compute_dataset_examples, render_examples
+
+    params = {"dataset": dataset.describe(), "k": config.examples.k}
+    with db.session() as s:
+        layers = _layers_of(s, model_id, layer_names)
+        todo = [n for n in layer_names if not writer.stage_is_done(s, layers[n], "examples", params)]
+    result.stages_skipped += [f"examples:{n}" for n in layer_names if n not in todo]
+    if not todo:
+        return
+    t = time.perf_counter()
+    # The checkpoint of the streaming pass is keyed by what it computes; a resumed run reuses it.
+    ckpt_dir = settings.data_dir / "checkpoints" / f"model{model_id}-{params_digest(params)}"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    meta_path, ckpt = ckpt_dir / "layers.json", ckpt_dir / "examples.pt"
+    if ckpt.exists():
+        saved = json.loads(meta_path.read_text()) if meta_path.exists() else []
+        if set(todo) <= set(saved):
+            todo_pass = saved
+        else:
+            ckpt.unlink()
+            todo_pass = todo
+    else:
+        todo_pass = todo
+    _atomic_write_json(meta_path, todo_pass)
+    skipped = SkippedImages()
+
+    def on_batch(done: int, total: int) -> None:
+        report("examples", None, done, total)
+        check_cancel()
+
+    tallies = compute_dataset_examples(
+        model, dataset, todo_pass, k=config.examples.k, batch_size=config.examples.batch_size,
+        device=config.device, checkpoint_path=ckpt, skipped=skipped, progress=bars,
+        on_batch=on_batch, num_workers=config.examples.num_workers,
+    )
+    result.skipped_images = list(skipped.items)
+    if skipped.count:
+        log.warning("%d unreadable images were skipped: %s", skipped.count,
+                    ", ".join(f"{r} ({why})" for r, why in skipped.items[:10]))
+    result.timings["examples_pass"] = time.perf_counter() - t
+    for i, name in enumerate(todo):
+        check_cancel()
+        report("examples", name, i, len(todo))
+        records = render_examples(model, dataset, name, tallies[name], device=config.device)
+        with db.session() as s:
+            layer = _layers_of(s, model_id, [name])[name]
+            units = writer.ensure_units(s, layer)
+            ds = s.get(writer.Dataset, ds_id)
+            stats = {c: tallies[name].stats(c) for c in range(layer.channels)}
+            writer.write_layer_examples(s, blobs, ds, units, records, stats)
+            writer.mark_stage(s, layer, "examples", status="done", params=params, run_id=run_id,
+                              units_done=layer.channels)
+    result.timings["examples"] = time.perf_counter() - t
+    for path in (ckpt, meta_path):  # every layer is stored: the checkpoint has served its purpose
+        path.unlink(missing_ok=True)
+
+
+def _featurevis_stage(config, db, blobs, model, model_id, layer_names, run_id, result, report, check_cancel,
+                      bars) -> None:
+    from ..records.featurevis import render_feature_vis
+
+    fv = config.featurevis
+    size = fv.size or model.input_size
+    params = {"steps": fv.steps, "size": size, "lr": fv.lr, "seed": fv.seed, "diversity_n": fv.diversity_n,
+              "objectives": list(fv.objectives), "param": "fft+decorrelate", "transforms": "lucent.standard"}
+    per_unit = sum(fv.diversity_n if o == "diversity" else 1 for o in fv.objectives)
+    t = time.perf_counter()
+    for name in layer_names:
+        with db.session() as s:
+            layer = _layers_of(s, model_id, [name])[name]
+            if writer.stage_is_done(s, layer, "featurevis", params):
+                result.stages_skipped.append(f"featurevis:{name}")
+                continue
+            units = writer.ensure_units(s, layer)
+            done = writer.units_with_featurevis(s, units, per_unit, params)
+            channels = layer.channels
+            writer.mark_stage(s, layer, "featurevis", status="running", params=params, run_id=run_id,
+                              units_done=len(done))
+        todo = [c for c in range(channels) if c not in done]
+        for start in range(0, len(todo), fv.batch_channels):
+            check_cancel()
+            chunk = todo[start:start + fv.batch_channels]
+            report("featurevis", name, channels - len(todo) + start, channels)
+            records = list(render_feature_vis(
+                model, name, chunk, objectives=tuple(fv.objectives), steps=fv.steps, size=size, lr=fv.lr,
+                diversity_n=fv.diversity_n, batch_channels=fv.batch_channels, seed=fv.seed, device=config.device,
+                progress=bars,
+            ))
+            with db.session() as s:  # one chunk = one transaction: no half-rendered unit is ever visible
+                layer = _layers_of(s, model_id, [name])[name]
+                units = writer.ensure_units(s, layer)
+                writer.write_featurevis(s, blobs, units, records, params)
+                finished = channels - len(todo) + start + len(chunk)
+                writer.mark_stage(s, layer, "featurevis", status="running", params=params, run_id=run_id,
+                                  units_done=finished)
+        with db.session() as s:
+            layer = _layers_of(s, model_id, [name])[name]
+            writer.mark_stage(s, layer, "featurevis", status="done", params=params, run_id=run_id,
+                              units_done=channels)
+        report("featurevis", name, channels, channels)
+    result.timings["featurevis"] = time.perf_counter() - t
+
+
+def _weights_stage(config, db, model, model_id, layer_names, run_id, result, report, check_cancel) -> None:
+    from ..records.weights import layer_connections
+
+    t = time.perf_counter()
+    for src, dst in zip(layer_names, layer_names[1:]):
+        params = {"src": src, "top_n": config.weights.top_n}
+        with db.session() as s:
+            if writer.stage_is_done(s, _layers_of(s, model_id, [dst])[dst], "weights", params):
+                result.stages_skipped.append(f"weights:{dst}")
+                continue
+        check_cancel()
+        report("weights", dst, 0, 1)
+        conns = layer_connections(model, src, dst, top_n=config.weights.top_n)
+        with db.session() as s:
+            layers = _layers_of(s, model_id, [src, dst])
+            writer.write_connections(s, writer.ensure_units(s, layers[src]), writer.ensure_units(s, layers[dst]),
+                                     conns.all())
+            writer.mark_stage(s, layers[dst], "weights", status="done", params=params, run_id=run_id,
+                              units_done=layers[dst].channels)
+        report("weights", dst, 1, 1)
+    result.timings["weights"] = time.perf_counter() - t
