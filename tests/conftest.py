@@ -1,0 +1,41 @@
+"""Shared fixtures: a settings object in a temp data dir, and databases on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+
+from postgres_server import PostgresServer
+
+os.environ.setdefault("CIRCUITSCOPE_DATA_DIR", "/tmp/circuitscope-test-unused")  # never the user's data/
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    server = PostgresServer()
+    url = server.start()
+    if url is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed; .ci/run installs Debian's postgresql package")
+        pytest.skip("PostgreSQL binaries not found (apt-get install postgresql)")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path: Path) -> str:
+    """A fresh, empty database URL on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    server = request.getfixturevalue("postgres_server")
+    return server.create_database(f"cs_test_{os.getpid()}_{next(_counter)}")
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    from circuitscope.settings import Settings
+
+    return Settings(data_dir=tmp_path / "data")
