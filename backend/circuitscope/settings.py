@@ -20,13 +20,18 @@ class Settings(BaseSettings):
     anonymous_read: bool = True
     # Single-user local default: writes without credentials act as this user (off in multi-user mode).
     local_user: str | None = "demo"
-    # Folders under which the browser may register models and datasets (os.pathsep-separated in env).
+    # Folders under which the browser may register models and datasets (JSON list in env, e.g.
+    # CIRCUITSCOPE_ALLOWED_ROOTS='["/models", "/images"]'). Empty: the directory the server started in.
     allowed_roots: list[Path] = Field(default_factory=list)
     secret_key: str = "change-me-in-production"
 
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def roots(self) -> list[Path]:
+        return [p.expanduser().resolve() for p in (self.allowed_roots or [Path.cwd()])]
 
     @property
     def sqlalchemy_url(self) -> str:

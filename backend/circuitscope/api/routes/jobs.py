@@ -1,4 +1,218 @@
-"""API routes: jobs (to be filled in)."""
-from fastapi import APIRouter
+"""Jobs and sources: register a model and a dataset (paths only under the configured roots), discover
+layers, queue a computation, watch it (polling or Server-Sent Events) and cancel it."""
+from __future__ import annotations
 
-router = APIRouter(prefix="/api")
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ...compute.config import RunConfigError, parse_run_config
+from ...jobs import queue
+from ...settings import Settings
+from ...store.job_schema import Job
+from ..auth import require_reader
+from ..deps import get_session, get_settings_dep
+from ..errors import ApiError, not_found
+from ..schemas_jobs import (BrowseEntry, BrowseOut, DatasetCheckIn, DatasetCheckOut, DiscoverIn, DiscoverOut,
+                            JobOut, LayerOut)
+
+router = APIRouter(prefix="/api", tags=["jobs"])
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+MODEL_SUFFIXES = {".pt", ".pth", ".ckpt", ".bin", ".py", ".jit", ".torchscript"}
+
+
+try:  # starting computations needs the annotator role (admin implied)
+    from ..auth import require_role
+
+    require_writer = require_role("annotator")
+except ImportError:  # auth not configured yet
+    def require_writer() -> None:
+        return None
+
+
+def check_path(settings: Settings, raw: str, what: str) -> Path:
+    """Resolve a user-given path and refuse it unless it lies under a configured root."""
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        path = settings.roots[0] / path
+    path = path.resolve()
+    if not any(path == root or root in path.parents for root in settings.roots):
+        raise ApiError(403, f"{what} path {raw} is outside the allowed folders "
+                            f"({', '.join(map(str, settings.roots))}). Put it under one of them, or ask the "
+                            "administrator to add its folder to CIRCUITSCOPE_ALLOWED_ROOTS.")
+    return path
+
+
+def checked_spec(settings: Settings, model: dict[str, Any] | None = None,
+                 dataset: dict[str, Any] | None = None) -> None:
+    """Every file-system path in a model or dataset spec must be under the allowed roots (rewritten absolute)."""
+    if model:
+        for key in ("path", "weights_file", "class_names"):
+            if isinstance(model.get(key), str):
+                model[key] = str(check_path(settings, model[key], f"model {key}"))
+        target = model.get("target")
+        if isinstance(target, str) and ".py:" in target:
+            file, _, func = target.rpartition(":")
+            model["target"] = f"{check_path(settings, file, 'model factory')}:{func}"
+        elif isinstance(target, str) and model.get("kind") == "factory":
+            raise ApiError(403, "From the browser a factory must be a .py file under the allowed folders "
+                                "(path/to/file.py:function); module paths are for the CLI.")
+    if dataset and dataset.get("kind") == "folder":
+        dataset["root"] = str(check_path(settings, str(dataset.get("root", "")), "dataset"))
+
+
+def job_out(job: Job) -> JobOut:
+    return JobOut(
+        id=job.id, status=job.status, stage=job.stage, layer=job.layer, done=job.done, total=job.total,
+        eta_seconds=queue.eta_seconds(job), error=job.error, summary=job.summary or {}, config=job.config,
+        run_id=job.run_id, model_slug=job.model_slug, created_by=job.created_by,
+        cancel_requested=job.cancel_requested, attempts=job.attempts, created_at=job.created_at,
+        started_at=job.started_at, finished_at=job.finished_at,
+    )
+
+
+def _user_name(request: Request) -> str | None:
+    user = getattr(request.state, "user", None)
+    return getattr(user, "name", None)
+
+
+@router.get("/jobs", response_model=list[JobOut], dependencies=[Depends(require_reader)])
+def list_jobs(limit: int = Query(50, ge=1, le=500), session: Session = Depends(get_session)):
+    return [job_out(j) for j in session.scalars(select(Job).order_by(Job.id.desc()).limit(limit))]
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, dependencies=[Depends(require_reader)])
+def get_job(job_id: int, session: Session = Depends(get_session)):
+    job = session.get(Job, job_id)
+    if job is None:
+        raise not_found(f"No job {job_id}.")
+    return job_out(job)
+
+
+@router.post("/jobs", response_model=JobOut, status_code=201)
+def create_job(body: dict[str, Any], request: Request, session: Session = Depends(get_session),
+               settings: Settings = Depends(get_settings_dep), _=Depends(require_writer)):
+    """Queue a run description (same keys as a run file); the worker picks it up."""
+    checked_spec(settings, body.get("model") if isinstance(body.get("model"), dict) else None,
+                 body.get("dataset") if isinstance(body.get("dataset"), dict) else None)
+    try:
+        config = parse_run_config(body, "(request body)")
+    except RunConfigError as err:
+        raise ApiError(422, str(err))
+    return job_out(queue.submit(session, config, created_by=_user_name(request)))
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobOut)
+def cancel_job(job_id: int, session: Session = Depends(get_session), _=Depends(require_writer)):
+    try:
+        return job_out(queue.request_cancel(session, job_id))
+    except queue.JobNotFound:
+        raise not_found(f"No job {job_id}.")
+
+
+@router.get("/jobs/{job_id}/events", dependencies=[Depends(require_reader)])
+async def job_events(job_id: int, request: Request):
+    """Server-Sent Events: the job's state whenever it changes, until it ends."""
+    db = request.app.state.db
+
+    def snapshot() -> dict | None:
+        with db.session() as s:
+            job = s.get(Job, job_id)
+            return None if job is None else json.loads(job_out(job).model_dump_json())
+
+    first = await run_in_threadpool(snapshot)
+    if first is None:
+        raise not_found(f"No job {job_id}.")
+
+    async def stream():
+        last, state = None, first
+        while True:
+            if state != last:
+                yield f"data: {json.dumps(state)}\n\n"
+                last = state
+            if state["status"] in ("done", "failed", "cancelled") or await request.is_disconnected():
+                return
+            await asyncio.sleep(0.5)
+            state = await run_in_threadpool(snapshot)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/sources/browse", response_model=BrowseOut, dependencies=[Depends(require_reader)])
+def browse_files(path: str | None = None, settings: Settings = Depends(get_settings_dep)):
+    """List folders and model/image files under the allowed roots (nothing outside them)."""
+    folder = check_path(settings, path, "browse") if path else settings.roots[0]
+    if not folder.is_dir():
+        raise not_found(f"{folder} is not a folder.")
+    entries = []
+    for child in sorted(folder.iterdir(), key=lambda p: (not p.is_dir(), p.name.lower()))[:500]:
+        if child.name.startswith("."):
+            continue
+        if child.is_dir():
+            entries.append(BrowseEntry(name=child.name, path=str(child), kind="dir"))
+        elif child.suffix.lower() in IMAGE_SUFFIXES | MODEL_SUFFIXES:
+            entries.append(BrowseEntry(name=child.name, path=str(child), kind="file"))
+    parent = folder.parent if any(root in folder.parents for root in settings.roots) else None
+    return BrowseOut(path=str(folder), parent=str(parent) if parent else None, entries=entries,
+                     roots=[str(r) for r in settings.roots])
+
+
+@router.post("/sources/layers", response_model=DiscoverOut)
+async def discover_layers(body: DiscoverIn, settings: Settings = Depends(get_settings_dep),
+                          _=Depends(require_writer)):
+    """Load the model (in a thread) and list its layers, so the browser can pick them."""
+    from ...models.base import ModelLoadError
+    from ...models.layers import list_layers
+    from ...models.sources import load_model
+
+    spec = dict(body.model)
+    checked_spec(settings, model=spec)
+
+    def work():
+        model = load_model(spec, settings.data_dir)
+        return model, list_layers(model)
+
+    try:
+        model, infos = await run_in_threadpool(work)
+    except ModelLoadError as err:
+        raise ApiError(422, str(err))
+    return DiscoverOut(
+        name=model.name, input_size=model.input_size,
+        class_count=len(model.class_names) if model.class_names else None,
+        layers=[LayerOut(name=i.name, module_type=i.module_type, output_shape=list(i.output_shape),
+                         channels=i.channels) for i in infos],
+    )
+
+
+@router.post("/sources/dataset", response_model=DatasetCheckOut)
+async def check_dataset(body: DatasetCheckIn, settings: Settings = Depends(get_settings_dep),
+                        _=Depends(require_writer)):
+    """Open a dataset spec and report its size, classes and unreadable files before any work."""
+    from ...datasets import build_dataset
+    from ...datasets.base import DatasetError
+
+    spec = dict(body.dataset)
+    checked_spec(settings, dataset=spec)
+
+    def work():
+        ds = build_dataset(spec)
+        bad = ds.verify() if hasattr(ds, "verify") else []
+        return ds, bad
+
+    try:
+        ds, bad = await run_in_threadpool(work)
+    except DatasetError as err:
+        raise ApiError(422, str(err))
+    return DatasetCheckOut(
+        num_images=len(ds), classes=list(ds.classes or []),
+        unreadable=[{"ref": getattr(b, "ref", b[0] if isinstance(b, tuple) else str(b)),
+                     "reason": getattr(b, "reason", b[1] if isinstance(b, tuple) else "")} for b in bad][:100],
+        sample_refs=[ds.ref(i) for i in range(min(8, len(ds)))],
+    )

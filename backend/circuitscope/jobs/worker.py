@@ -1,0 +1,93 @@
+"""`circuitscope worker`: runs queued jobs outside the web server, one at a time, until stopped."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+
+from ..compute.config import RunConfigError, parse_run_config
+from ..compute.pipeline import Cancelled, run_compute
+from ..settings import Settings
+from ..store import Database
+from . import queue
+
+log = logging.getLogger(__name__)
+HEARTBEAT_EVERY = 5.0
+
+
+class JobRunner:
+    def __init__(self, settings: Settings, db: Database, name: str | None = None):
+        self.settings, self.db = settings, db
+        self.name = name or queue.worker_name()
+
+    def run_forever(self, poll_interval: float = 1.0, stop: threading.Event | None = None,
+                    max_jobs: int | None = None) -> int:
+        stop = stop or threading.Event()
+        ran = 0
+        while not stop.is_set() and (max_jobs is None or ran < max_jobs):
+            if self.run_one() is None:
+                stop.wait(poll_interval)
+            else:
+                ran += 1
+        return ran
+
+    def run_one(self) -> int | None:
+        with self.db.session() as s:
+            job = queue.claim_next(s, self.name)
+            if job is None:
+                return None
+            job_id, config_data, attempt = job.id, job.config, job.attempts
+        log.info("job %s: starting (attempt %s)", job_id, attempt)
+        try:
+            config = parse_run_config(config_data, f"of job {job_id}")
+        except RunConfigError as err:
+            with self.db.session() as s:
+                queue.finish(s, job_id, "failed", error=str(err))
+            return job_id
+
+        cancel = threading.Event()
+        done = threading.Event()
+
+        def beat() -> None:  # keeps the claim alive during long stages and picks up cancel requests
+            while not done.wait(HEARTBEAT_EVERY):
+                try:
+                    with self.db.session() as s:
+                        if queue.heartbeat(s, job_id):
+                            cancel.set()
+                except Exception:  # a transient DB error must not kill the job
+                    log.exception("heartbeat failed")
+
+        last = [0.0]
+
+        def progress(stage: str, layer: str | None, n: int, total: int) -> None:
+            now = time.monotonic()
+            if now - last[0] < 0.3 and n < total:
+                return
+            last[0] = now
+            with self.db.session() as s:
+                queue.report_progress(s, job_id, stage, layer, n, total)
+
+        thread = threading.Thread(target=beat, daemon=True)
+        thread.start()
+        try:
+            result = run_compute(config, self.settings, self.db, progress=progress,
+                                 should_cancel=cancel.is_set, show_progress_bars=False)
+        except Cancelled:
+            with self.db.session() as s:
+                queue.finish(s, job_id, "cancelled", error="cancelled by request; finished layers are kept")
+        except Exception as err:  # the job fails, the worker lives on
+            log.error("job %s failed: %s", job_id, err)
+            with self.db.session() as s:
+                queue.finish(s, job_id, "failed", error=f"{type(err).__name__}: {err}",
+                             summary={"traceback": traceback.format_exc()[-4000:]})
+        else:
+            from ..compute.pipeline import _summary
+
+            with self.db.session() as s:
+                queue.finish(s, job_id, "done", summary=_summary(result), run_id=result.run_id,
+                             model_slug=result.model_slug)
+        finally:
+            done.set()
+            thread.join(timeout=1)
+        return job_id
