@@ -180,8 +180,12 @@ def layers(model: str = typer.Option("demo", help="model, as for `compute --mode
 
 
 @app.command()
-def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.Option(None)) -> None:
-    """Serve the browser UI and the JSON API."""
+def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.Option(None),
+          worker: bool = typer.Option(True, "--worker/--no-worker",
+                                      help="also start a worker process for computations queued in the browser")) -> None:
+    """Serve the browser UI and the JSON API (and, by default, a worker for queued jobs)."""
+    import subprocess
+
     import uvicorn
 
     from .api.app import create_app
@@ -193,8 +197,15 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
     except DatabaseVersionError as err:
         fail(str(err))
     host, port = host or settings.host, port or settings.port
+    # The worker is its own process so that heavy computations never stall the web server.
+    worker_proc = subprocess.Popen([sys.executable, "-m", "circuitscope.cli", "worker"]) if worker else None
     typer.echo(f"circuitscope serving at http://{host}:{port}  (API docs at /docs)")
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(application, host=host, port=port, log_level="warning")
+    finally:
+        if worker_proc is not None:
+            worker_proc.terminate()
+            worker_proc.wait(timeout=10)
 
 
 @app.command()
@@ -268,3 +279,7 @@ def _mount_optional_commands() -> None:
 
 _mount_optional_commands()
 logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+if __name__ == "__main__":
+    app()
