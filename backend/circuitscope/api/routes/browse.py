@@ -1,4 +1,131 @@
-"""API routes: browse (to be filled in)."""
-from fastapi import APIRouter
+"""Browse API: models, layers, units (paged), one unit in full, and content-addressed images.
 
-router = APIRouter(prefix="/api")
+URL ids: a model by slug, a layer by its dotted module name (dots are fine in a path segment), a unit by
+its channel index. Every route is read-only and guarded by `require_reader`.
+"""
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import FileResponse, Response
+from sqlalchemy.orm import Session
+
+from ...store import BlobStore
+from .. import queries
+from ..auth import require_reader
+from ..deps import get_blobs, get_session
+from ..errors import ApiError, not_found
+from ..schemas_browse import LayerDetail, LayerSummary, ModelSummary, UnitDetail, UnitPage, UnitRef
+
+router = APIRouter(prefix="/api", tags=["browse"], dependencies=[Depends(require_reader)])
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+_ERRORS = {404: {"description": "Unknown model, layer or unit; the message lists what exists"}}
+
+
+def _json(model) -> Response:
+    # Serialize once with pydantic-core (FastAPI would validate and serialize the model a second time).
+    return Response(content=model.model_dump_json(), media_type="application/json")
+
+
+@router.get("/models", response_model=list[ModelSummary], summary="Every model with its layers and progress")
+def list_models(session: Session = Depends(get_session)):
+    models = queries.list_models(session)
+    return Response(
+        content=b"[" + b",".join(m.model_dump_json().encode() for m in models) + b"]", media_type="application/json"
+    )
+
+
+@router.get("/models/{model}", response_model=ModelSummary, responses=_ERRORS, summary="One model with its layers")
+def get_model(model: str, session: Session = Depends(get_session)):
+    return _json(queries.get_model(session, model))
+
+
+@router.get("/models/{model}/layers", response_model=list[LayerSummary], responses=_ERRORS)
+def list_layers(model: str, session: Session = Depends(get_session)):
+    return queries.list_layers(session, model)
+
+
+@router.get(
+    "/models/{model}/layers/{layer}",
+    response_model=LayerDetail,
+    responses=_ERRORS,
+    summary="One layer: channels, computed status per stage, neighbouring layers",
+)
+def get_layer(model: str, layer: str, session: Session = Depends(get_session)):
+    return _json(queries.get_layer(session, model, layer))
+
+
+@router.get(
+    "/models/{model}/layers/{layer}/units",
+    response_model=UnitPage,
+    responses=_ERRORS,
+    summary="A page of a layer's units for the grid (channel render, label, top activation)",
+)
+def list_units(
+    model: str,
+    layer: str,
+    offset: int = Query(0, ge=0, description="First unit index"),
+    limit: int = Query(200, ge=1, le=1000, description="Units per page (at most 1000)"),
+    session: Session = Depends(get_session),
+):
+    return _json(queries.unit_page(session, model, layer, offset, limit))
+
+
+@router.get(
+    "/models/{model}/layers/{layer}/units/{index}",
+    response_model=UnitDetail,
+    responses=_ERRORS,
+    summary="One unit in full: renders, dataset examples, histogram, strongest connections",
+)
+def get_unit(
+    model: str,
+    layer: str,
+    index: int = Path(description="Channel index within the layer"),
+    examples: int = Query(10, ge=0, le=100, description="Top and bottom dataset examples to return (each)"),
+    connections: int = Query(20, ge=0, le=200, description="Strongest incoming and outgoing connections (each)"),
+    session: Session = Depends(get_session),
+):
+    return _json(queries.unit_detail(session, model, layer, index, examples, connections))
+
+
+@router.get("/units/{unit_id}", response_model=UnitRef, responses=_ERRORS, summary="Where a unit id lives (for links)")
+def get_unit_ref(unit_id: int, session: Session = Depends(get_session)):
+    return _json(queries.unit_ref(session, unit_id))
+
+
+def _etag_matches(header: str, digest: str) -> bool:
+    for tag in header.split(","):
+        tag = tag.strip()
+        if tag == "*":
+            return True
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        if tag.strip('"') == digest:
+            return True
+    return False
+
+
+@router.get(
+    "/images/{digest}",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"image/webp": {}, "image/png": {}, "image/jpeg": {}}, "description": "The image bytes"},
+        304: {"description": "Not modified (If-None-Match matched the ETag, which is the hash)"},
+        400: {"description": "Not a sha256 hash (nothing outside the image store is served)"},
+        404: {"description": "No such image in the store"},
+    },
+    summary="A content-addressed image (sha256), cached for a year as immutable",
+)
+async def get_image(digest: str, request: Request, blobs: BlobStore = Depends(get_blobs)):
+    try:
+        path = blobs.path(digest)
+    except ValueError:
+        raise ApiError(400, f"'{digest}' is not an image hash: images are addressed by their sha256 (64 hex digits).")
+    except FileNotFoundError:
+        raise not_found(f"No image {digest} in the image store.")
+    headers = {"ETag": f'"{digest}"', "Cache-Control": IMMUTABLE}
+    inm = request.headers.get("if-none-match")
+    if inm and _etag_matches(inm, digest):
+        return Response(status_code=304, headers=headers)
+    media = {".webp": "image/webp", ".png": "image/png", ".jpg": "image/jpeg"}[path.suffix]
+    return FileResponse(path, media_type=media, headers=headers)

@@ -1,0 +1,159 @@
+"""Response models of the browse API (models, layers, units, one unit in full).
+
+Images are referenced by URL (`/api/images/<sha256>`); the hash is the last path segment and the ETag.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, Field
+
+LayerStatus = Literal["done", "running", "partial", "not_computed"]
+
+
+def image_url(digest: str | None) -> str | None:
+    return f"/api/images/{digest}" if digest else None
+
+
+class StageProgress(BaseModel):
+    status: str = Field(description="pending | running | done")
+    units_done: int
+    units_total: int
+
+
+class LayerSummary(BaseModel):
+    name: str = Field(description="Dotted module name; used as-is in URLs")
+    position: int = Field(description="Execution order among the model's layers")
+    module_type: str
+    output_shape: list[Any]
+    channels: int = Field(description="Number of units (channels)")
+    status: LayerStatus = Field(description="Computed from the layer's stages")
+    progress: float = Field(description="Fraction of stage work done, 0..1")
+    stages: dict[str, StageProgress] = Field(description="examples / featurevis / weights, where started")
+    compute_command: str = Field(description="The command that computes (or resumes) this layer")
+
+
+class LayerNeighbour(BaseModel):
+    name: str
+    channels: int
+
+
+class LayerContext(LayerSummary):
+    """A layer with its neighbours in execution order (for up/down navigation)."""
+
+    model: str = Field(description="Model slug")
+    prev: Optional[LayerNeighbour] = None
+    next: Optional[LayerNeighbour] = None
+
+
+class LayerDetail(LayerContext):
+    """One layer (GET /api/models/{model}/layers/{layer})."""
+
+
+class ModelSummary(BaseModel):
+    slug: str
+    name: str
+    description: str
+    input_size: int
+    num_layers: int
+    num_units: int
+    status: LayerStatus = Field(description="done when every layer is done; not_computed when none started")
+    progress: float
+    layers: list[LayerSummary]
+
+
+class UnitCell(BaseModel):
+    """One cell of a layer grid. `id` is null when the unit has not been computed yet."""
+
+    index: int
+    id: Optional[int] = None
+    label: Optional[str] = None
+    image: Optional[str] = Field(default=None, description="URL of the channel feature visualization")
+    top_activation: Optional[float] = None
+
+
+class UnitPage(BaseModel):
+    model: str
+    layer: str
+    total: int = Field(description="Units in the layer (= channels)")
+    offset: int
+    limit: int
+    items: list[UnitCell]
+
+
+class UnitRef(BaseModel):
+    """A unit anywhere: enough to link to it and show its thumbnail."""
+
+    id: int
+    model: str
+    layer: str
+    index: int
+    label: Optional[str] = None
+    image: Optional[str] = Field(default=None, description="URL of the channel feature visualization")
+
+
+class FeatureVisOut(BaseModel):
+    objective: str = Field(description="channel | neuron | negative | diversity")
+    variant: int
+    image: str
+    activation: float = Field(description="Activation the render reaches on its own objective")
+    params: dict[str, Any]
+
+
+class ExampleOut(BaseModel):
+    kind: Literal["top", "bottom"]
+    rank: int
+    activation: float
+    y: int = Field(description="Row in the layer's activation map")
+    x: int = Field(description="Column in the layer's activation map")
+    box: list[Any] = Field(description="Receptive field [x0, y0, x1, y1] in input pixels")
+    crop: str = Field(description="URL of the receptive-field crop")
+    heatmap: str = Field(description="URL of the activation heatmap overlay (same size as the crop)")
+    image: str = Field(description="URL of the whole model-input image")
+    dataset_index: int
+    ref: str
+    label: Optional[str] = Field(default=None, description="Class name of the image when known")
+
+
+class ConnectionOut(BaseModel):
+    unit: UnitRef = Field(description="The unit at the other end")
+    kind: str = Field(description="direct | expanded")
+    strength: float = Field(description="Signed: sum of the kernel")
+    l2: float = Field(description="L2 norm of the kernel (the ranking)")
+    relative: float = Field(description="l2 / the largest l2 in this direction (Circuits shows >= 0.3)")
+    kernel: list[Any] = Field(description="kh x kw weights")
+
+
+class Histogram(BaseModel):
+    edges: list[float]
+    counts: list[float]
+
+
+class UnitStats(BaseModel):
+    mean: Optional[float] = None
+    std: Optional[float] = None
+    min: Optional[float] = None
+    max: Optional[float] = None
+    sparsity: Optional[float] = Field(default=None, description="Fraction of positions > 0")
+    quantiles: Optional[dict[str, Any]] = None
+    top_activation: Optional[float] = None
+    histogram: Optional[Histogram] = Field(default=None, description="Over every position of every image")
+    max_histogram: Optional[Histogram] = Field(default=None, description="Over per-image spatial maxima")
+
+
+class UnitDetail(BaseModel):
+    """Everything that explains one unit (the Microscope page plus its circuit neighbourhood)."""
+
+    id: Optional[int] = Field(description="Null when the unit has not been computed yet")
+    model: str
+    model_name: str
+    layer: LayerContext
+    index: int
+    computed: bool = Field(description="False until any record (statistics, examples, renders) of the unit is stored")
+    label: Optional[str] = None
+    stats: UnitStats
+    feature_vis: list[FeatureVisOut]
+    top: list[ExampleOut]
+    bottom: list[ExampleOut]
+    incoming: list[ConnectionOut] = Field(description="Strongest inputs by L2 norm of the kernel")
+    outgoing: list[ConnectionOut] = Field(description="Strongest outputs by L2 norm of the kernel")

@@ -1,0 +1,229 @@
+// Typed client for the browse API (backend/circuitscope/api/schemas_browse.py mirrors these types).
+
+export type LayerStatus = "done" | "running" | "partial" | "not_computed";
+
+export interface StageProgress {
+  status: string;
+  units_done: number;
+  units_total: number;
+}
+
+export interface LayerSummary {
+  name: string;
+  position: number;
+  module_type: string;
+  output_shape: number[];
+  channels: number;
+  status: LayerStatus;
+  progress: number;
+  stages: Record<string, StageProgress>;
+  compute_command: string;
+}
+
+export interface LayerNeighbour {
+  name: string;
+  channels: number;
+}
+
+export interface LayerDetail extends LayerSummary {
+  model: string;
+  prev: LayerNeighbour | null;
+  next: LayerNeighbour | null;
+}
+
+export interface ModelSummary {
+  slug: string;
+  name: string;
+  description: string;
+  input_size: number;
+  num_layers: number;
+  num_units: number;
+  status: LayerStatus;
+  progress: number;
+  layers: LayerSummary[];
+}
+
+export interface UnitCell {
+  index: number;
+  id: number | null;
+  label: string | null;
+  image: string | null;
+  top_activation: number | null;
+}
+
+export interface UnitPage {
+  model: string;
+  layer: string;
+  total: number;
+  offset: number;
+  limit: number;
+  items: UnitCell[];
+}
+
+export interface UnitRef {
+  id: number;
+  model: string;
+  layer: string;
+  index: number;
+  label: string | null;
+  image: string | null;
+}
+
+export interface FeatureVis {
+  objective: string;
+  variant: number;
+  image: string;
+  activation: number;
+  params: Record<string, unknown>;
+}
+
+export interface Example {
+  kind: "top" | "bottom";
+  rank: number;
+  activation: number;
+  y: number;
+  x: number;
+  box: number[];
+  crop: string;
+  heatmap: string;
+  image: string;
+  dataset_index: number;
+  ref: string;
+  label: string | null;
+}
+
+export interface ConnectionOut {
+  unit: UnitRef;
+  kind: string;
+  strength: number;
+  l2: number;
+  relative: number;
+  kernel: number[][] | number[];
+}
+
+export interface Histogram {
+  edges: number[];
+  counts: number[];
+}
+
+export interface UnitStats {
+  mean: number | null;
+  std: number | null;
+  min: number | null;
+  max: number | null;
+  sparsity: number | null;
+  quantiles: Record<string, number> | null;
+  top_activation: number | null;
+  histogram: Histogram | null;
+  max_histogram: Histogram | null;
+}
+
+export interface UnitDetail {
+  id: number | null;
+  model: string;
+  model_name: string;
+  layer: LayerDetail;
+  index: number;
+  computed: boolean;
+  label: string | null;
+  stats: UnitStats;
+  feature_vis: FeatureVis[];
+  top: Example[];
+  bottom: Example[];
+  incoming: ConnectionOut[];
+  outgoing: ConnectionOut[];
+}
+
+/** An HTTP error from the API; `detail` is the server's message (always JSON {"detail": ...}). */
+export class ApiError extends Error {
+  constructor(public status: number, public detail: string, public body: Record<string, unknown> = {}) {
+    super(detail);
+  }
+}
+
+const enc = encodeURIComponent;
+
+export const apiPaths = {
+  models: () => `/api/models`,
+  model: (model: string) => `/api/models/${enc(model)}`,
+  layer: (model: string, layer: string) => `/api/models/${enc(model)}/layers/${enc(layer)}`,
+  units: (model: string, layer: string, offset: number, limit: number) =>
+    `/api/models/${enc(model)}/layers/${enc(layer)}/units?offset=${offset}&limit=${limit}`,
+  unit: (model: string, layer: string, index: number) =>
+    `/api/models/${enc(model)}/layers/${enc(layer)}/units/${index}`,
+  unitById: (id: number) => `/api/units/${id}`,
+};
+
+/** Links of the browser pages (stable, shareable). */
+export const pagePaths = {
+  home: () => `/`,
+  model: (model: string) => `/models/${enc(model)}`,
+  layer: (model: string, layer: string) => `/models/${enc(model)}/layers/${enc(layer)}`,
+  unit: (model: string, layer: string, index: number) => `/models/${enc(model)}/layers/${enc(layer)}/units/${index}`,
+};
+
+/** GET a JSON resource; throws ApiError with the server's message (or a network-level explanation). */
+export async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal, headers: { Accept: "application/json" }, credentials: "same-origin" });
+  } catch (err) {
+    if ((err as Error).name === "AbortError") throw err;
+    throw new ApiError(0, `Cannot reach the circuitscope server (${(err as Error).message}). Is \`circuitscope serve\` running?`);
+  }
+  const text = await res.text();
+  let body: unknown = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null;
+  }
+  if (!res.ok) {
+    const b = (body && typeof body === "object" ? body : {}) as Record<string, unknown>;
+    const detail = typeof b.detail === "string" ? b.detail : `${res.status} ${res.statusText}`;
+    throw new ApiError(res.status, detail, b);
+  }
+  if (body === null) throw new ApiError(res.status, `The server sent a response that is not JSON from ${url}.`);
+  return body as T;
+}
+
+// A small in-memory cache so back/forward and keyboard navigation redraw instantly.
+const cache = new Map<string, unknown>();
+const inflight = new Map<string, Promise<unknown>>();
+const CACHE_MAX = 300;
+
+export function cached<T>(url: string): T | undefined {
+  return cache.get(url) as T | undefined;
+}
+
+export function fetchCached<T>(url: string): Promise<T> {
+  if (cache.has(url)) return Promise.resolve(cache.get(url) as T);
+  const running = inflight.get(url);
+  if (running) return running as Promise<T>;
+  const p = getJson<T>(url)
+    .then((data) => {
+      cache.set(url, data);
+      if (cache.size > CACHE_MAX) cache.delete(cache.keys().next().value as string);
+      return data;
+    })
+    .finally(() => inflight.delete(url));
+  inflight.set(url, p);
+  return p;
+}
+
+/** Forget cached responses (e.g. after an edit elsewhere changes labels); all when no prefix. */
+export function invalidate(prefix = ""): void {
+  for (const key of [...cache.keys()]) if (key.startsWith(prefix)) cache.delete(key);
+}
+
+/** Warm the cache (neighbouring units) without surfacing errors. */
+export function prefetch(url: string): void {
+  if (!cache.has(url)) fetchCached(url).catch(() => undefined);
+}
+
+export function fmt(v: number | null | undefined, digits = 3): string {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  const a = Math.abs(v);
+  if (a !== 0 && (a >= 1e4 || a < 1e-3)) return v.toExponential(2);
+  return v.toFixed(digits);
+}

@@ -1,0 +1,28 @@
+import { useEffect, useRef } from "react";
+
+/** True when a key press belongs to a text field (or a modifier is held): page shortcuts stay quiet. */
+export function isTypingTarget(e: KeyboardEvent): boolean {
+  if (e.altKey || e.ctrlKey || e.metaKey) return true;
+  const t = e.target as HTMLElement | null;
+  if (!t) return false;
+  const tag = t.tagName;
+  return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || t.isContentEditable;
+}
+
+/** Page keyboard shortcuts: map of KeyboardEvent.key -> handler. */
+export function useKeys(map: Record<string, () => void>): void {
+  const ref = useRef(map);
+  ref.current = map;
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (isTypingTarget(e) || e.defaultPrevented) return;
+      const fn = ref.current[e.key];
+      if (fn) {
+        e.preventDefault();
+        fn();
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
+}

@@ -1,0 +1,34 @@
+import type { RouteObject } from "react-router-dom";
+import { annotateRoutes } from "./annotate";
+import { jobsRoutes } from "./jobs";
+import { Layout, RouteError } from "./components/Layout";
+import { LayerPage } from "./pages/LayerPage";
+import { ModelPage } from "./pages/ModelPage";
+import { ModelsPage } from "./pages/ModelsPage";
+import { NotFoundPage } from "./pages/NotFoundPage";
+import { UnitPage } from "./pages/UnitPage";
+
+/**
+ * Every page has a stable, shareable link:
+ *   /                                               models and their layers
+ *   /models/:model                                  one model
+ *   /models/:model/layers/:layer                    the layer grid (layer = dotted module name)
+ *   /models/:model/layers/:layer/units/:index       one unit
+ * Routes from other features (annotateRoutes, jobsRoutes) are children of the same Layout, so they get
+ * the top bar; give them paths like "circuits/:id" or "/jobs".
+ */
+export const browseRoutes: RouteObject[] = [
+  { index: true, element: <ModelsPage /> },
+  { path: "models/:model", element: <ModelPage /> },
+  { path: "models/:model/layers/:layer", element: <LayerPage /> },
+  { path: "models/:model/layers/:layer/units/:index", element: <UnitPage /> },
+];
+
+export const routes: RouteObject[] = [
+  {
+    path: "/",
+    element: <Layout />,
+    errorElement: <RouteError />,
+    children: [...browseRoutes, ...annotateRoutes, ...jobsRoutes, { path: "*", element: <NotFoundPage /> }],
+  },
+];
