@@ -1,0 +1,509 @@
+"""Full project export / import: labels with their history, families, circuits, and the users they name.
+
+Units are referenced by (model slug, layer name, unit index), never by database ids. Users are exported by
+name, display name and role only (no passwords or tokens: set them again with `circuitscope users
+set-password` after an import).
+
+Import is all-or-nothing: the whole document is checked first (structure, limits, references between its
+parts, that the referenced units exist, and that nothing in it is already in the database) and the first
+problem is reported with its path (e.g. `labels[3].history[0].editor: ...`); only then is it written, in the
+caller's single transaction. Units must exist (the models computed) unless `allow_missing_units` is set:
+then annotations of missing units are kept "detached" (unit_id NULL), reported, and attached automatically
+by `annotate.units.relink_detached` once the units exist. No bare unit rows are invented.
+
+Round trip: `export_project(import_project(export_project(db)))` equals the original, `exported_at` aside.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timezone
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..annotate import circuits as circuits_svc
+from ..annotate import families as families_svc
+from ..annotate.common import LIMITS
+from ..annotate.units import resolve_many
+from ..annotate.users import AnnotateError, NAME_RE, get_user, iso, parse_iso, utcnow_iso
+from ..store.annotation_schema import (Circuit, CircuitEdge, CircuitNode,
+                                       CircuitRevision, Family, FamilyMember, FamilyRevision, Label, LabelRevision,
+                                       User)
+from ..store.schema import Model
+
+FORMAT = "circuitscope-project"
+FORMAT_VERSION = 1
+
+
+# --- export ----------------------------------------------------------------------------------------
+
+def export_project(session: Session, models: list[str] | None = None) -> dict[str, Any]:
+    users: dict[int, User] = {u.id: u for u in session.scalars(select(User))}
+    name = lambda uid: users[uid].name  # noqa: E731
+    used: set[int] = set()
+
+    def use(uid: int) -> str:
+        used.add(uid)
+        return name(uid)
+
+    label_q = select(Label)
+    fam_q = select(Family)
+    circ_q = select(Circuit)
+    if models:
+        label_q = label_q.where(Label.model_slug.in_(models))
+        fam_q = fam_q.where(Family.model_slug.in_(models))
+        circ_q = circ_q.where(Circuit.model_slug.in_(models))
+
+    label_revs: dict[int, list[LabelRevision]] = defaultdict(list)
+    for r in session.scalars(select(LabelRevision).order_by(LabelRevision.version)):
+        label_revs[r.label_id].append(r)
+    labels = []
+    for l in session.scalars(label_q):
+        labels.append({
+            "model": l.model_slug, "layer": l.layer_name, "index": l.unit_index, "annotator": use(l.user_id),
+            "label": l.label, "description": l.description, "tags": list(l.tags or []), "confidence": l.confidence,
+            "status": l.status, "deleted": l.deleted, "version": l.version, "created_at": iso(l.created_at),
+            "updated_at": iso(l.updated_at),
+            "history": [{"version": r.version, "editor": use(r.editor_id), "action": r.action,
+                         "snapshot": r.snapshot, "created_at": iso(r.created_at)} for r in label_revs[l.id]],
+        })
+    labels.sort(key=lambda x: (x["model"], x["layer"], x["index"], x["annotator"]))
+
+    families = []
+    for f in session.scalars(fam_q):
+        revs = session.scalars(select(FamilyRevision).where(FamilyRevision.family_id == f.id)
+                               .order_by(FamilyRevision.version))
+        families.append({
+            "uid": f.uid, "model": f.model_slug, "name": f.name, "comment": f.comment, "color": f.color,
+            "created_by": use(f.created_by), "deleted": f.deleted, "version": f.version,
+            "created_at": iso(f.created_at), "updated_at": iso(f.updated_at),
+            "members": sorted(({"layer": m.layer_name, "index": m.unit_index, "added_by": use(m.added_by),
+                                "added_at": iso(m.added_at)} for m in f.members),
+                              key=lambda m: (m["layer"], m["index"])),
+            "history": [{"version": r.version, "editor": use(r.editor_id), "action": r.action, "snapshot": r.snapshot,
+                         "created_at": iso(r.created_at)} for r in revs],
+        })
+    families.sort(key=lambda x: (x["model"], x["name"], x["uid"]))
+
+    circuits = []
+    for c in session.scalars(circ_q):
+        keys = {n.id: circuits_svc.node_key(n.layer_name, n.unit_index) for n in c.nodes}
+        revs = session.scalars(select(CircuitRevision).where(CircuitRevision.circuit_id == c.id)
+                               .order_by(CircuitRevision.version))
+        circuits.append({
+            "uid": c.uid, "model": c.model_slug, "name": c.name, "claim": c.claim, "status": c.status,
+            "evidence": c.evidence, "supernodes": c.supernodes or [], "author": use(c.author_id), "deleted": c.deleted,
+            "version": c.version, "created_at": iso(c.created_at), "updated_at": iso(c.updated_at),
+            "nodes": sorted(({"layer": n.layer_name, "index": n.unit_index, "pinned": n.pinned, "note": n.note}
+                             for n in c.nodes), key=lambda n: (n["layer"], n["index"])),
+            "edges": sorted(({"source": keys[e.src_node_id], "target": keys[e.dst_node_id], "kind": e.kind,
+                              "weight": e.weight, "l2": e.l2} for e in c.edges),
+                            key=lambda e: (e["source"], e["target"])),
+            "history": [{"version": r.version, "editor": use(r.editor_id), "action": r.action, "summary": r.summary,
+                         "snapshot": r.snapshot, "created_at": iso(r.created_at)} for r in revs],
+        })
+    circuits.sort(key=lambda x: (x["created_at"] or "", x["uid"]))
+
+    model_slugs = sorted({x["model"] for x in labels} | {x["model"] for x in families} | {x["model"] for x in circuits})
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "generator": "circuitscope 0.1.0",
+        "exported_at": utcnow_iso(), "models": model_slugs,
+        "users": sorted(({"name": users[u].name, "display_name": users[u].display_name, "role": users[u].role}
+                         for u in used), key=lambda u: u["name"]),
+        "labels": labels, "families": families, "circuits": circuits,
+    }
+
+
+# --- document schema (what an import accepts) ------------------------------------------------------
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+
+def _ts(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError("must be an ISO 8601 timestamp")
+    try:
+        parse_iso(v)
+    except ValueError:
+        raise ValueError(f"{v!r} is not an ISO 8601 timestamp")
+    return v
+
+
+Ts = Annotated[str, AfterValidator(_ts)]
+
+
+class UserDoc(_M):
+    name: str = Field(max_length=64)
+    display_name: str = Field(default="", max_length=200)
+    role: Literal["viewer", "annotator", "admin"]
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError(f"{v!r} is not a valid user name")
+        return v
+
+
+class LabelSnapshot(_M):
+    label: str = Field(max_length=LIMITS["label"])
+    description: str = Field(max_length=LIMITS["description"])
+    tags: list[str] = Field(max_length=LIMITS["tags"])
+    confidence: float = Field(ge=0, le=1)
+    status: Literal["draft", "confident", "disputed"]
+    deleted: bool
+
+
+class LabelRevisionDoc(_M):
+    version: int = Field(ge=1)
+    editor: str
+    action: Literal["create", "update", "delete", "restore", "import"]
+    snapshot: LabelSnapshot
+    created_at: Ts
+
+
+class LabelDoc(_M):
+    model: str = Field(min_length=1, max_length=100)
+    layer: str = Field(min_length=1, max_length=300)
+    index: int = Field(ge=0)
+    annotator: str
+    label: str = Field(max_length=LIMITS["label"])
+    description: str = Field(max_length=LIMITS["description"])
+    tags: list[str] = Field(max_length=LIMITS["tags"])
+    confidence: float = Field(ge=0, le=1)
+    status: Literal["draft", "confident", "disputed"]
+    deleted: bool = False
+    version: int = Field(ge=1)
+    created_at: Ts
+    updated_at: Ts
+    history: list[LabelRevisionDoc] = Field(min_length=1)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: list[str]) -> list[str]:
+        for t in v:
+            if len(t) > LIMITS["tag"]:
+                raise ValueError(f"tag {t[:20]!r}… is longer than {LIMITS['tag']} characters")
+        return v
+
+
+class FamilyMemberDoc(_M):
+    layer: str = Field(min_length=1, max_length=300)
+    index: int = Field(ge=0)
+    added_by: str
+    added_at: Ts
+
+
+class RevisionDoc(_M):
+    version: int = Field(ge=1)
+    editor: str
+    action: str = Field(max_length=30)
+    summary: str = Field(default="", max_length=500)
+    snapshot: dict[str, Any]
+    created_at: Ts
+
+
+class FamilyDoc(_M):
+    uid: str = Field(min_length=1, max_length=36)
+    model: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=LIMITS["family_name"])
+    comment: str = Field(max_length=LIMITS["family_comment"])
+    color: str = Field(max_length=20)
+    created_by: str
+    deleted: bool = False
+    version: int = Field(ge=1)
+    created_at: Ts
+    updated_at: Ts
+    members: list[FamilyMemberDoc]
+    history: list[RevisionDoc] = Field(min_length=1)
+
+
+class SupernodeDoc(_M):
+    name: str = Field(max_length=LIMITS["supernode_name"])
+    nodes: list[str]
+
+
+class CircuitNodeDoc(_M):
+    layer: str = Field(min_length=1, max_length=300)
+    index: int = Field(ge=0)
+    pinned: bool = False
+    note: str = Field(default="", max_length=LIMITS["note"])
+
+
+class CircuitEdgeDoc(_M):
+    source: str
+    target: str
+    kind: Literal["direct", "expanded", "manual"]
+    weight: float
+    l2: float
+
+
+class CircuitDoc(_M):
+    uid: str = Field(min_length=1, max_length=36)
+    model: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=LIMITS["circuit_name"])
+    claim: str = Field(max_length=LIMITS["claim"])
+    status: Literal["proposed", "supported", "refuted"]
+    evidence: str = Field(max_length=LIMITS["evidence"])
+    supernodes: list[SupernodeDoc] = Field(max_length=LIMITS["supernodes"])
+    author: str
+    deleted: bool = False
+    version: int = Field(ge=1)
+    created_at: Ts
+    updated_at: Ts
+    nodes: list[CircuitNodeDoc] = Field(max_length=LIMITS["circuit_nodes"])
+    edges: list[CircuitEdgeDoc]
+    history: list[RevisionDoc] = Field(min_length=1)
+
+
+class ProjectDoc(_M):
+    model_config = ConfigDict(extra="ignore")  # newer exporters may add informational keys
+    format: Literal["circuitscope-project"]
+    format_version: int
+    generator: Optional[str] = None
+    exported_at: Optional[str] = None
+    models: list[str] = []
+    users: list[UserDoc]
+    labels: list[LabelDoc]
+    families: list[FamilyDoc]
+    circuits: list[CircuitDoc]
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for p in loc:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out.lstrip(".") or "(document)"
+
+
+class ImportError_(AnnotateError):
+    def __init__(self, where: str, message: str):
+        super().__init__(422, f"Import refused, nothing was written. First problem: {where}: {message}", where=where)
+
+
+def parse_document(raw: Any) -> ProjectDoc:
+    if not isinstance(raw, dict):
+        raise ImportError_("(document)", "expected a JSON object (a circuitscope project export)")
+    if raw.get("format") != FORMAT:
+        raise ImportError_("format", f"expected {FORMAT!r} (got {raw.get('format')!r}); is this a project export? "
+                                     "Circuits in graph JSON are imported with `import circuit`")
+    if isinstance(raw.get("format_version"), int) and raw["format_version"] > FORMAT_VERSION:
+        raise ImportError_("format_version", f"{raw['format_version']} is newer than this circuitscope reads "
+                                             f"({FORMAT_VERSION}); upgrade circuitscope")
+    try:
+        return ProjectDoc.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        return _raise(_loc(err["loc"]), err["msg"])
+
+
+def _raise(where: str, msg: str):
+    raise ImportError_(where, msg)
+
+
+# --- import ----------------------------------------------------------------------------------------
+
+def check_project(session: Session, doc: ProjectDoc, allow_missing_units: bool = False) -> dict[str, Any]:
+    """Every check, no writes. Returns the resolved units and a list of warnings."""
+    names = [u.name for u in doc.users]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        _raise("users", f"user {dup!r} is listed twice")
+    known = set(names)
+
+    def user(where: str, n: str) -> None:
+        if n not in known:
+            _raise(where, f"user {n!r} is not in the document's users list")
+
+    warnings: list[str] = []
+    wanted: dict[str, set[tuple[str, int]]] = defaultdict(set)
+    seen_labels: set[tuple] = set()
+    for i, l in enumerate(doc.labels):
+        w = f"labels[{i}]"
+        user(f"{w}.annotator", l.annotator)
+        key = (l.model, l.layer, l.index, l.annotator)
+        if key in seen_labels:
+            _raise(w, f"a second label by {l.annotator!r} on {l.model}/{l.layer}/{l.index}")
+        seen_labels.add(key)
+        _history(w, l.history, l.version, user)
+        wanted[l.model].add((l.layer, l.index))
+    uids: set[str] = set()
+    fam_names: set[tuple[str, str]] = set()
+    for i, f in enumerate(doc.families):
+        w = f"families[{i}]"
+        user(f"{w}.created_by", f.created_by)
+        if f.uid in uids:
+            _raise(f"{w}.uid", f"{f.uid!r} appears twice")
+        uids.add(f.uid)
+        if (f.model, f.name) in fam_names:
+            _raise(f"{w}.name", f"model {f.model!r} has two families named {f.name!r}")
+        fam_names.add((f.model, f.name))
+        if f.color and not families_svc.COLOR_RE.match(f.color):
+            _raise(f"{w}.color", f"use #rrggbb (got {f.color!r})")
+        members = set()
+        for j, m in enumerate(f.members):
+            user(f"{w}.members[{j}].added_by", m.added_by)
+            if (m.layer, m.index) in members:
+                _raise(f"{w}.members[{j}]", f"{m.layer}/{m.index} is listed twice")
+            members.add((m.layer, m.index))
+            wanted[f.model].add((m.layer, m.index))
+        _history(w, f.history, f.version, user)
+    for i, c in enumerate(doc.circuits):
+        w = f"circuits[{i}]"
+        user(f"{w}.author", c.author)
+        if c.uid in uids:
+            _raise(f"{w}.uid", f"{c.uid!r} appears twice")
+        uids.add(c.uid)
+        keys = set()
+        for j, n in enumerate(c.nodes):
+            k = circuits_svc.node_key(n.layer, n.index)
+            if k in keys:
+                _raise(f"{w}.nodes[{j}]", f"{k} is listed twice")
+            keys.add(k)
+            wanted[c.model].add((n.layer, n.index))
+        pairs = set()
+        for j, e in enumerate(c.edges):
+            for end in ("source", "target"):
+                if getattr(e, end) not in keys:
+                    _raise(f"{w}.edges[{j}].{end}", f"{getattr(e, end)!r} is not a node of this circuit")
+            if (e.source, e.target) in pairs:
+                _raise(f"{w}.edges[{j}]", f"edge {e.source} -> {e.target} is listed twice")
+            pairs.add((e.source, e.target))
+        for j, s in enumerate(c.supernodes):
+            for k in s.nodes:
+                if k not in keys:
+                    _raise(f"{w}.supernodes[{j}]", f"{k!r} is not a node of this circuit")
+        _history(w, c.history, c.version, user)
+
+    # Against the database: models and units exist; nothing is imported twice.
+    resolved: dict[str, dict[tuple[str, int], Any]] = {}
+    for model, pairs in sorted(wanted.items()):
+        exists = session.scalar(select(Model.id).where(Model.slug == model)) is not None
+        found = resolve_many(session, model, pairs) if exists else {}
+        resolved[model] = found
+        missing = sorted(pairs - set(found))
+        if missing:
+            where = _first_use(doc, model, missing)
+            what = (f"model {model!r} does not exist in this database" if not exists else
+                    f"unit {missing[0][0]}/{missing[0][1]} of model {model!r} does not exist ({len(missing)} "
+                    "missing in all)")
+            if not allow_missing_units:
+                _raise(where, what + ". Register and compute the model first, or import with "
+                                     "--allow-missing-units to keep these annotations detached")
+            warnings.append(f"{what}: their annotations are imported detached")
+    for i, l in enumerate(doc.labels):
+        existing = session.scalar(select(Label.id).join(User, Label.user_id == User.id).where(
+            Label.model_slug == l.model, Label.layer_name == l.layer, Label.unit_index == l.index,
+            User.name == l.annotator))
+        if existing is not None:
+            _raise(f"labels[{i}]", f"{l.annotator!r} already has a label on {l.model}/{l.layer}/{l.index} in this "
+                                   "database (project import is for a fresh database; it never overwrites)")
+    for i, f in enumerate(doc.families):
+        if session.scalar(select(Family.id).where(Family.uid == f.uid)) is not None:
+            _raise(f"families[{i}].uid", f"family {f.name!r} ({f.uid}) is already in this database")
+        if session.scalar(select(Family.id).where(Family.model_slug == f.model, Family.name == f.name)) is not None:
+            _raise(f"families[{i}].name", f"model {f.model!r} already has a family named {f.name!r}")
+    for i, c in enumerate(doc.circuits):
+        if session.scalar(select(Circuit.id).where(Circuit.uid == c.uid)) is not None:
+            _raise(f"circuits[{i}].uid", f"circuit {c.name!r} ({c.uid}) is already in this database")
+    return {"resolved": resolved, "warnings": warnings}
+
+
+def _history(where: str, history: list, version: int, user) -> None:
+    versions = [h.version for h in history]
+    if len(set(versions)) != len(versions):
+        _raise(f"{where}.history", "two revisions with the same version")
+    if max(versions) != version:
+        _raise(f"{where}.version", f"is {version} but the newest revision in its history is {max(versions)}")
+    for j, h in enumerate(history):
+        user(f"{where}.history[{j}].editor", h.editor)
+
+
+def _first_use(doc: ProjectDoc, model: str, missing: list[tuple[str, int]]) -> str:
+    miss = set(missing)
+    for i, l in enumerate(doc.labels):
+        if l.model == model and (l.layer, l.index) in miss:
+            return f"labels[{i}]"
+    for i, f in enumerate(doc.families):
+        for j, m in enumerate(f.members):
+            if f.model == model and (m.layer, m.index) in miss:
+                return f"families[{i}].members[{j}]"
+    for i, c in enumerate(doc.circuits):
+        for j, n in enumerate(c.nodes):
+            if c.model == model and (n.layer, n.index) in miss:
+                return f"circuits[{i}].nodes[{j}]"
+    return "(document)"
+
+
+def _dt(value: str):
+    return parse_iso(value).astimezone(timezone.utc)
+
+
+def import_project(session: Session, raw: Any, allow_missing_units: bool = False) -> dict[str, Any]:
+    """Validate everything, then write everything (in the caller's transaction). Returns counts + warnings."""
+    doc = parse_document(raw)
+    checked = check_project(session, doc, allow_missing_units)
+    resolved = checked["resolved"]
+
+    def unit_id(model: str, layer: str, index: int) -> int | None:
+        hit = resolved.get(model, {}).get((layer, index))
+        return hit.unit_id if hit else None
+
+    ids: dict[str, int] = {}
+    created_users = 0
+    for u in doc.users:
+        row = get_user(session, u.name)
+        if row is None:
+            row = User(name=u.name, display_name=u.display_name, role=u.role)
+            session.add(row)
+            session.flush()
+            created_users += 1
+        ids[u.name] = row.id
+
+    for l in doc.labels:
+        row = Label(unit_id=unit_id(l.model, l.layer, l.index), model_slug=l.model, layer_name=l.layer,
+                    unit_index=l.index, user_id=ids[l.annotator], label=l.label, description=l.description,
+                    tags=list(l.tags), confidence=l.confidence, status=l.status, deleted=l.deleted, version=l.version,
+                    created_at=_dt(l.created_at), updated_at=_dt(l.updated_at))
+        session.add(row)
+        session.flush()
+        for h in l.history:
+            session.add(LabelRevision(label_id=row.id, version=h.version, editor_id=ids[h.editor], action=h.action,
+                                      snapshot=h.snapshot.model_dump(), created_at=_dt(h.created_at)))
+    for f in doc.families:
+        row = Family(uid=f.uid, model_slug=f.model, name=f.name, comment=f.comment, color=f.color,
+                     created_by=ids[f.created_by], version=f.version, deleted=f.deleted, created_at=_dt(f.created_at),
+                     updated_at=_dt(f.updated_at))
+        session.add(row)
+        session.flush()
+        for m in f.members:
+            session.add(FamilyMember(family_id=row.id, unit_id=unit_id(f.model, m.layer, m.index), layer_name=m.layer,
+                                     unit_index=m.index, added_by=ids[m.added_by], added_at=_dt(m.added_at)))
+        for h in f.history:
+            session.add(FamilyRevision(family_id=row.id, version=h.version, editor_id=ids[h.editor], action=h.action,
+                                       snapshot=h.snapshot, created_at=_dt(h.created_at)))
+    for c in doc.circuits:
+        row = Circuit(uid=c.uid, model_slug=c.model, name=c.name, claim=c.claim, status=c.status, evidence=c.evidence,
+                      supernodes=[s.model_dump() for s in c.supernodes], author_id=ids[c.author], version=c.version,
+                      deleted=c.deleted, created_at=_dt(c.created_at), updated_at=_dt(c.updated_at))
+        session.add(row)
+        session.flush()
+        node_ids: dict[str, int] = {}
+        for n in c.nodes:
+            node = CircuitNode(circuit_id=row.id, unit_id=unit_id(c.model, n.layer, n.index), layer_name=n.layer,
+                               unit_index=n.index, pinned=n.pinned, note=n.note)
+            session.add(node)
+            session.flush()
+            node_ids[circuits_svc.node_key(n.layer, n.index)] = node.id
+        for e in c.edges:
+            session.add(CircuitEdge(circuit_id=row.id, src_node_id=node_ids[e.source], dst_node_id=node_ids[e.target],
+                                    kind=e.kind, weight=e.weight, l2=e.l2))
+        for h in c.history:
+            session.add(CircuitRevision(circuit_id=row.id, version=h.version, editor_id=ids[h.editor], action=h.action,
+                                        summary=h.summary, snapshot=h.snapshot, created_at=_dt(h.created_at)))
+    session.flush()
+    return {"users_created": created_users, "labels": len(doc.labels), "families": len(doc.families),
+            "circuits": len(doc.circuits), "warnings": checked["warnings"]}
