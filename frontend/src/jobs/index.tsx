@@ -1,10 +1,35 @@
-// Placeholder owned by the jobs work: it overwrites this file with job pages.
+// Jobs: start computations from the browser and watch them (routes and the top-bar item).
 import type { RouteObject } from "react-router-dom";
+import { NavLink } from "react-router-dom";
+import { JobPage } from "./JobPage";
+import { JobsPage, usePolled } from "./JobsPage";
+import { NewJobPage } from "./NewJobPage";
+import { isActive, jobPaths, jobsApi, type Job } from "./jobsApi";
+import "./jobs.css";
 
-/** Extra pages (job list, job detail) added to the router next to the browse pages. */
-export const jobsRoutes: RouteObject[] = [];
+/**
+ *   /jobs            every computation, live
+ *   /jobs/:id        one computation: progress, cancel, error or summary, its layers as they finish
+ *   /compute/new     choose a model, layers and images, and start
+ */
+export const jobsRoutes: RouteObject[] = [
+  { path: "jobs", element: <JobsPage /> },
+  { path: "jobs/:id", element: <JobPage /> },
+  { path: "compute/new", element: <NewJobPage /> },
+];
 
-/** One item for the top navigation bar. */
+/** "Compute" in the top bar, with the number of queued and running computations. */
 export function JobsNavItem() {
-  return null;
+  const { data } = usePolled<Job[]>(jobsApi.jobs(50), (jobs) => (jobs?.some(isActive) ? 3000 : 10_000));
+  const running = data ? data.filter(isActive).length : 0;
+  return (
+    <NavLink to={jobPaths.list()} className={({ isActive: here }) => `jobs-nav${here ? " active" : ""}`} title="Computations: start one, watch progress">
+      Compute
+      {running > 0 && (
+        <span className="nav-badge" aria-label={`${running} running`} data-testid="jobs-running">
+          {running}
+        </span>
+      )}
+    </NavLink>
+  );
 }
