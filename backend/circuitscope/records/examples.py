@@ -1,0 +1,683 @@
+"""Dataset examples: one streaming pass for all layers, then a short render pass over the winners.
+
+Pass 1 (`compute_dataset_examples`): the dataset is read once, in index order, in batches; the
+forward pass stops after the deepest requested layer. For every layer and channel it keeps
+  * top-k: the images with the highest spatial MAX of the channel (position = argmax),
+  * bottom-k: the images with the lowest spatial MIN (position = argmin) - the most negative
+    response, which is what matters for pre-ReLU layers; after a ReLU most minima are 0, so ties
+    are broken by the lower spatial mean (the images where the unit is quietest overall), then by
+    the lower image index (top-k ties: higher spatial mean, then lower index),
+  * RunningStats (count / mean / std / min / max / sparsity, quantile + histogram sketch, and a
+    sketch of the per-image spatial max).
+Everything per batch is a few vectorised reductions on the device; state is O(channels x k) plus
+fixed-size sketches, independent of the dataset size. With `checkpoint_path` the tallies and the
+position in the dataset are saved atomically every `checkpoint_every` batches (and at the end); a
+later call with the same path continues from there and gives the same result as one uninterrupted
+pass (batches are fixed index ranges, so even float sums are grouped identically).
+
+Pass 2 (`render_examples` / `render_all_examples` / `iter_examples`): only the winning images are
+loaded again, batched, each forwarded once for all requested layers; for every (layer, channel,
+kind, rank) it produces an `ExampleRecord` with the receptive-field box, a crop, the full image
+and a red/blue activation overlay.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from circuitscope.activations.hooks import capture_layers, forward_until, StopForward
+from circuitscope.datasets.base import DatasetError, ImageDataset, UnreadableImage
+from circuitscope.models.base import LoadedModel
+from circuitscope.records import overlays
+from circuitscope.records.stats import RunningStats, Scratch, summarize
+from circuitscope.records.topk import RunningTopK, TopKEntry
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "ExampleRecord",
+    "LayerTallies",
+    "ReceptiveField",
+    "compute_dataset_examples",
+    "iter_examples",
+    "receptive_field",
+    "render_all_examples",
+    "render_examples",
+]
+
+CHECKPOINT_FORMAT = "circuitscope.examples/1"
+
+
+def _candidate_positions(
+    x: torch.Tensor, v: torch.Tensor, t: torch.Tensor, kept: RunningTopK, largest: bool
+) -> torch.Tensor:
+    """argmax (argmin) over positions of the maps whose (value, tiebreak) can still enter the list,
+    i.e. is not worse than the k-th kept entry of its channel; 0 elsewhere (those cannot be kept)."""
+    B, C, L = x.shape
+    wv, wt = kept.values[:, -1], kept.tiebreak[:, -1]
+    if largest:
+        mask = (v > wv) | ((v == wv) & (t >= wt))
+    else:
+        mask = (v < wv) | ((v == wv) & (t <= wt))
+    mask |= wv.isinf()  # a slot is still empty (or holds an infinite value): keep everything
+    nz = mask.nonzero()
+    if nz.shape[0] * 4 >= B * C:  # most maps are candidates (first batches): one full pass
+        return x.argmax(dim=2) if largest else x.argmin(dim=2)
+    pos = torch.zeros((B, C), dtype=torch.int64, device=x.device)
+    if nz.shape[0]:
+        rows = x[nz[:, 0], nz[:, 1]]
+        pos[nz[:, 0], nz[:, 1]] = rows.argmax(dim=1) if largest else rows.argmin(dim=1)
+    return pos
+
+
+# ---------------------------------------------------------------------------------------------
+# Records
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class LayerTallies:
+    """Everything pass 1 keeps for one layer. `top[c]` / `bottom[c]` are lists of TopKEntry, best first."""
+
+    layer: str
+    num_channels: int
+    map_shape: tuple[int, int]  # (H, W) of the activation map; (1, 1) for a [B, C] output
+    top: RunningTopK
+    bottom: RunningTopK
+    running: RunningStats
+
+    @classmethod
+    def create(
+        cls,
+        layer: str,
+        num_channels: int,
+        map_shape: tuple[int, int],
+        k: int,
+        device: str | torch.device = "cpu",
+        hist_positions: int | None = 64,
+    ) -> "LayerTallies":
+        return cls(
+            layer,
+            int(num_channels),
+            (int(map_shape[0]), int(map_shape[1])),
+            RunningTopK(num_channels, k, largest=True, device=device),
+            RunningTopK(num_channels, k, largest=False, device=device),
+            RunningStats(num_channels, device=device, hist_positions=hist_positions),
+        )
+
+    @property
+    def k(self) -> int:
+        return self.top.k
+
+    @property
+    def images(self) -> int:
+        return int(self.running.images)
+
+    def stats(self, channel: int) -> dict[str, Any]:
+        """JSON-able statistics of one channel (see RunningStats.results for the keys)."""
+        return self.running.result(channel)
+
+    def all_stats(self) -> list[dict[str, Any]]:
+        return self.running.results()
+
+    def update(self, act: torch.Tensor, image_idx: torch.Tensor, scratch: Scratch | None = None) -> None:
+        """Fold in one batch of this layer's output [B, C, H, W] / [B, C, L] / [B, C]."""
+        x = act.flatten(2) if act.dim() > 2 else act.unsqueeze(-1)
+        if x.dtype != torch.float32:
+            x = x.float()
+        W = act.shape[3] if act.dim() == 4 else 1
+        on_cpu = x.device.type == "cpu"
+        # On accelerators argmax/argmin come with the max/min reduction (no host sync); on CPU they
+        # cost a slow pass each, so they are computed only for maps that can enter a top/bottom list.
+        s = summarize(x, self.running.sample_stride(act), scratch, positions=not on_cpu)
+        if on_cpu:
+            amax = _candidate_positions(x, s.max, s.mean, self.top, largest=True)
+            amin = _candidate_positions(x, s.min, s.mean, self.bottom, largest=False)
+        else:
+            amax, amin = s.argmax, s.argmin
+        self.top.update(s.max, image_idx, amax // W, amax % W, tiebreak=s.mean)
+        self.bottom.update(s.min, image_idx, amin // W, amin % W, tiebreak=s.mean)
+        self.running.update_from_summary(s)
+
+    def merge(self, other: "LayerTallies") -> "LayerTallies":
+        """Fold in another shard's tallies of the same layer (disjoint image sets)."""
+        if (other.layer, other.num_channels) != (self.layer, self.num_channels):
+            raise ValueError("cannot merge tallies of different layers")
+        self.top.merge(other.top)
+        self.bottom.merge(other.bottom)
+        self.running.merge(other.running)
+        return self
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "num_channels": self.num_channels,
+            "map_shape": list(self.map_shape),
+            "top": self.top.state_dict(),
+            "bottom": self.bottom.state_dict(),
+            "running": self.running.state_dict(),
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any], device: str | torch.device = "cpu") -> "LayerTallies":
+        running = RunningStats(
+            state["num_channels"], device=device, hist_positions=state["running"].get("hist_positions")
+        )
+        running.load_state_dict(state["running"])
+        return cls(
+            state["layer"],
+            int(state["num_channels"]),
+            tuple(state["map_shape"]),
+            RunningTopK.from_state_dict(state["top"], device),
+            RunningTopK.from_state_dict(state["bottom"], device),
+            running,
+        )
+
+
+@dataclass
+class ExampleRecord:
+    """One dataset example of one unit, ready to store."""
+
+    layer: str
+    channel: int
+    kind: str  # "top" | "bottom"
+    rank: int  # 0 = best
+    image_index: int
+    image_ref: str
+    activation: float  # spatial max (top) / spatial min (bottom) of the channel on this image
+    y: int  # position of that value in the activation map
+    x: int
+    box: tuple[int, int, int, int]  # (x0, y0, x1, y1) receptive field in input pixels, x1/y1 exclusive
+    crop_webp: bytes  # the box cropped from the model-input image, upsampled to >= 64 px (lossy)
+    image_webp: bytes  # the full model-input image (lossy); same bytes object for every record of an image
+    heatmap_webp: bytes  # RGBA overlay of the channel's map at image size (lossless): red +, blue -
+    label: int | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------
+def _fallback_transform(input_size: int) -> Callable:
+    from torchvision.transforms import v2 as T
+
+    return T.Compose(
+        [
+            T.PILToTensor(),
+            T.Resize(input_size, antialias=True),
+            T.CenterCrop(input_size),
+            T.ToDtype(torch.float32, scale=True),
+        ]
+    )
+
+
+def _transform_for(model: LoadedModel) -> Callable:
+    try:
+        from circuitscope.datasets.loader import model_transform
+    except ImportError:  # pragma: no cover - only before datasets/loader.py exists
+        return _fallback_transform(model.input_size)
+    return model_transform(model.input_size)
+
+
+def _report_skip(skipped: Any, index: int, ref: str, reason: str) -> None:
+    """Tell the caller's collector: an object with .add(ref, reason), a list, or a callable."""
+    if skipped is None:
+        return
+    if hasattr(skipped, "add"):
+        skipped.add(ref, reason)
+    elif isinstance(skipped, list):
+        skipped.append((ref, reason))
+    elif callable(skipped):
+        skipped(index, ref, reason)
+
+
+class _Indexed(torch.utils.data.Dataset):
+    """Map-style wrapper: index -> (index, tensor | None, (ref, reason) | None)."""
+
+    def __init__(self, dataset: ImageDataset, transform: Callable):
+        self.dataset, self.transform = dataset, transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int):
+        try:
+            img = self.dataset.load(i)
+        except UnreadableImage as e:
+            return i, None, (e.ref, e.reason)
+        return i, self.transform(img), None
+
+
+def _collate(items):
+    ok = [(i, t) for i, t, _ in items if t is not None]
+    failed = [(i, f) for i, t, f in items if t is None]
+    idx = torch.tensor([i for i, _ in ok], dtype=torch.int64)
+    imgs = torch.stack([t for _, t in ok]) if ok else None
+    return idx, imgs, failed
+
+
+def _batches(dataset: ImageDataset, transform, index_batches: list[list[int]], num_workers: int):
+    """Yield (indices [B], images [B, 3, S, S] in [0, 1] or None, failures) per fixed index batch."""
+    ds = _Indexed(dataset, transform)
+    if num_workers <= 0:
+        for b in index_batches:
+            yield _collate([ds[i] for i in b])
+        return
+    loader = torch.utils.data.DataLoader(
+        ds, batch_sampler=index_batches, collate_fn=_collate, num_workers=num_workers, persistent_workers=False
+    )
+    yield from loader
+
+
+# ---------------------------------------------------------------------------------------------
+# Pass 1: the streaming tallies
+# ---------------------------------------------------------------------------------------------
+def _fingerprint(model: LoadedModel, dataset: ImageDataset, layers: list[str], k: int, hist_positions) -> str:
+    try:
+        desc = dataset.describe()
+    except Exception:  # noqa: BLE001 - a dataset without describe() still checkpoints by name/length
+        desc = getattr(dataset, "name", "")
+    return json.dumps(
+        {
+            "model": model.name,
+            "input_size": model.input_size,
+            "dataset": desc,
+            "num_images": len(dataset),
+            "layers": list(layers),
+            "k": k,
+            "hist_positions": hist_positions,
+        },
+        sort_keys=True,
+        default=str,
+    )
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path | None, fingerprint: str) -> dict[str, Any] | None:
+    if path is None or not Path(path).exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - a torn/corrupt checkpoint is ignored, not fatal
+        log.warning("ignoring unreadable checkpoint %s (%s); starting over", path, e)
+        return None
+    if state.get("format") != CHECKPOINT_FORMAT or state.get("fingerprint") != fingerprint:
+        log.warning("checkpoint %s was made for different settings; starting over", path)
+        return None
+    return state
+
+
+def compute_dataset_examples(
+    model: LoadedModel,
+    dataset: ImageDataset,
+    layers: list[str],
+    k: int = 10,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    checkpoint_path: Path | str | None = None,
+    checkpoint_every: int = 50,
+    skipped: Any = None,
+    progress: bool = True,
+    on_batch: Callable[[int, int], None] | None = None,
+    num_workers: int = 0,
+    hist_positions: int | None = 64,
+) -> dict[str, LayerTallies]:
+    """One streaming pass over `dataset` for all `layers`; returns {layer: LayerTallies}.
+
+    skipped: collector for unreadable images (object with .add(ref, reason), a list of (ref, reason),
+      or a callable(index, ref, reason)); skipped images are reported once even across resumes.
+    on_batch(images_consumed, total): called after every batch (and after its checkpoint); an
+      exception raised there aborts the pass, which a later call with the same checkpoint resumes.
+    hist_positions: maps with more positions feed a fixed random subset of this many positions per
+      image to the quantile/histogram sketch (all other statistics use every position); None = all.
+    """
+    layers = list(dict.fromkeys(layers))
+    if not layers:
+        raise ValueError("no layers requested")
+    device = torch.device(device)
+    module = model.module.to(device).eval()
+    n = len(dataset)
+    fp = _fingerprint(model, dataset, layers, k, hist_positions)
+    ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
+
+    tallies: dict[str, LayerTallies] = {}
+    start, n_batches, skipped_items, images_ok = 0, 0, [], 0
+    state = _load_checkpoint(ckpt, fp)
+    if state is not None:
+        start, n_batches = int(state["next_index"]), int(state["batches"])
+        images_ok = int(state["images"])
+        skipped_items = [tuple(s) for s in state["skipped"]]
+        tallies = {name: LayerTallies.from_state_dict(st, device) for name, st in state["layers"].items()}
+        for i, ref, reason in skipped_items:
+            _report_skip(skipped, i, ref, reason)
+        log.info("resuming dataset examples at image %d of %d", start, n)
+
+    def save(next_index: int) -> None:
+        if ckpt is None:
+            return
+        _save_checkpoint(
+            ckpt,
+            {
+                "format": CHECKPOINT_FORMAT,
+                "fingerprint": fp,
+                "next_index": next_index,
+                "batches": n_batches,
+                "images": images_ok,
+                "skipped": [list(s) for s in skipped_items],
+                "layers": {name: t.state_dict() for name, t in tallies.items()},
+            },
+        )
+
+    index_batches = [list(range(s, min(s + batch_size, n))) for s in range(start, n, batch_size)]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, initial=start, unit="img", desc="dataset examples", leave=False)
+    transform = _transform_for(model)
+    scratch = Scratch()
+    try:
+        with torch.inference_mode():
+            for batch_range, (idx, imgs, failed) in zip(
+                index_batches, _batches(dataset, transform, index_batches, num_workers)
+            ):
+                for i, (ref, reason) in failed:
+                    skipped_items.append((i, ref, reason))
+                    _report_skip(skipped, i, ref, reason)
+                if imgs is not None:
+                    x = model.normalize(imgs.to(device, non_blocking=True))
+                    acts = forward_until(module, x, layers)
+                    idx_dev = idx.to(device, non_blocking=True)
+                    for name in layers:
+                        act = acts[name]
+                        if name not in tallies:
+                            hw = (act.shape[2], act.shape[3] if act.dim() == 4 else 1) if act.dim() > 2 else (1, 1)
+                            tallies[name] = LayerTallies.create(name, act.shape[1], hw, k, device, hist_positions)
+                        tallies[name].update(act, idx_dev, scratch)
+                    images_ok += len(idx)
+                n_batches += 1
+                next_index = batch_range[-1] + 1
+                if ckpt is not None and n_batches % max(1, checkpoint_every) == 0:
+                    save(next_index)
+                if bar is not None:
+                    bar.update(len(batch_range))
+                if on_batch is not None:
+                    on_batch(next_index, n)
+    finally:
+        if bar is not None:
+            bar.close()
+    if not tallies:
+        raise DatasetError(
+            f"No readable images in dataset '{getattr(dataset, 'name', '?')}' "
+            f"({len(skipped_items)} of {n} unreadable); check the images or the dataset path."
+        )
+    save(n)
+    return tallies
+
+
+# ---------------------------------------------------------------------------------------------
+# Receptive fields
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Where a layer's map position falls in the input image (measured, see `receptive_field`)."""
+
+    input_size: int
+    map_h: int
+    map_w: int
+    half_h: float  # half extent of the receptive field (pixels)
+    half_w: float
+    stride_h: float  # input pixels per map step
+    stride_w: float
+    centre_y0: float  # image coordinate of the RF centre of map position (0, 0)
+    centre_x0: float
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of an unclipped receptive field in pixels, capped at the image size."""
+        return (min(self.input_size, round(2 * self.half_h)), min(self.input_size, round(2 * self.half_w)))
+
+    def box(self, y: int, x: int) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) in input pixels (x1, y1 exclusive), clipped to the image."""
+        S = self.input_size
+        cy = self.centre_y0 + y * self.stride_h
+        cx = self.centre_x0 + x * self.stride_w
+        y0, y1 = math.floor(cy - self.half_h + 0.5), math.floor(cy + self.half_h + 0.5)
+        x0, x1 = math.floor(cx - self.half_w + 0.5), math.floor(cx + self.half_w + 0.5)
+        y0, x0 = min(max(y0, 0), S - 1), min(max(x0, 0), S - 1)
+        y1, x1 = max(min(y1, S), y0 + 1), max(min(x1, S), x0 + 1)
+        return (x0, y0, x1, y1)
+
+
+_RF_CACHE: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
+def _span(mask_1d: torch.Tensor) -> tuple[int, int] | None:
+    nz = mask_1d.nonzero().flatten()
+    return None if nz.numel() == 0 else (int(nz.min()), int(nz.max()) + 1)
+
+
+def _extent(span: tuple[int, int] | None, S: int, nominal: float) -> tuple[float, float, bool]:
+    """(centre, half extent, measured exactly) along one axis from the nonzero-gradient span."""
+    if span is None:
+        return nominal, float(S), False
+    lo, hi = span
+    if lo > 0 and hi < S:
+        return (lo + hi) / 2, (hi - lo) / 2, True
+    if lo == 0 and hi < S:  # clipped at the start: assume the nominal centre
+        return nominal, max(hi - nominal, 0.5), False
+    if hi == S and lo > 0:
+        return nominal, max(nominal - lo, 0.5), False
+    return nominal, float(S), False  # larger than the image
+
+
+def receptive_field(model: LoadedModel, layer: str, samples: int = 4, seed: int = 0) -> ReceptiveField:
+    """Measure a layer's receptive field, once per (model, layer, input size); cached.
+
+    The RF is the set of input pixels with a nonzero gradient of the centre unit (summed over
+    channels and over `samples` noise inputs); a second group of noise inputs does the same for the
+    unit one step down-right, which gives the stride (S / map size where that is not measurable).
+    """
+    module = model.module
+    S = model.input_size
+    cache = _RF_CACHE.setdefault(module, {})
+    key = (layer, S)
+    if key in cache:
+        return cache[key]
+    dev = model.device
+    was_training = module.training
+    module.eval()
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(2 * samples, 3, S, S, generator=g).to(dev).requires_grad_(True)
+    try:
+        with torch.enable_grad():
+            with capture_layers(module, [layer], stop_after_last=True, detach=False) as store:
+                try:
+                    module(x)
+                except StopForward:
+                    pass
+            out = store[layer]
+            if out.dim() == 2:
+                rf = ReceptiveField(S, 1, 1, S / 2, S / 2, S, S, S / 2, S / 2)
+                cache[key] = rf
+                return rf
+            out4 = out if out.dim() == 4 else out.reshape(out.shape[0], out.shape[1], out.shape[2], 1)
+            H, W = out4.shape[2], out4.shape[3]
+            cy, cx = (H - 1) // 2, (W - 1) // 2
+            cy2, cx2 = min(cy + 1, H - 1), min(cx + 1, W - 1)
+            obj = out4[:samples, :, cy, cx].float().sum() + out4[samples:, :, cy2, cx2].float().sum()
+            (grad,) = torch.autograd.grad(obj, x, allow_unused=True)
+    finally:
+        module.train(was_training)
+    if grad is None:
+        grad = torch.zeros_like(x)
+    m1 = grad[:samples].abs().sum(dim=(0, 1)) > 0
+    m2 = grad[samples:].abs().sum(dim=(0, 1)) > 0
+    sh, sw = S / H, S / W
+    c_y, half_h, ok_y = _extent(_span(m1.any(dim=1).cpu()), S, (cy + 0.5) * sh)
+    c_x, half_w, ok_x = _extent(_span(m1.any(dim=0).cpu()), S, (cx + 0.5) * sw)
+    c_y2, _, ok_y2 = _extent(_span(m2.any(dim=1).cpu()), S, (cy2 + 0.5) * sh)
+    c_x2, _, ok_x2 = _extent(_span(m2.any(dim=0).cpu()), S, (cx2 + 0.5) * sw)
+    if ok_y and ok_y2 and cy2 > cy and c_y2 > c_y:
+        sh = (c_y2 - c_y) / (cy2 - cy)
+    if ok_x and ok_x2 and cx2 > cx and c_x2 > c_x:
+        sw = (c_x2 - c_x) / (cx2 - cx)
+    rf = ReceptiveField(S, H, W, half_h, half_w, sh, sw, c_y - cy * sh, c_x - cx * sw)
+    cache[key] = rf
+    return rf
+
+
+# ---------------------------------------------------------------------------------------------
+# Pass 2: rendering the winners
+# ---------------------------------------------------------------------------------------------
+def _channel_scales(t: LayerTallies) -> np.ndarray:
+    """Per channel, the |activation| drawn at full overlay opacity: the largest |max| or |min| seen."""
+    top1 = t.top.values[:, 0].abs().cpu().float().numpy()
+    bot1 = t.bottom.values[:, 0].abs().cpu().float().numpy()
+    s = np.maximum(np.where(np.isfinite(top1), top1, 0), np.where(np.isfinite(bot1), bot1, 0))
+    return np.where(s > 0, s, 1.0)
+
+
+def iter_examples(
+    model: LoadedModel,
+    dataset: ImageDataset,
+    tallies: dict[str, LayerTallies],
+    device: str | torch.device | None = None,
+    batch_size: int = 32,
+    channels: dict[str, list[int]] | None = None,
+    kinds: tuple[str, ...] = ("top", "bottom"),
+    crop_min_size: int = 64,
+    skipped: Any = None,
+) -> Iterator[ExampleRecord]:
+    """Yield ExampleRecords for the winners of every layer in `tallies`, image batch by image batch.
+
+    Each winning image is loaded and forwarded once for all layers; its encoded image is shared by
+    all its records. `channels` restricts the channels per layer (default: all).
+    """
+    if device is not None:
+        model.module.to(device)
+    dev = model.device
+    module = model.module.eval()
+    layers = list(tallies)
+    jobs: dict[int, list[tuple[str, int, str, int, TopKEntry]]] = {}
+    for name, t in tallies.items():
+        chans = range(t.num_channels) if channels is None or name not in channels else channels[name]
+        lists = {"top": t.top.result(), "bottom": t.bottom.result()}
+        for kind in kinds:
+            for c in chans:
+                for rank, e in enumerate(lists[kind][c]):
+                    jobs.setdefault(e.image_index, []).append((name, c, kind, rank, e))
+    if not jobs:
+        return
+    rfs = {name: receptive_field(model, name) for name in layers}
+    scales = {name: _channel_scales(t) for name, t in tallies.items()}
+    order = sorted(jobs)
+    index_batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    S = model.input_size
+    for idx, imgs, failed in _batches(dataset, _transform_for(model), index_batches, 0):
+        for i, (ref, reason) in failed:
+            _report_skip(skipped, i, ref, reason)
+        if imgs is None:
+            continue
+        with torch.inference_mode():
+            acts = forward_until(module, model.normalize(imgs.to(dev)), layers)
+        maps = {}
+        for name, a in acts.items():
+            a = a.float()
+            if a.dim() == 2:
+                a = a[:, :, None, None]
+            elif a.dim() == 3:
+                a = a[..., None]
+            maps[name] = a.cpu().numpy()
+        for b, i in enumerate(idx.tolist()):
+            pil = overlays.to_pil(imgs[b])
+            if pil.size != (S, S):
+                S = pil.size[0]
+            image_webp = overlays.encode_webp(pil)
+            ref = dataset.ref(i)
+            label = dataset.label(i)
+            attrs = dataset.attributes(i)
+            heat_cache: dict[tuple[str, int], bytes] = {}
+            for name, c, kind, rank, e in jobs[i]:
+                box = rfs[name].box(e.y, e.x)
+                hkey = (name, c)
+                if hkey not in heat_cache:
+                    heat = overlays.heatmap_rgba(maps[name][b, c], scales[name][c], pil.size)
+                    heat_cache[hkey] = overlays.encode_webp(heat, lossless=True)
+                yield ExampleRecord(
+                    layer=name,
+                    channel=c,
+                    kind=kind,
+                    rank=rank,
+                    image_index=i,
+                    image_ref=ref,
+                    activation=e.value,
+                    y=e.y,
+                    x=e.x,
+                    box=box,
+                    crop_webp=overlays.encode_webp(overlays.crop_box(pil, box, crop_min_size)),
+                    image_webp=image_webp,
+                    heatmap_webp=heat_cache[hkey],
+                    label=label,
+                    attributes=attrs,
+                )
+
+
+def render_all_examples(
+    model: LoadedModel,
+    dataset: ImageDataset,
+    tallies: dict[str, LayerTallies],
+    **kwargs: Any,
+) -> dict[str, dict[int, list[ExampleRecord]]]:
+    """{layer: {channel: [records]}} for several layers in one pass; per channel top then bottom, by rank."""
+    out: dict[str, dict[int, list[ExampleRecord]]] = {name: {} for name in tallies}
+    for rec in iter_examples(model, dataset, tallies, **kwargs):
+        out[rec.layer].setdefault(rec.channel, []).append(rec)
+    kind_order = {"top": 0, "bottom": 1}
+    for per_layer in out.values():
+        for recs in per_layer.values():
+            recs.sort(key=lambda r: (kind_order.get(r.kind, 2), r.rank))
+    return out
+
+
+def render_examples(
+    model: LoadedModel,
+    dataset: ImageDataset,
+    layer: str,
+    tallies: LayerTallies,
+    device: str | torch.device | None = None,
+    batch_size: int = 32,
+    channels: list[int] | None = None,
+    kinds: tuple[str, ...] = ("top", "bottom"),
+    crop_min_size: int = 64,
+    skipped: Any = None,
+) -> dict[int, list[ExampleRecord]]:
+    """{channel: [records]} for one layer (top then bottom, by rank)."""
+    return render_all_examples(
+        model,
+        dataset,
+        {layer: tallies},
+        device=device,
+        batch_size=batch_size,
+        channels=None if channels is None else {layer: channels},
+        kinds=kinds,
+        crop_min_size=crop_min_size,
+        skipped=skipped,
+    )[layer]

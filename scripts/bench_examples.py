@@ -1,0 +1,281 @@
+#!/usr/bin/env python
+"""Benchmark the dataset-examples pass against a bare forward pass, and its memory growth.
+
+Uses the demo ConceptNet on generated ConceptDataset images when those modules exist, otherwise a
+stand-in CNN of similar size on random images. Prints a table:
+  (a) the streaming pass (top/bottom-k + statistics for every channel of every layer)
+  (b) a bare forward pass over the same images with the same loader      -> ratio a/b (goal <= 1.25)
+  (c) peak RSS growth of the pass (in a fresh subprocess) at N and 10N images -> ratio (goal < 1.2)
+Timings alternate a/b `--repeats` times and keep the fastest of each (the machine may be shared).
+Two settings are timed: images pre-decoded in memory (isolates model + tallies), and images
+generated/decoded on the fly by the loader (what a real run does).
+
+  python scripts/bench_examples.py --images 512 --batch-size 64 --device cpu
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from circuitscope.activations.hooks import forward_until
+from circuitscope.models.base import LoadedModel
+from circuitscope.records import examples as ex
+
+
+# ----------------------------------------------------------------------------- model and data
+class _StandIn(nn.Module):
+    """A ConceptNet-sized CNN for 64x64 inputs (used only when models/demo.py is not available)."""
+
+    def __init__(self, classes: int = 11):
+        super().__init__()
+
+        def block(i, o):
+            return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU())
+
+        self.conv1, self.conv2, self.conv3, self.conv4 = block(3, 32), block(32, 64), block(64, 128), block(128, 128)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(128, classes)
+
+    def forward(self, x):
+        x = self.pool(self.conv1(x))
+        x = self.pool(self.conv2(x))
+        x = self.pool(self.conv3(x))
+        x = self.conv4(x)
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+class _RandomImages:
+    name, classes = "random", []
+
+    def __init__(self, n: int, res: int = 64):
+        self.n, self.res = n, res
+
+    def __len__(self):
+        return self.n
+
+    def ref(self, i):
+        return f"random/{i:06d}"
+
+    def load(self, i):
+        rng = np.random.default_rng(i)
+        return Image.fromarray(rng.integers(0, 256, (self.res, self.res, 3), dtype=np.uint8))
+
+    def label(self, i):
+        return None
+
+    def attributes(self, i):
+        return {}
+
+    def describe(self):
+        return {"kind": "random", "size": self.n, "resolution": self.res}
+
+
+class _Cached:
+    """The first n images of a dataset, decoded once and held in memory."""
+
+    def __init__(self, base, n: int):
+        self.base, self.name, self.classes = base, base.name, base.classes
+        self.images = [base.load(i) for i in range(n)]
+
+    def __len__(self):
+        return len(self.images)
+
+    def ref(self, i):
+        return self.base.ref(i)
+
+    def load(self, i):
+        return self.images[i]
+
+    def label(self, i):
+        return None
+
+    def attributes(self, i):
+        return {}
+
+    def describe(self):
+        return {"cached": self.base.describe(), "n": len(self.images)}
+
+
+def _unit_layers(module: nn.Module) -> list[str]:
+    """Layers whose channels are units: the outputs of ReLU modules, else of conv / linear modules."""
+    names = [n for n, m in module.named_modules() if isinstance(m, nn.ReLU)]
+    if not names:
+        names = [n for n, m in module.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    return names
+
+
+def build(n: int) -> tuple[LoadedModel, Any, list[str], str]:
+    try:
+        from circuitscope.datasets.concepts import ConceptDataset
+
+        dataset = ConceptDataset(size=n)
+        dname = "ConceptDataset"
+    except ImportError:
+        dataset, dname = _RandomImages(n), "random images"
+    model = None
+    try:
+        from circuitscope.models import demo  # type: ignore
+
+        for fn in ("load_demo", "load_demo_model", "demo_model", "load"):
+            if hasattr(demo, fn):
+                try:
+                    model = getattr(demo, fn)()
+                    break
+                except TypeError:
+                    continue
+        if model is None and hasattr(demo, "ConceptNet"):
+            net = demo.ConceptNet()
+            model = LoadedModel("conceptnet", net.eval(), input_size=64, mean=(0.5,) * 3, std=(0.25,) * 3)
+        mname = "demo ConceptNet" if model is not None else None
+    except ImportError:
+        mname = None
+    if model is None:
+        torch.manual_seed(0)
+        model = LoadedModel("standin", _StandIn().eval(), input_size=64, mean=(0.5,) * 3, std=(0.25,) * 3)
+        mname = "stand-in CNN (models/demo.py not available)"
+    if not isinstance(model, LoadedModel):
+        raise SystemExit(f"demo loader returned {type(model).__name__}, expected LoadedModel")
+    layers = _unit_layers(model.module)
+    return model, dataset, layers, f"{mname} on {dname}"
+
+
+# ----------------------------------------------------------------------------- runs
+def bare_forward(model: LoadedModel, dataset, batch_size: int, device: str, num_workers: int, until=None):
+    """(wall seconds, process CPU seconds) of a plain forward over the dataset."""
+    n = len(dataset)
+    batches = [list(range(s, min(s + batch_size, n))) for s in range(0, n, batch_size)]
+    module = model.module.to(device).eval()
+    t, c = time.perf_counter(), time.process_time()
+    with torch.inference_mode():
+        for idx, imgs, _ in ex._batches(dataset, ex._transform_for(model), batches, num_workers):
+            x = model.normalize(imgs.to(device))
+            out = forward_until(module, x, until) if until else module(x)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    del out
+    return time.perf_counter() - t, time.process_time() - c
+
+
+def examples_pass(model, dataset, layers, batch_size, device, num_workers, k=10):
+    """(wall seconds, process CPU seconds) of compute_dataset_examples over the dataset."""
+    t, c = time.perf_counter(), time.process_time()
+    tallies = ex.compute_dataset_examples(
+        model, dataset, layers, k=k, batch_size=batch_size, device=device, progress=False, num_workers=num_workers
+    )
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    el = time.perf_counter() - t, time.process_time() - c
+    del tallies
+    return el
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def mem_child(n: int, batch_size: int, device: str) -> None:
+    """Run in a fresh process: peak RSS growth of one pass over n images (printed as JSON)."""
+    model, dataset, layers, _ = build(n)
+    # warm up allocator, kernels and lazy imports on a few images so that the baseline is fair
+    examples_pass(model, _Cached(dataset, min(batch_size, n)), layers, batch_size, device, 0)
+    gc.collect()
+    base = _rss_bytes()
+    peak = [base]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss_bytes())
+            time.sleep(0.002)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    el = examples_pass(model, dataset, layers, batch_size, device, 0)[0]
+    stop.set()
+    th.join()
+    peak[0] = max(peak[0], _rss_bytes())
+    print(json.dumps({"n": n, "base": base, "peak": peak[0], "growth": peak[0] - base, "seconds": el}))
+
+
+def run_mem(n: int, batch_size: int, device: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--mem-child", str(n), "--batch-size", str(batch_size), "--device", device],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, default=512)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--num-workers", type=int, default=0)
+    ap.add_argument("--mem-factor", type=int, default=10)
+    ap.add_argument("--skip-mem", action="store_true")
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0 = leave)")
+    ap.add_argument("--mem-child", type=int, default=0, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    if a.mem_child:
+        mem_child(a.mem_child, a.batch_size, a.device)
+        return
+
+    model, dataset, layers, what = build(a.images)
+    model.to(a.device)
+    with torch.inference_mode():
+        acts = forward_until(
+            model.module, model.normalize(torch.rand(2, 3, model.input_size, model.input_size, device=a.device)), layers
+        )
+    shapes = {n: tuple(t.shape[1:]) for n, t in acts.items()}
+    channels = sum(s[0] for s in shapes.values())
+    print(f"model: {what}; device {a.device}; torch threads {torch.get_num_threads()}")
+    print(f"layers ({len(layers)}, {channels} channels): " + ", ".join(f"{n} {list(s)}" for n, s in shapes.items()))
+    print(f"N = {a.images} images, batch {a.batch_size}, k = 10 top + 10 bottom, fastest of {a.repeats}\n")
+
+    rows = []
+    cached = _Cached(dataset, a.images)
+    for label, ds in (("pre-decoded images", cached), ("images generated by the loader", dataset)):
+        bare, until, full = [], [], []
+        examples_pass(model, _Cached(dataset, a.batch_size), layers, a.batch_size, a.device, 0)  # warm-up
+        for _ in range(a.repeats):
+            bare.append(bare_forward(model, ds, a.batch_size, a.device, a.num_workers))
+            until.append(bare_forward(model, ds, a.batch_size, a.device, a.num_workers, until=layers))
+            full.append(examples_pass(model, ds, layers, a.batch_size, a.device, a.num_workers))
+        for kind, j in (("wall", 0), ("CPU", 1)):
+            rows.append((f"{label} [{kind}]", *(min(r[j] for r in runs) for runs in (bare, until, full))))
+    print(f"{'setting [clock]':42s} {'(b) bare fwd':>12s} {'fwd to last':>12s} {'(a) examples':>12s} {'a/b':>6s}")
+    for label, b, u, f in rows:
+        print(f"{label:42s} {b:11.2f}s {u:11.2f}s {f:11.2f}s {f / b:6.2f}")
+    print("goal: a/b <= 1.25 (CPU = process CPU time, less sensitive to other load on a shared machine)\n")
+
+    if not a.skip_mem:
+        m1 = run_mem(a.images, a.batch_size, a.device)
+        m2 = run_mem(a.images * a.mem_factor, a.batch_size, a.device)
+        mb = 1 / 2**20
+        print(f"{'images':>8s} {'RSS before':>11s} {'peak RSS':>10s} {'growth':>9s} {'pass':>8s}")
+        for m in (m1, m2):
+            print(f"{m['n']:8d} {m['base'] * mb:9.1f}MB {m['peak'] * mb:8.1f}MB {m['growth'] * mb:7.1f}MB {m['seconds']:7.1f}s")
+        print(f"growth ratio {a.mem_factor}N / N: {m2['growth'] / max(m1['growth'], 1):.2f} (goal < 1.2); "
+              f"whole-process peak RSS ratio {m2['peak'] / m1['peak']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
