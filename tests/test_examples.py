@@ -1,0 +1,299 @@
+"""Hooks, receptive fields, the streaming dataset-examples pass (skips, checkpoint/resume) and rendering."""
+from __future__ import annotations
+
+import io
+from collections import namedtuple
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from circuitscope.activations import StopForward, capture_layers, forward_until, get_module
+from circuitscope.datasets.base import UnreadableImage
+from circuitscope.models.base import LoadedModel, UnknownLayerError
+from circuitscope.records.examples import (
+    ExampleRecord,
+    compute_dataset_examples,
+    receptive_field,
+    render_all_examples,
+    render_examples,
+)
+
+S = 16  # input size of the test models
+
+
+class TinyImages:
+    """Deterministic random images; `bad` indices raise UnreadableImage."""
+
+    name, classes = "tiny", ["a", "b"]
+
+    def __init__(self, n: int, bad=(), size: int = S):
+        self.n, self.bad, self.size = n, set(bad), size
+        self.loads = 0
+
+    def __len__(self):
+        return self.n
+
+    def ref(self, i):
+        return f"tiny/{i:03d}"
+
+    def load(self, i):
+        self.loads += 1
+        if i in self.bad:
+            raise UnreadableImage(self.ref(i), "truncated file")
+        rng = np.random.default_rng(i)
+        return Image.fromarray(rng.integers(0, 256, (self.size, self.size, 3), dtype=np.uint8))
+
+    def label(self, i):
+        return i % 2
+
+    def attributes(self, i):
+        return {"i": i}
+
+    def describe(self):
+        return {"kind": "tiny", "n": self.n, "bad": sorted(self.bad)}
+
+
+class Boom(nn.Module):
+    def forward(self, x):
+        raise AssertionError("this layer must not run")
+
+
+def tiny_model(boom: bool = False) -> LoadedModel:
+    torch.manual_seed(0)
+    layers = [
+        nn.Conv2d(3, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(6, 5, 3, padding=1),
+        nn.MaxPool2d(2),
+        nn.Conv2d(5, 4, 3, padding=1),
+    ]
+    if boom:
+        layers.append(Boom())
+    return LoadedModel("tiny", nn.Sequential(*layers).eval(), input_size=S, mean=(0.5,) * 3, std=(0.5,) * 3)
+
+
+def brute_force(model: LoadedModel, dataset: TinyImages, layer: str, k: int, batch_size: int):
+    """Top/bottom-k from the full activation maps of every readable image (batched like the pass,
+    because convolution results may differ in the last bit with the batch size)."""
+    from circuitscope.records.examples import _transform_for
+
+    tf = _transform_for(model)
+    idx, maps = [], []
+    with torch.no_grad():
+        for s in range(0, len(dataset), batch_size):
+            ok = [i for i in range(s, min(s + batch_size, len(dataset))) if i not in dataset.bad]
+            if not ok:
+                continue
+            x = torch.stack([tf(dataset.load(i)) for i in ok])
+            idx += ok
+            maps.append(forward_until(model.module, model.normalize(x), [layer])[layer])
+    a = torch.cat(maps).flatten(2).double()
+    mx, mn, mean = a.amax(2), a.amin(2), a.mean(2)
+    top, bottom = [], []
+    for c in range(a.shape[1]):
+        order_t = sorted(range(len(idx)), key=lambda j: (-mx[j, c], -mean[j, c], idx[j]))[:k]
+        order_b = sorted(range(len(idx)), key=lambda j: (mn[j, c], mean[j, c], idx[j]))[:k]
+        top.append([idx[j] for j in order_t])
+        bottom.append([idx[j] for j in order_b])
+    return top, bottom, a
+
+
+# ------------------------------------------------------------------------------------------ hooks
+def test_forward_until_stops_after_last_layer():
+    m = tiny_model(boom=True)
+    x = torch.randn(2, 3, S, S)
+    out = forward_until(m.module, x, ["2", "0"])
+    assert list(out) == ["2", "0"]
+    ref = m.module[2](m.module[1](m.module[0](x)))
+    torch.testing.assert_close(out["2"], ref)
+    with pytest.raises(AssertionError, match="must not run"):
+        m.module(x)  # hooks were removed: the full forward reaches Boom
+    with capture_layers(m.module, ["1"], stop_after_last=True) as store:
+        with pytest.raises(StopForward):
+            m.module(x)
+    assert store["1"].shape == (2, 6, S, S)
+
+
+def test_dotted_names_and_tuple_outputs():
+    tv = pytest.importorskip("torchvision")
+    g = tv.models.googlenet(weights=None, aux_logits=False, init_weights=False).eval()
+    r = tv.models.resnet18(weights=None).eval()
+    x = torch.randn(1, 3, 64, 64)
+    assert isinstance(get_module(g, "inception4a.branch2.1"), nn.Module)
+    out = forward_until(g, x, ["inception4a.branch2.1", "conv1"])
+    assert out["inception4a.branch2.1"].dim() == 4 and out["conv1"].shape[1] == 64
+    assert forward_until(r, x, ["layer1.0.conv2"])["layer1.0.conv2"].shape == (1, 64, 16, 16)
+
+    Pair = namedtuple("Pair", "a b")
+
+    class TupleOut(nn.Module):
+        def forward(self, x):
+            return Pair(x * 2, x * 3)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = nn.Sequential(nn.Identity(), TupleOut())
+
+        def forward(self, x):
+            return self.block(x).b
+
+    t = forward_until(Net(), torch.ones(1, 2, 2, 2), ["block.1"])["block.1"]
+    assert torch.equal(t, torch.full((1, 2, 2, 2), 2.0))
+    with pytest.raises(UnknownLayerError, match="layer1.0.conv2"):
+        get_module(r, "layer1.0.conv3")
+
+
+# ------------------------------------------------------------------------------- receptive field
+def test_receptive_field_of_known_conv_stacks():
+    two = LoadedModel("two", nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1)), input_size=S)
+    rf = receptive_field(two, "1")
+    assert rf.size == (5, 5) and rf.stride_h == 1
+    assert rf.box(7, 7) == (5, 5, 10, 10)  # 5x5 centred on pixel 7
+    assert rf.box(0, 0) == (0, 0, 3, 3)  # clipped at the border
+    # no padding + stride 2: RF 3 + 2*2 = 7, stride 2, position 0 covers pixels 0..6
+    strided = LoadedModel("s", nn.Sequential(nn.Conv2d(3, 2, 3, stride=2), nn.Conv2d(2, 2, 3)), input_size=S)
+    rf = receptive_field(strided, "1")
+    assert rf.size == (7, 7) and rf.stride_w == 2
+    assert rf.box(0, 0) == (0, 0, 7, 7) and rf.box(2, 1) == (2, 4, 9, 11)
+
+
+# ------------------------------------------------------------------------------ streaming pass
+def _entries(t):
+    return [[e.image_index for e in ch] for ch in t]
+
+
+def test_pass_equals_brute_force_and_skips_unreadable():
+    m, ds = tiny_model(), TinyImages(23, bad={4, 17})
+    skipped = []
+    tallies = compute_dataset_examples(m, ds, ["2", "4"], k=3, batch_size=5, skipped=skipped, progress=False)
+    assert skipped == [("tiny/004", "truncated file"), ("tiny/017", "truncated file")]
+    for layer in ("2", "4"):
+        top, bottom, a = brute_force(m, ds, layer, 3, 5)
+        t = tallies[layer]
+        assert _entries(t.top) == top and _entries(t.bottom) == bottom
+        assert t.images == 21
+        st = t.stats(1)
+        assert st["count"] == a[:, 1].numel()
+        assert st["max"] == pytest.approx(float(a[:, 1].max()), rel=1e-6)
+        assert st["mean"] == pytest.approx(float(a[:, 1].mean()), rel=1e-5, abs=1e-7)
+        assert st["sparsity"] == pytest.approx(float((a[:, 1] > 0).double().mean()))
+
+
+def test_positions_are_argmax_and_argmin():
+    m, ds = tiny_model(), TinyImages(12)
+    t = compute_dataset_examples(m, ds, ["4"], k=12, batch_size=4, progress=False)["4"]
+    _, _, a = brute_force(m, ds, "4", 12, 4)
+    W = t.map_shape[1]
+    for c in range(t.num_channels):
+        for e in t.top[c]:
+            assert (e.y, e.x) == divmod(int(a[e.image_index, c].argmax()), W)
+            assert e.value == float(a[e.image_index, c].max())
+        for e in t.bottom[c]:
+            assert (e.y, e.x) == divmod(int(a[e.image_index, c].argmin()), W)
+
+
+class Kill(Exception):
+    pass
+
+
+def _state(tallies):
+    return {name: t.state_dict() for name, t in tallies.items()}
+
+
+def _assert_same(s1, s2):
+    if isinstance(s1, torch.Tensor):
+        assert torch.equal(s1, s2)
+    elif isinstance(s1, dict):
+        assert s1.keys() == s2.keys()
+        for key in s1:
+            _assert_same(s1[key], s2[key])
+    else:
+        assert s1 == s2
+
+
+def test_checkpoint_resume_is_identical_to_uninterrupted(tmp_path):
+    m, layers = tiny_model(), ["0", "2", "4"]
+    ref = compute_dataset_examples(m, TinyImages(30, bad={7}), layers, k=3, batch_size=4, progress=False)
+
+    ckpt = tmp_path / "ckpt" / "examples.pt"
+    seen = []
+
+    def kill_after_5(done, total):
+        seen.append(done)
+        if len(seen) == 5:
+            raise Kill()
+
+    skipped1 = []
+    with pytest.raises(Kill):
+        compute_dataset_examples(m, TinyImages(30, bad={7}), layers, k=3, batch_size=4, checkpoint_path=ckpt,
+                                 checkpoint_every=2, skipped=skipped1, progress=False, on_batch=kill_after_5)
+    assert ckpt.exists() and seen == [4, 8, 12, 16, 20] and skipped1 == [("tiny/007", "truncated file")]
+    assert not list(ckpt.parent.glob("*.tmp*"))  # atomic write left no temporary behind
+
+    ds2, skipped2, progress = TinyImages(30, bad={7}), [], []
+    resumed = compute_dataset_examples(m, ds2, layers, k=3, batch_size=4, checkpoint_path=ckpt, checkpoint_every=2,
+                                       skipped=skipped2, progress=False, on_batch=lambda d, t: progress.append(d))
+    assert progress[0] == 20  # continued after the checkpoint at batch 4 (16 images), redoing batch 5
+    assert ds2.loads == 30 - 16
+    assert skipped2 == [("tiny/007", "truncated file")]  # reported once, from the checkpoint
+    _assert_same(_state(ref), _state(resumed))
+
+    # a finished checkpoint returns at once; one made with other settings is ignored
+    ds3 = TinyImages(30, bad={7})
+    again = compute_dataset_examples(m, ds3, layers, k=3, batch_size=4, checkpoint_path=ckpt, progress=False)
+    assert ds3.loads == 0
+    _assert_same(_state(ref), _state(again))
+    other = compute_dataset_examples(m, TinyImages(30, bad={7}), layers, k=2, batch_size=4, checkpoint_path=ckpt,
+                                     progress=False)
+    assert other["0"].k == 2
+
+
+def test_all_unreadable_is_a_clear_error():
+    from circuitscope.datasets.base import DatasetError
+
+    with pytest.raises(DatasetError, match="No readable images"):
+        compute_dataset_examples(tiny_model(), TinyImages(3, bad={0, 1, 2}), ["0"], k=2, progress=False)
+
+
+# ----------------------------------------------------------------------------------- rendering
+def _decode(b: bytes) -> Image.Image:
+    im = Image.open(io.BytesIO(b))
+    assert im.format == "WEBP"
+    return im
+
+
+def test_render_examples_records():
+    m, ds = tiny_model(), TinyImages(10, bad={3})
+    tallies = compute_dataset_examples(m, ds, ["2", "4"], k=2, batch_size=4, progress=False)
+    ds_render = TinyImages(10, bad={3})
+    recs = render_all_examples(m, ds_render, tallies)
+    winners = tallies["2"].top.image_indices() | tallies["2"].bottom.image_indices()
+    winners |= tallies["4"].top.image_indices() | tallies["4"].bottom.image_indices()
+    assert ds_render.loads == len(winners)  # each winning image loaded once for both layers
+    one = render_examples(m, ds, "4", tallies["4"])
+    assert set(one) == set(range(4)) and set(recs["4"]) == set(range(4))
+    for c, lst in one.items():
+        assert [(r.kind, r.rank) for r in lst] == [("top", 0), ("top", 1), ("bottom", 0), ("bottom", 1)]
+        for r, e in zip(lst, tallies["4"].top[c] + tallies["4"].bottom[c]):
+            assert isinstance(r, ExampleRecord)
+            assert (r.image_index, r.activation, r.y, r.x) == (e.image_index, e.value, e.y, e.x)
+            assert r.image_ref == f"tiny/{r.image_index:03d}" and r.label == r.image_index % 2
+            x0, y0, x1, y1 = r.box
+            assert 0 <= x0 < x1 <= S and 0 <= y0 < y1 <= S
+            # layer 4 = conv, pool, conv: RF 3+2=5 -> pool 6 -> conv 10 px, stride 2
+            assert x1 - x0 <= 10 and y1 - y0 <= 10
+            cy, cx = 2 * r.y + 1, 2 * r.x + 1  # centre pixel of that map position
+            assert y0 <= cy < y1 and x0 <= cx < x1
+            assert min(_decode(r.crop_webp).size) >= 64
+            assert _decode(r.image_webp).size == (S, S)
+            heat = _decode(r.heatmap_webp)
+            assert heat.size == (S, S) and heat.mode == "RGBA"
+    # the overlay is opaque red at the strongest positive response, blue at the most negative one
+    flat = [r for lst in one.values() for r in lst]
+    for r, red in ((max(flat, key=lambda r: r.activation), True), (min(flat, key=lambda r: r.activation), False)):
+        heat = np.asarray(_decode(r.heatmap_webp).convert("RGBA")).astype(int)[2 * r.y + 1, 2 * r.x + 1]
+        assert (heat[0] > heat[2]) == red and heat[3] > 80, (r.activation, heat)
