@@ -1,15 +1,29 @@
-// Placeholder owned by the annotation work: it overwrites this file with real routes and panels.
+// The annotation feature: sign-in, labels on the unit page, queue, search, families, circuits, export/import.
 import type { RouteObject } from "react-router-dom";
+import "./annotate.css";
+import { AccountPage } from "./AccountPage";
+import { AgreementPage } from "./AgreementPage";
+import { CircuitPage, CircuitsPage } from "./CircuitPage";
+import { ExchangePage } from "./ExchangePage";
+import { FamiliesPage } from "./FamiliesPage";
+import { LoginPage } from "./LoginPage";
+import { QueueIndexPage, QueuePage } from "./QueuePage";
+import { SearchPage } from "./SearchPage";
 
-/** Extra pages (label editing, circuits, search) added to the router next to the browse pages. */
-export const annotateRoutes: RouteObject[] = [];
+export { NavExtras } from "./NavExtras";
+export { UnitAnnotationPanel } from "./UnitAnnotationPanel";
+export { FamilyLegend, useFamilyMap } from "./familyGrid";
 
-/** Rendered in its own section of the unit page. */
-export function UnitAnnotationPanel(_props: { modelSlug: string; layerName: string; unitIndex: number; unitId: number }) {
-  return null;
-}
-
-/** Items for the top navigation bar (sign-in, search, circuits). */
-export function NavExtras() {
-  return null;
-}
+/** Extra pages, children of the app Layout. */
+export const annotateRoutes: RouteObject[] = [
+  { path: "login", element: <LoginPage /> },
+  { path: "account", element: <AccountPage /> },
+  { path: "search", element: <SearchPage /> },
+  { path: "queue", element: <QueueIndexPage /> },
+  { path: "queue/:model/:layer", element: <QueuePage /> },
+  { path: "circuits", element: <CircuitsPage /> },
+  { path: "circuits/:id", element: <CircuitPage /> },
+  { path: "families", element: <FamiliesPage /> },
+  { path: "agreement/:model", element: <AgreementPage /> },
+  { path: "exchange", element: <ExchangePage /> },
+];

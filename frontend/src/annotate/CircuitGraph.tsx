@@ -1,0 +1,178 @@
+import { useEffect, useRef, useState } from "react";
+import type cytoscapeNs from "cytoscape";
+import type { Core, ElementDefinition, EventObject, NodeSingular } from "cytoscape";
+import { imageUrl, type Circuit } from "./annotateApi";
+
+const POS = "#c0392b";
+const NEG = "#2e6fb7";
+
+export type LayoutKind = "layers" | "dagre";
+
+let loaded: Promise<typeof cytoscapeNs> | null = null;
+function loadCytoscape() {
+  // cytoscape is large: loaded on first use, as its own chunk
+  loaded ??= Promise.all([import("cytoscape"), import("cytoscape-dagre")]).then(([c, d]) => {
+    c.default.use(d.default);
+    return c.default;
+  });
+  return loaded;
+}
+
+function elements(c: Circuit): ElementDefinition[] {
+  const parentOf = new Map<string, string>();
+  c.supernodes.forEach((s, i) => s.nodes.forEach((n) => parentOf.has(n) || parentOf.set(n, `sn${i}`)));
+  const maxW = Math.max(1e-9, ...c.edges.map((e) => Math.abs(e.weight)));
+  const els: ElementDefinition[] = c.supernodes.map((s, i) => ({ data: { id: `sn${i}`, label: s.name, supernode: 1 } }));
+  for (const n of c.nodes) {
+    els.push({
+      data: {
+        id: n.id,
+        label: `${n.layer}:${n.index}${n.label ? `\n${n.label.length > 28 ? n.label.slice(0, 27) + "…" : n.label}` : ""}`,
+        ...(n.image_hash ? { image: imageUrl(n.image_hash) } : {}),
+        parent: parentOf.get(n.id),
+        pinned: n.pinned ? 1 : 0,
+        missing: n.missing ? 1 : 0,
+      },
+    });
+  }
+  for (const e of c.edges) {
+    els.push({
+      data: {
+        id: `${e.source}->${e.target}`,
+        source: e.source,
+        target: e.target,
+        color: e.weight >= 0 ? POS : NEG,
+        width: 1 + (7 * Math.abs(e.weight)) / maxW,
+        wlabel: (e.weight >= 0 ? "+" : "") + e.weight.toPrecision(3),
+        kind: e.kind,
+      },
+    });
+  }
+  return els;
+}
+
+/** Columns by layer position (the model's order), units sorted by index within a column. */
+function layerPositions(c: Circuit): Record<string, { x: number; y: number }> {
+  const cols = [...new Set(c.nodes.map((n) => n.layer_position ?? 1e6))].sort((a, b) => a - b);
+  const out: Record<string, { x: number; y: number }> = {};
+  for (const [ci, p] of cols.entries()) {
+    const inCol = c.nodes.filter((n) => (n.layer_position ?? 1e6) === p).sort((a, b) => a.index - b.index);
+    inCol.forEach((n, ri) => (out[n.id] = { x: ci * 230, y: (ri - (inCol.length - 1) / 2) * 150 }));
+  }
+  return out;
+}
+
+/** The circuit as an interactive graph: feature-vis thumbnails, labels, edges coloured by sign and sized
+ * by |weight|, supernodes as named boxes. Select nodes (shift-click / box) to group them; double-click opens. */
+export function CircuitGraph({
+  circuit,
+  layout,
+  onSelect,
+  onOpen,
+}: {
+  circuit: Circuit;
+  layout: LayoutKind;
+  onSelect: (ids: string[]) => void;
+  onOpen: (id: string) => void;
+}) {
+  const box = useRef<HTMLDivElement>(null);
+  const cyRef = useRef<Core | null>(null);
+  const [err, setErr] = useState<string | null>(null);
+  const cb = useRef({ onSelect, onOpen });
+  cb.current = { onSelect, onOpen };
+  useEffect(() => {
+    let cancelled = false;
+    loadCytoscape().then(
+      (cytoscape) => {
+        if (cancelled || !box.current) return;
+        const pos = layerPositions(circuit);
+        const cy = cytoscape({
+          container: box.current,
+          elements: elements(circuit),
+          wheelSensitivity: 0.3,
+          boxSelectionEnabled: true,
+          style: [
+            {
+              selector: "node",
+              style: {
+                shape: "round-rectangle",
+                width: 72,
+                height: 72,
+                "background-color": "#f3f3f5",
+                "border-width": 1,
+                "border-color": "#bbb",
+                label: "data(label)",
+                "text-valign": "bottom",
+                "text-margin-y": 4,
+                "text-wrap": "wrap",
+                "text-max-width": "150px",
+                "font-size": 10,
+                color: "#222",
+              },
+            },
+            { selector: "node[image]", style: { "background-image": "data(image)", "background-fit": "cover", "background-clip": "node" } },
+            { selector: "node[pinned = 1]", style: { "border-width": 4, "border-color": "#e67e22" } },
+            { selector: "node[missing = 1]", style: { "border-width": 3, "border-color": POS, "border-style": "dashed" } },
+            {
+              selector: "node[supernode = 1]",
+              style: {
+                shape: "round-rectangle",
+                "background-color": "#eef3fb",
+                "background-opacity": 0.6,
+                "border-color": "#8aa9d6",
+                "border-style": "dashed",
+                label: "data(label)",
+                "text-valign": "top",
+                "font-size": 12,
+                "font-weight": "bold",
+                padding: "18px",
+              } as never,
+            },
+            { selector: "node:selected", style: { "border-width": 4, "border-color": "#1a5fb4" } },
+            {
+              selector: "edge",
+              style: {
+                width: "data(width)",
+                "line-color": "data(color)",
+                "target-arrow-color": "data(color)",
+                "target-arrow-shape": "triangle",
+                "curve-style": "bezier",
+                opacity: 0.8,
+              },
+            },
+            { selector: "edge[kind = 'expanded']", style: { "line-style": "dashed" } },
+            { selector: "edge:selected, edge.hover", style: { label: "data(wlabel)", "font-size": 10, "text-background-color": "#fff", "text-background-opacity": 1 } },
+          ],
+          layout:
+            layout === "dagre"
+              ? ({ name: "dagre", rankDir: "LR", nodeSep: 40, rankSep: 120, padding: 20 } as never)
+              : { name: "preset", positions: pos, padding: 30 },
+        });
+        cy.on("select unselect", "node", () => cb.current.onSelect(cy.nodes(":selected").filter((n: NodeSingular) => !n.data("supernode")).map((n: NodeSingular) => n.id())));
+        cy.on("dbltap", "node", (e: EventObject) => !e.target.data("supernode") && cb.current.onOpen(e.target.id()));
+        cy.on("mouseover", "edge", (e: EventObject) => e.target.addClass("hover"));
+        cy.on("mouseout", "edge", (e: EventObject) => e.target.removeClass("hover"));
+        cy.fit(undefined, 30);
+        if (cy.zoom() > 1.4) cy.zoom(1.4), cy.center();
+        cyRef.current = cy;
+        (window as unknown as { __circuitGraph?: Core }).__circuitGraph = cy; // for end-to-end tests
+      },
+      (e) => setErr(String(e)),
+    );
+    return () => {
+      cancelled = true;
+      cyRef.current?.destroy();
+      cyRef.current = null;
+    };
+  }, [circuit, layout]);
+  return (
+    <div className="circuit-graph-wrap">
+      <div ref={box} className="circuit-graph" data-testid="circuit-graph" aria-label="circuit graph" />
+      {err && <div className="error-box">Could not draw the graph: {err}</div>}
+      <div className="legend small muted">
+        <span style={{ color: POS }}>━ positive</span> <span style={{ color: NEG }}>━ negative</span> width ∝ |weight| · dashed = expanded weight · orange
+        frame = pinned · shift-click or drag a box to select · double-click opens a unit
+      </div>
+    </div>
+  );
+}

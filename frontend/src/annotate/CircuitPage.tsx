@@ -1,0 +1,516 @@
+import { useEffect, useState } from "react";
+import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
+import { ApiError, type ModelSummary } from "../api";
+import { EmptyState, ErrorBox } from "../components/ErrorBox";
+import { Loading } from "../components/Loading";
+import { useApi, useTitle } from "../components/useApi";
+import {
+  A,
+  canWrite,
+  errorText,
+  send,
+  unitPath,
+  useFresh,
+  useMe,
+  when,
+  type Circuit,
+  type CircuitStatus,
+  type CircuitSummary,
+  type Revision,
+  type Suggestion,
+  type Suggestions,
+} from "./annotateApi";
+import { Thumb } from "./bits";
+import { CircuitGraph, type LayoutKind } from "./CircuitGraph";
+
+/** All circuit hypotheses, filterable; create a new one. */
+export function CircuitsPage() {
+  useTitle("Circuits");
+  const { me } = useMe();
+  const [params, setParams] = useSearchParams();
+  const model = params.get("model") ?? "";
+  const status = params.get("status") ?? "";
+  const q = new URLSearchParams();
+  if (model) q.set("model", model);
+  if (status) q.set("status", status);
+  const { data, error, loading } = useFresh<CircuitSummary[]>(A.circuits(q.toString() ? `?${q}` : ""));
+  const { data: models } = useApi<ModelSummary[]>("/api/models");
+  const set = (k: string, v: string) => {
+    const n = new URLSearchParams(params);
+    if (v) n.set(k, v);
+    else n.delete(k);
+    setParams(n);
+  };
+  return (
+    <div>
+      <h1>Circuit hypotheses</h1>
+      <div className="grid-tools">
+        <select aria-label="model" value={model} onChange={(e) => set("model", e.target.value)}>
+          <option value="">all models</option>
+          {models?.map((m) => (
+            <option key={m.slug} value={m.slug}>
+              {m.name}
+            </option>
+          ))}
+        </select>
+        <select aria-label="status" value={status} onChange={(e) => set("status", e.target.value)}>
+          <option value="">any status</option>
+          <option>proposed</option>
+          <option>supported</option>
+          <option>refuted</option>
+        </select>
+      </div>
+      {canWrite(me) && models && <NewCircuit models={models} />}
+      {loading && <Loading what="Loading circuits" />}
+      {error && <ErrorBox error={error} />}
+      {data && !data.length && (
+        <EmptyState title="No circuits yet">
+          <p>Open a unit and press “Start circuit here”, or create one above.</p>
+        </EmptyState>
+      )}
+      {data && data.length > 0 && (
+        <table className="layers circuits-table">
+          <thead>
+            <tr>
+              <th>name</th>
+              <th>model</th>
+              <th>status</th>
+              <th>claim</th>
+              <th className="num">units</th>
+              <th className="num">edges</th>
+              <th>author</th>
+              <th>updated</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.map((c) => (
+              <tr key={c.id}>
+                <td>
+                  <Link to={`/circuits/${c.id}`}>{c.name}</Link>
+                </td>
+                <td className="mono">{c.model}</td>
+                <td>
+                  <span className={`badge circuit-${c.status}`}>{c.status}</span>
+                </td>
+                <td className="claim-cell">{c.claim}</td>
+                <td className="num">{c.n_nodes}</td>
+                <td className="num">{c.n_edges}</td>
+                <td>{c.author}</td>
+                <td>{when(c.updated_at)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}
+
+function NewCircuit({ models }: { models: ModelSummary[] }) {
+  const navigate = useNavigate();
+  const [form, setForm] = useState({ model: models[0]?.slug ?? "", name: "", claim: "" });
+  const [err, setErr] = useState<string | null>(null);
+  const create = async (e: React.FormEvent) => {
+    e.preventDefault();
+    try {
+      const c = await send<Circuit>("POST", A.circuits(), form);
+      navigate(`/circuits/${c.id}`);
+    } catch (e2) {
+      setErr(errorText(e2));
+    }
+  };
+  return (
+    <form className="row panel" onSubmit={create}>
+      <select aria-label="new circuit model" value={form.model} onChange={(e) => setForm({ ...form, model: e.target.value })}>
+        {models.map((m) => (
+          <option key={m.slug} value={m.slug}>
+            {m.name}
+          </option>
+        ))}
+      </select>
+      <input aria-label="new circuit name" placeholder="name" maxLength={200} value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} />
+      <input aria-label="new circuit claim" placeholder="claim: what it computes" className="grow" maxLength={5000} value={form.claim} onChange={(e) => setForm({ ...form, claim: e.target.value })} />
+      <button type="submit" disabled={!form.name.trim() || !form.model}>
+        New circuit
+      </button>
+      {err && <div className="error-box small">{err}</div>}
+    </form>
+  );
+}
+
+/** One circuit: graph, claim/status/evidence, units, suggestions, supernodes, exports, history. */
+export function CircuitPage() {
+  const { id = "" } = useParams();
+  const cid = Number(id);
+  const { me } = useMe();
+  const navigate = useNavigate();
+  const { data, error, loading, set, reload } = useFresh<Circuit>(A.circuit(cid));
+  useTitle(data ? data.name : "Circuit");
+  const [selected, setSelected] = useState<string[]>([]);
+  const [layout, setLayout] = useState<LayoutKind>("layers");
+  const [err, setErr] = useState<string | null>(null);
+  const [conflict, setConflict] = useState<string | null>(null);
+  const [histTick, setHistTick] = useState(0);
+  const writable = canWrite(me);
+  if (loading && !data) return <Loading what="Loading circuit" />;
+  if (error) return <ErrorBox error={error} />;
+  if (!data) return null;
+  const c = data;
+
+  /** Every change states the version it is based on; a 409 shows who changed what, nothing is lost. */
+  const mutate = async (method: string, url: string, body: Record<string, unknown>) => {
+    setErr(null);
+    try {
+      const next = await send<Circuit>(method, url, { version: c.version, ...body });
+      setConflict(null);
+      set(next);
+      setHistTick((t) => t + 1);
+      return true;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 409) setConflict(e.message);
+      else setErr(errorText(e));
+      return false;
+    }
+  };
+  const addUnits = (units: { layer: string; index: number }[]) => mutate("POST", `${A.circuit(cid)}/nodes`, { units });
+  const keys = new Set(c.nodes.map((n) => n.id));
+
+  return (
+    <div className="circuit-page">
+      <div className="crumbs">
+        <Link to="/circuits">Circuits</Link> / <span className="mono">{c.model}</span>
+      </div>
+      <MetaEditor key={c.version} circuit={c} writable={writable} onSave={(f) => mutate("PATCH", A.circuit(cid), f)} />
+      {conflict && (
+        <div className="conflict" role="alert">
+          <strong>This circuit changed since you loaded it; your change was not applied.</strong>
+          <p className="small">{conflict}</p>
+          <button type="button" onClick={() => { setConflict(null); reload(); }}>
+            Load the current version
+          </button>
+        </div>
+      )}
+      {err && <div className="error-box">{err}</div>}
+      {c.problems.length > 0 && (
+        <div className="notice" role="alert">
+          {c.problems.map((p) => (
+            <div key={p}>{p}</div>
+          ))}
+        </div>
+      )}
+      <div className="circuit-layout">
+        <div>
+          <div className="row graph-tools">
+            <span className="seg">
+              <button type="button" className={layout === "layers" ? "active" : ""} onClick={() => setLayout("layers")}>
+                by layer
+              </button>
+              <button type="button" className={layout === "dagre" ? "active" : ""} onClick={() => setLayout("dagre")}>
+                dagre
+              </button>
+            </span>
+            {writable && selected.length > 0 && (
+              <SelectionTools
+                selected={selected}
+                circuit={c}
+                onGroup={(name) => mutate("PATCH", A.circuit(cid), { supernodes: [...c.supernodes, { name, nodes: selected }] })}
+                onPin={(pinned) => pinMany(cid, c, selected, pinned, set, setErr)}
+                onRemove={() => mutate("POST", `${A.circuit(cid)}/nodes/remove`, { nodes: selected }).then(() => setSelected([]))}
+              />
+            )}
+            {selected.length === 0 && <span className="muted small">{c.nodes.length} units · {c.edges.length} edges</span>}
+          </div>
+          {c.nodes.length ? (
+            <CircuitGraph
+              circuit={c}
+              layout={layout}
+              onSelect={setSelected}
+              onOpen={(k) => {
+                const n = c.nodes.find((x) => x.id === k);
+                if (n) navigate(unitPath(c.model, n.layer, n.index));
+              }}
+            />
+          ) : (
+            <EmptyState title="No units yet">Add units below or from a unit page.</EmptyState>
+          )}
+          <Supernodes circuit={c} writable={writable} onChange={(sn) => mutate("PATCH", A.circuit(cid), { supernodes: sn })} />
+          <NodesTable circuit={c} />
+        </div>
+        <aside>
+          {writable && <AddUnit onAdd={(layer, index) => addUnits([{ layer, index }])} />}
+          {c.nodes.length > 0 && <SuggestionsPanel cid={cid} version={c.version} writable={writable} members={keys} onAdd={(s) => addUnits([{ layer: s.layer, index: s.index }])} />}
+          <ExportPanel circuit={c} />
+          {writable && (
+            <div className="panel">
+              <button type="button" className="small" onClick={() => mutate("POST", `${A.circuit(cid)}/refresh-edges`, { kinds: ["direct", "expanded"] })}>
+                Refresh edges from weights
+              </button>{" "}
+              {(me?.user?.name === c.author || me?.user?.role === "admin") && (
+                <button
+                  type="button"
+                  className="small"
+                  onClick={async () => {
+                    if (!confirm(`Delete circuit “${c.name}”? (It stays in the history.)`)) return;
+                    try {
+                      await send("DELETE", `${A.circuit(cid)}?version=${c.version}`);
+                      navigate("/circuits");
+                    } catch (e) {
+                      setErr(errorText(e));
+                    }
+                  }}
+                >
+                  Delete circuit
+                </button>
+              )}
+            </div>
+          )}
+          <HistoryPanel cid={cid} tick={histTick} />
+        </aside>
+      </div>
+    </div>
+  );
+}
+
+async function pinMany(cid: number, c: Circuit, keys: string[], pinned: boolean, set: (c: Circuit) => void, setErr: (s: string) => void) {
+  let version = c.version;
+  try {
+    for (const k of keys) {
+      const next = await send<Circuit>("PATCH", `${A.circuit(cid)}/nodes/${encodeURIComponent(k)}`, { version, pinned });
+      version = next.version;
+      set(next);
+    }
+  } catch (e) {
+    setErr(errorText(e));
+  }
+}
+
+function MetaEditor({ circuit, writable, onSave }: { circuit: Circuit; writable: boolean; onSave: (f: Record<string, unknown>) => Promise<boolean> }) {
+  const [f, setF] = useState({ name: circuit.name, claim: circuit.claim, status: circuit.status, evidence: circuit.evidence });
+  const dirty = f.name !== circuit.name || f.claim !== circuit.claim || f.status !== circuit.status || f.evidence !== circuit.evidence;
+  if (!writable)
+    return (
+      <div className="circuit-meta">
+        <h1>
+          {circuit.name} <span className={`badge circuit-${circuit.status}`}>{circuit.status}</span>
+        </h1>
+        <p className="claim">{circuit.claim}</p>
+        {circuit.evidence && <p className="evidence">{circuit.evidence}</p>}
+        <Byline c={circuit} />
+      </div>
+    );
+  return (
+    <form
+      className="circuit-meta"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void onSave(f);
+      }}
+    >
+      <div className="row">
+        <input className="title-input" aria-label="circuit name" maxLength={200} value={f.name} onChange={(e) => setF({ ...f, name: e.target.value })} />
+        <select aria-label="circuit status" value={f.status} onChange={(e) => setF({ ...f, status: e.target.value as CircuitStatus })}>
+          <option>proposed</option>
+          <option>supported</option>
+          <option>refuted</option>
+        </select>
+        <button type="submit" disabled={!dirty || !f.name.trim()}>
+          Save
+        </button>
+      </div>
+      <textarea aria-label="claim" placeholder="Claim: what does this circuit compute?" rows={2} maxLength={5000} value={f.claim} onChange={(e) => setF({ ...f, claim: e.target.value })} />
+      <textarea aria-label="evidence" placeholder="Evidence notes: ablations, stimuli, examples" rows={2} maxLength={20000} value={f.evidence} onChange={(e) => setF({ ...f, evidence: e.target.value })} />
+      <Byline c={circuit} />
+    </form>
+  );
+}
+
+function Byline({ c }: { c: Circuit }) {
+  return (
+    <div className="muted small">
+      by {c.author} · created {when(c.created_at)} · v{c.version}, updated {when(c.updated_at)}
+      {c.updated_by ? ` by ${c.updated_by}` : ""}
+    </div>
+  );
+}
+
+function SelectionTools({ selected, circuit, onGroup, onPin, onRemove }: { selected: string[]; circuit: Circuit; onGroup: (name: string) => void; onPin: (p: boolean) => void; onRemove: () => void }) {
+  const [name, setName] = useState("");
+  const allPinned = selected.every((k) => circuit.nodes.find((n) => n.id === k)?.pinned);
+  return (
+    <span className="row small selection-tools">
+      <b>{selected.length} selected</b>
+      <input aria-label="supernode name" placeholder="group name" value={name} maxLength={200} onChange={(e) => setName(e.target.value)} />
+      <button type="button" disabled={!name.trim()} onClick={() => (onGroup(name.trim()), setName(""))}>
+        Group as supernode
+      </button>
+      <button type="button" onClick={() => onPin(!allPinned)}>
+        {allPinned ? "Unpin" : "Pin"}
+      </button>
+      <button type="button" onClick={onRemove}>
+        Remove
+      </button>
+    </span>
+  );
+}
+
+function Supernodes({ circuit, writable, onChange }: { circuit: Circuit; writable: boolean; onChange: (s: Circuit["supernodes"]) => void }) {
+  if (!circuit.supernodes.length) return null;
+  return (
+    <div className="panel">
+      <h3>Supernodes</h3>
+      <ul className="plain">
+        {circuit.supernodes.map((s, i) => (
+          <li key={`${s.name}${i}`}>
+            <b>{s.name}</b>: <span className="mono small">{s.nodes.join(", ")}</span>{" "}
+            {writable && (
+              <button type="button" className="small" onClick={() => onChange(circuit.supernodes.filter((_, j) => j !== i))}>
+                ungroup
+              </button>
+            )}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+function NodesTable({ circuit }: { circuit: Circuit }) {
+  const weights = (k: string) => circuit.edges.filter((e) => e.target === k);
+  return (
+    <div className="panel">
+      <h3>Units</h3>
+      <table className="layers nodes-table" data-testid="circuit-nodes">
+        <tbody>
+          {[...circuit.nodes]
+            .sort((a, b) => (a.layer_position ?? 0) - (b.layer_position ?? 0) || a.index - b.index)
+            .map((n) => (
+              <tr key={n.id} data-node={n.id}>
+                <td>
+                  <Thumb hash={n.image_hash} size={40} alt={n.id} />
+                </td>
+                <td className="mono">
+                  {n.missing ? <span className="neg">{n.id} (missing)</span> : <Link to={unitPath(circuit.model, n.layer, n.index)}>{n.id}</Link>}
+                  {n.pinned && <span className="badge pinned-badge">pinned</span>}
+                </td>
+                <td>{n.label || <span className="muted">unlabelled</span>}</td>
+                <td className="small">
+                  {weights(n.id).map((e) => (
+                    <span key={e.source} className={e.weight >= 0 ? "pos" : "neg"} title={`${e.kind} weight from ${e.source}`}>
+                      {e.source} {e.weight >= 0 ? "+" : ""}
+                      {e.weight.toPrecision(3)}{" "}
+                    </span>
+                  ))}
+                </td>
+              </tr>
+            ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function AddUnit({ onAdd }: { onAdd: (layer: string, index: number) => Promise<boolean> }) {
+  const [text, setText] = useState("");
+  const m = /^(.+):(\d+)$/.exec(text.trim());
+  return (
+    <form
+      className="panel row"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        if (m && (await onAdd(m[1], Number(m[2])))) setText("");
+      }}
+    >
+      <input aria-label="add unit" placeholder="layer:index, e.g. conv2:5" value={text} onChange={(e) => setText(e.target.value)} className="grow mono" />
+      <button type="submit" disabled={!m}>
+        Add unit
+      </button>
+    </form>
+  );
+}
+
+function SuggestionsPanel({ cid, version, writable, members, onAdd }: { cid: number; version: number; writable: boolean; members: Set<string>; onAdd: (s: Suggestion) => void }) {
+  const { data, reload } = useFresh<Suggestions>(A.suggestions(cid));
+  useEffect(reload, [version]); // eslint-disable-line react-hooks/exhaustive-deps
+  if (!data) return null;
+  const list = (title: string, items: Suggestion[]) => (
+    <>
+      <h3>{title}</h3>
+      {!items.length && <p className="muted small">none stored</p>}
+      <ul className="plain suggestions">
+        {items
+          .filter((s) => !members.has(`${s.layer}:${s.index}`))
+          .map((s) => (
+            <li key={`${s.layer}:${s.index}`} data-testid="suggestion">
+              <Thumb hash={s.image_hash} size={36} alt={`${s.layer}:${s.index}`} />
+              <span className="mono small">
+                {s.layer}:{s.index}
+              </span>
+              <span className={s.weight >= 0 ? "pos small" : "neg small"} title={`${s.kind} weight, L2 ${s.l2.toPrecision(3)}, via ${s.via}`}>
+                {s.weight >= 0 ? "+" : ""}
+                {s.weight.toPrecision(3)}
+              </span>
+              <span className="small ellipsis">{s.label}</span>
+              {writable && (
+                <button type="button" className="small" onClick={() => onAdd(s)} aria-label={`add ${s.layer}:${s.index}`}>
+                  + add
+                </button>
+              )}
+            </li>
+          ))}
+      </ul>
+    </>
+  );
+  return (
+    <div className="panel">
+      <h2>Suggested units</h2>
+      <p className="muted small">Strongest stored weights (by L2) into and out of the circuit.</p>
+      {list("Upstream", data.upstream)}
+      {list("Downstream", data.downstream)}
+    </div>
+  );
+}
+
+function ExportPanel({ circuit }: { circuit: Circuit }) {
+  const formats: [string, string][] = [
+    ["graph-json", "Graph JSON (Neuronpedia)"],
+    ["node-link", "networkx node-link"],
+    ["graphml", "GraphML"],
+    ["html", "HTML report"],
+  ];
+  return (
+    <div className="panel">
+      <h2>Export</h2>
+      <ul className="plain">
+        {formats.map(([f, label]) => (
+          <li key={f}>
+            <a href={A.exportCircuit(circuit.id, f)} download data-testid={`export-${f}`}>
+              ⬇ {label}
+            </a>
+          </li>
+        ))}
+        <li>
+          <a href={`${A.exportCircuit(circuit.id, "html")}&download=false`} target="_blank" rel="noreferrer">
+            open the report
+          </a>
+        </li>
+      </ul>
+    </div>
+  );
+}
+
+function HistoryPanel({ cid, tick }: { cid: number; tick: number }) {
+  const { data, reload } = useFresh<Revision[]>(A.circuitHistory(cid));
+  useEffect(reload, [tick]); // eslint-disable-line react-hooks/exhaustive-deps
+  return (
+    <div className="panel">
+      <h2>History</h2>
+      <ol className="revisions small">
+        {data?.map((r) => (
+          <li key={r.version}>
+            v{r.version} <span className="muted">{when(r.created_at)}</span> <b>{r.editor}</b> {r.action} <span className="muted">{r.summary}</span>
+          </li>
+        ))}
+      </ol>
+    </div>
+  );
+}
