@@ -1,0 +1,311 @@
+"""Feature visualizations: batched rendering with lucent's parameterization and transforms."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from circuitscope.models.base import LoadedModel, UnknownLayerError
+from circuitscope.records import featurevis as fv
+from circuitscope.records.featurevis import (
+    FeatureVisRecord,
+    decode_image,
+    forward_to_layer,
+    measure_activation,
+    measure_activations,
+    render_feature_vis,
+)
+
+SIZE = 32
+STEPS = 40
+# Units of tiny_cnn's conv3 that 40 steps can move (some random units barely move, with lucent too).
+CHANNELS = [9, 12, 21]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Tiny tensors on a shared machine: one thread is much faster than contended ones.
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+class Boom(nn.Module):
+    """A layer that must never run: it fails if the forward pass goes past the target."""
+
+    calls = 0
+
+    def forward(self, x):
+        Boom.calls += 1
+        raise AssertionError("forward pass went past the target layer")
+
+
+def tiny_cnn(boom: bool = False, seed: int = 0) -> LoadedModel:
+    torch.manual_seed(seed)
+    net = nn.Sequential()
+    net.add_module("conv1", nn.Conv2d(3, 16, 3, padding=1))
+    net.add_module("relu1", nn.ReLU())
+    net.add_module("conv2", nn.Conv2d(16, 24, 3, padding=1, stride=2))
+    net.add_module("bn2", nn.BatchNorm2d(24))
+    net.add_module("relu2", nn.ReLU())
+    net.add_module("conv3", nn.Conv2d(24, 24, 3, padding=1, stride=2))
+    if boom:
+        net.add_module("boom", Boom())
+    net.add_module("pool", nn.AdaptiveAvgPool2d(1))
+    net.add_module("flat", nn.Flatten())
+    net.add_module("fc", nn.Linear(24, 10))
+    with torch.no_grad():
+        for mod in net.modules():  # He init keeps activations at a trained network's scale
+            if isinstance(mod, nn.Conv2d):
+                nn.init.kaiming_normal_(mod.weight, nonlinearity="relu")
+        # non-trivial batch-norm statistics
+        net.bn2.running_mean.uniform_(-0.2, 0.2)
+        net.bn2.running_var.uniform_(0.5, 2.0)
+    return LoadedModel("tiny", net.eval(), input_size=SIZE)
+
+
+def start_activation(model, layer, channel, objective="channel"):
+    """The unit's measure on lucent's starting image (spectrum noise with sd 0.01: nearly flat grey)."""
+    torch.manual_seed(123)
+    spec = torch.randn(8, *fv.spectrum_shape(SIZE)) * 0.01
+    imgs = fv._FFTImage(spec, SIZE, SIZE)()
+    vals = measure_activations(model, layer, [channel] * 8, imgs, objective)
+    return float(vals.mean())
+
+
+def by_key(records):
+    return {(r.channel, r.objective, r.variant): r for r in records}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_cnn()
+
+
+@pytest.fixture(scope="module")
+def full_render(model):
+    """All four objectives for three channels of conv3, in one optimized batch."""
+    return list(render_feature_vis(model, "conv3", CHANNELS, steps=STEPS, diversity_n=3, seed=0))
+
+
+def test_records_shape_and_order(full_render):
+    assert len(full_render) == 3 * (1 + 1 + 1 + 3)
+    keys = [(r.channel, r.objective, r.variant) for r in full_render]
+    assert keys[:6] == [(9, "channel", 0), (9, "neuron", 0), (9, "negative", 0),
+                        (9, "diversity", 0), (9, "diversity", 1), (9, "diversity", 2)]
+    for r in full_render:
+        assert isinstance(r, FeatureVisRecord)
+        assert r.layer == "conv3" and r.size == SIZE and r.image_format == "webp"
+        assert r.image_png[:4] == b"RIFF" and r.image_png[8:12] == b"WEBP"
+        img = decode_image(r.image_png)
+        assert img.shape == (3, SIZE, SIZE)
+
+
+def test_channel_objective_raises_activation_far_above_noise(model, full_render):
+    recs = by_key(full_render)
+    for c in CHANNELS:
+        start = start_activation(model, "conv3", c)
+        final = recs[(c, "channel", 0)].activation
+        assert final > start + 0.6 and final > 5 * abs(start), (c, start, final)
+
+
+def test_negative_objective_lowers_activation_below_noise(model, full_render):
+    recs = by_key(full_render)
+    for c in CHANNELS:
+        start = start_activation(model, "conv3", c)
+        neg = recs[(c, "negative", 0)].activation
+        assert neg < start - 0.3, (c, start, neg)
+        assert neg < recs[(c, "channel", 0)].activation
+
+
+def test_neuron_objective_raises_centre_value(model, full_render):
+    recs = by_key(full_render)
+    for c in CHANNELS:
+        start = start_activation(model, "conv3", c, "neuron")
+        r = recs[(c, "neuron", 0)]
+        assert r.activation > start + 0.4, (c, start, r.activation)
+        # The recorded value is the centre position, not the channel mean.
+        img = decode_image(r.image_png)[None]
+        acts = forward_to_layer(model.module, model.normalize(img), "conv3")[0, c]
+        h, w = acts.shape
+        assert r.activation == pytest.approx(float(acts[h // 2, w // 2]), abs=1e-5)
+        assert r.activation > float(acts.mean())
+
+
+def test_diversity_images_differ_and_still_activate(model, full_render):
+    recs = by_key(full_render)
+    for c in CHANNELS:
+        imgs = [decode_image(recs[(c, "diversity", v)].image_png) for v in range(3)]
+        for i in range(3):
+            for j in range(i + 1, 3):
+                assert (imgs[i] - imgs[j]).abs().mean() > 0.03, (c, i, j)
+        start = start_activation(model, "conv3", c)
+        assert max(recs[(c, "diversity", v)].activation for v in range(3)) > start + 0.2
+
+
+def _mean_gram_cosine(model, layer, images):
+    """lucent's diversity measure: mean cosine between the images' Gram matrices at the layer."""
+    with torch.no_grad():
+        a = forward_to_layer(model.module, model.normalize(images), layer).flatten(2)
+        g = torch.nn.functional.normalize((a @ a.transpose(1, 2)).flatten(1), dim=1)
+        s = g @ g.T
+    n = len(images)
+    return float((s.sum() - s.diagonal().sum()) / (n * (n - 1)))
+
+
+def test_diversity_term_pushes_images_of_a_channel_apart(model, full_render):
+    plain = by_key(render_feature_vis(model, "conv3", CHANNELS, objectives=("diversity",), diversity_n=3,
+                                      diversity_weight=0.0, steps=STEPS, seed=0))
+    recs = by_key(full_render)
+    for c in CHANNELS:
+        sim = {}
+        for name, rs in (("div", recs), ("plain", plain)):
+            imgs = torch.stack([decode_image(rs[(c, "diversity", v)].image_png) for v in range(3)])
+            sim[name] = _mean_gram_cosine(model, "conv3", imgs)
+        assert sim["div"] < sim["plain"] - 0.1, (c, sim)
+
+
+def test_recorded_activation_is_measured_on_the_stored_image(model, full_render):
+    for r in full_render[:8]:
+        again = measure_activation(model, "conv3", r.channel, r.image_png, r.objective)
+        assert again == pytest.approx(r.activation, abs=1e-5)
+
+
+def test_same_seed_identical_bytes_other_seed_differs(model):
+    kw = dict(steps=12, objectives=("channel", "diversity"), diversity_n=2)
+    a = list(render_feature_vis(model, "conv2", [1, 2], seed=7, **kw))
+    b = list(render_feature_vis(model, "conv2", [1, 2], seed=7, **kw))
+    c = list(render_feature_vis(model, "conv2", [1, 2], seed=8, **kw))
+    assert [r.image_png for r in a] == [r.image_png for r in b]
+    assert [r.activation for r in a] == [r.activation for r in b]
+    assert all(x.image_png != y.image_png for x, y in zip(a, c))
+
+
+def test_images_in_a_batch_do_not_interact(model):
+    """A unit's render is the same alone or batched with others (eval-mode BN, summed objectives)."""
+    kw = dict(steps=20, objectives=("channel", "neuron"), seed=3, image_format="png")
+    alone = by_key(render_feature_vis(model, "conv3", [4], **kw))
+    batched = by_key(render_feature_vis(model, "conv3", [1, 4, 9], **kw))
+    split = by_key(render_feature_vis(model, "conv3", [1, 4, 9], batch_channels=2, **kw))
+    for key in alone:
+        a = decode_image(alone[key].image_png)
+        for other in (batched, split):
+            assert (a - decode_image(other[key].image_png)).abs().max() <= 2 / 255
+    assert len(split) == 6
+
+
+def test_forward_stops_at_the_target_layer():
+    m = tiny_cnn(boom=True)
+    Boom.calls = 0
+    recs = list(render_feature_vis(m, "conv3", [0, 1], steps=3, objectives=("channel", "neuron", "negative")))
+    assert len(recs) == 6 and Boom.calls == 0
+    assert measure_activation(m, "conv2", 0, torch.rand(3, SIZE, SIZE)) == pytest.approx(
+        measure_activation(m, "conv2", 0, torch.rand(3, SIZE, SIZE)), abs=10)  # runs, no Boom
+    with pytest.raises(AssertionError, match="past the target"):
+        list(render_feature_vis(m, "fc", [0], steps=1, objectives=("channel",)))
+
+
+def test_invalid_inputs_raise_clear_errors(model):
+    with pytest.raises(ValueError, match=r"out of range.*24 channels"):
+        list(render_feature_vis(model, "conv3", [0, 24], steps=1))
+    with pytest.raises(ValueError, match="out of range"):
+        list(render_feature_vis(model, "conv3", [-1], steps=1))
+    with pytest.raises(UnknownLayerError, match="conv3"):
+        list(render_feature_vis(model, "conv_3", [0], steps=1))
+    with pytest.raises(ValueError, match="Unknown objective"):
+        list(render_feature_vis(model, "conv3", [0], objectives=("channel", "bogus"), steps=1))
+    with pytest.raises(ValueError, match="neuron objective needs"):
+        list(render_feature_vis(model, "fc", [0], objectives=("channel", "neuron"), steps=1))
+
+
+def test_non_spatial_layer_channel_objective(model):
+    recs = by_key(render_feature_vis(model, "fc", [1, 3, 4, 9], objectives=("channel", "negative"), steps=30))
+    for c in (1, 4):
+        assert recs[(c, "channel", 0)].activation > start_activation(model, "fc", c) + 0.3
+    for c in (3, 9):
+        assert recs[(c, "negative", 0)].activation < start_activation(model, "fc", c) - 0.3
+    for c in (1, 3, 4, 9):
+        assert recs[(c, "channel", 0)].activation > recs[(c, "negative", 0)].activation + 0.3
+
+
+def test_three_dimensional_output_is_rejected():
+    class Tokens(nn.Module):
+        def forward(self, x):
+            return x.flatten(2).transpose(1, 2)  # [B, HW, C]
+
+    net = nn.Sequential()
+    net.add_module("conv", nn.Conv2d(3, 4, 3))
+    net.add_module("tokens", Tokens())
+    m = LoadedModel("tok", net.eval(), input_size=16)
+    with pytest.raises(ValueError, match=r"\[B,C,H,W\]"):
+        list(render_feature_vis(m, "tokens", [0], steps=1))
+
+
+def test_progress_png_and_training_mode_restored(model):
+    seen = []
+    model.module.train()
+    recs = list(render_feature_vis(model, "conv1", list(range(5)), objectives=("channel",), steps=4,
+                                   batch_channels=2, progress=lambda d, t: seen.append((d, t)), image_format="png"))
+    assert model.module.training
+    model.module.eval()
+    assert seen == [(i, 12) for i in range(1, 13)]
+    assert [r.channel for r in recs] == [0, 1, 2, 3, 4]
+    assert all(r.image_png.startswith(b"\x89PNG") and r.mime == "image/png" for r in recs)
+
+
+def test_bf16_autocast_renders_and_records_fp32_measure(model):
+    recs = by_key(render_feature_vis(model, "conv3", [12], objectives=("channel",), steps=STEPS, precision="bf16"))
+    r = recs[(12, "channel", 0)]
+    assert r.activation > start_activation(model, "conv3", 12) + 0.6
+    assert r.activation == pytest.approx(measure_activation(model, "conv3", 12, r.image_png), abs=1e-5)
+    with pytest.raises(ValueError, match="precision"):
+        list(render_feature_vis(model, "conv3", [0], precision="fp8", steps=1))
+
+
+def test_model_that_needs_contiguous_input_still_works():
+    """Channels-last input is an optimization; a network calling .view() on it falls back."""
+
+    class Flat(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+        def forward(self, x):
+            b, c, h, w = x.shape
+            x = x.view(b, -1).view(b, c, h, w)  # fails on a channels-last tensor
+            return self.conv(x)
+
+    m = LoadedModel("flat", Flat().eval(), input_size=16)
+    recs = list(render_feature_vis(m, "conv", [0, 1], objectives=("channel",), steps=5))
+    assert len(recs) == 2
+
+
+# ---- faithfulness to lucent ---------------------------------------------------------------------
+
+
+def test_fft_parameterization_matches_lucent():
+    from lucent.optvis import param
+
+    torch.manual_seed(0)
+    params, image_f = param.image(20, batch=3, fft=True, decorrelate=True)
+    spectrum = params[0].detach().cpu()
+    assert tuple(spectrum.shape[1:]) == fv.spectrum_shape(20)
+    ours = fv._FFTImage(spectrum, 20, 20)()
+    assert torch.allclose(ours, image_f().detach().cpu(), atol=1e-6)
+
+
+def test_transforms_match_lucent_standard_transforms():
+    from lucent.optvis import transform
+
+    dev = transform.device  # lucent hard-codes cuda:0 when available
+    x = torch.rand(2, 3, 24, 24, device=dev)
+    for s in range(6):
+        np.random.seed(s)
+        expected = transform.compose(transform.standard_transforms)(x)
+        ours = x
+        for t in fv.lucent_standard_transforms(dev, np.random.RandomState(s)):
+            ours = t(ours)
+        assert ours.shape == expected.shape
+        assert torch.allclose(ours, expected, atol=1e-5)
