@@ -268,7 +268,6 @@ def test_bring_a_model_and_images_run_and_watch(stack, page):
     page.wait_for_url(re.compile(r"/jobs/\d+$"), timeout=30_000)
     job_id = int(page.url.rsplit("/", 1)[1])
     page.locator(".job-page").wait_for()
-    assert page.get_by_test_id("jobs-running").count() <= 1
     status = _wait_status(page, stack, ("done", "failed", "cancelled"), 300, "03-job")
     shot(page, "04-job-finished")
     assert status == "done", page.locator(".error-box").all_inner_texts()

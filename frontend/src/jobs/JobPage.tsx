@@ -26,7 +26,7 @@ export function JobPage() {
   const { id = "" } = useParams();
   useTitle(`Job ${id}`);
   const navigate = useNavigate();
-  const { job, error, mode, set } = useJob(id);
+  const { job, error, mode, set, receivedAt } = useJob(id);
   const [cancelError, setCancelError] = useState<unknown>(null);
   const [cancelling, setCancelling] = useState(false);
   useTick(!!job && isActive(job));
@@ -44,6 +44,8 @@ export function JobPage() {
 
   const active = isActive(job);
   const ran = elapsed(job.started_at, job.finished_at);
+  // the server's estimate, counted down between updates (a long step may report rarely)
+  const eta = job.eta_seconds === null ? null : Math.max(0, job.eta_seconds - (Date.now() - receivedAt) / 1000);
 
   async function cancel() {
     setCancelling(true);
@@ -88,7 +90,7 @@ export function JobPage() {
 
       {active && (
         <section className="panel job-live">
-          <JobProgress job={job} />
+          <JobProgress job={job} eta={eta} />
           {job.cancel_requested && (
             <p className="muted">The worker stops at its next check; layers finished so far are kept.</p>
           )}

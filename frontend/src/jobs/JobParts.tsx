@@ -32,7 +32,8 @@ export function stageText(stage: string): string {
 }
 
 /** Stage, layer, done/total with a bar, and the ETA of the current stage. */
-export function JobProgress({ job, compact = false }: { job: Job; compact?: boolean }) {
+export function JobProgress({ job, compact = false, eta }: { job: Job; compact?: boolean; eta?: number | null }) {
+  const left = eta === undefined ? job.eta_seconds : eta;
   const frac = job.total > 0 ? job.done / job.total : 0;
   if (!isActive(job)) {
     return compact ? <span className="muted">{job.status === "done" ? "finished" : stageText(job.stage)}</span> : null;
@@ -55,8 +56,8 @@ export function JobProgress({ job, compact = false }: { job: Job; compact?: bool
           </span>
         </>
       )}
-      {!compact && job.eta_seconds !== null && <span className="muted"> · about {fmtDuration(job.eta_seconds)} left in this step</span>}
-      {compact && job.eta_seconds !== null && <span className="muted"> · {fmtDuration(job.eta_seconds)}</span>}
+      {!compact && left !== null && <span className="muted"> · about {fmtDuration(left)} left in this step</span>}
+      {compact && left !== null && <span className="muted"> · {fmtDuration(left)}</span>}
     </span>
   );
 }
@@ -114,12 +115,22 @@ export function JobLayers({ job }: { job: Job }) {
         <ul className="job-layers pending">
           {wanted.map((l) => (
             <li key={l}>
-              <span className="mono">{l}</span> <span className="muted">{missing || !ready ? "waiting" : "…"}</span>
+              <span className="mono">{l}</span> <span className="muted">{active ? "waiting" : "not computed"}</span>
             </li>
           ))}
         </ul>
         <p className="muted small">
-          Links to the layer pages appear here as layers finish (model <span className="mono">{slug}</span>).
+          {active ? (
+            <>
+              Links to the layer pages appear here as layers finish (model <span className="mono">{slug}</span>).
+            </>
+          ) : (
+            <>
+              {missing || !ready ? "The job stopped before the model " : "Looking up the model "}
+              <span className="mono">{slug}</span>
+              {missing || !ready ? " was stored." : "…"}
+            </>
+          )}
         </p>
       </div>
     );

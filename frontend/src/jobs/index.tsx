@@ -1,6 +1,6 @@
 // Jobs: start computations from the browser and watch them (routes and the top-bar item).
 import type { RouteObject } from "react-router-dom";
-import { NavLink } from "react-router-dom";
+import { NavLink, useLocation } from "react-router-dom";
 import { JobPage } from "./JobPage";
 import { JobsPage, usePolled } from "./JobsPage";
 import { NewJobPage } from "./NewJobPage";
@@ -22,8 +22,10 @@ export const jobsRoutes: RouteObject[] = [
 export function JobsNavItem() {
   const { data } = usePolled<Job[]>(jobsApi.jobs(50), (jobs) => (jobs?.some(isActive) ? 3000 : 10_000));
   const running = data ? data.filter(isActive).length : 0;
+  const { pathname } = useLocation();
+  const here = pathname.startsWith("/jobs") || pathname.startsWith("/compute");
   return (
-    <NavLink to={jobPaths.list()} className={({ isActive: here }) => `jobs-nav${here ? " active" : ""}`} title="Computations: start one, watch progress">
+    <NavLink to={jobPaths.list()} className={() => `jobs-nav${here ? " active" : ""}`} title="Computations: start one, watch progress">
       Compute
       {running > 0 && (
         <span className="nav-badge" aria-label={`${running} running`} data-testid="jobs-running">

@@ -9,6 +9,8 @@ export interface JobState {
   error: ApiError | undefined;
   /** "live": Server-Sent Events; "polling": fallback every 2 s; "idle": the job has ended. */
   mode: "live" | "polling" | "idle" | "connecting";
+  /** When the current state arrived (Date.now()), to count the ETA down between updates. */
+  receivedAt: number;
   /** Replace the state (after a cancel request, whose answer is fresher than the stream). */
   set: (job: Job) => void;
 }
@@ -18,6 +20,7 @@ export function useJob(id: string): JobState {
   const [job, setJob] = useState<Job | undefined>(undefined);
   const [error, setError] = useState<ApiError | undefined>(undefined);
   const [mode, setMode] = useState<JobState["mode"]>("connecting");
+  const [receivedAt, setReceivedAt] = useState(0);
   const kick = useRef<() => void>(() => undefined);
 
   useEffect(() => {
@@ -35,6 +38,7 @@ export function useJob(id: string): JobState {
         const j = await getFresh<Job>(jobsApi.job(id), ctrl.signal);
         if (!live) return;
         setJob(j);
+        setReceivedAt(Date.now());
         setError(undefined);
         if (!isActive(j)) {
           setMode("idle");
@@ -76,6 +80,7 @@ export function useJob(id: string): JobState {
         try {
           const j = JSON.parse(ev.data) as Job;
           setJob(j);
+          setReceivedAt(Date.now());
           setError(undefined);
           if (isActive(j)) setMode("live");
           else {
@@ -105,8 +110,10 @@ export function useJob(id: string): JobState {
     job,
     error,
     mode,
+    receivedAt,
     set: (j: Job) => {
       setJob(j);
+      setReceivedAt(Date.now());
       kick.current();
     },
   };
