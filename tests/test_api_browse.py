@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import event
 
+from circuitscope.api.schemas_browse import LayerDetail, LayerSummary, ModelSummary, UnitDetail, UnitPage, UnitRef
 from circuitscope.settings import Settings
 from circuitscope.store import BlobStore, Database
 from circuitscope.store.schema import (
@@ -77,9 +78,11 @@ def world(tmp_path_factory):
             for c in range(layer.channels):
                 if layer.name == "block.conv2" and c == 3:
                     continue
-                u = Unit(layer_id=layer.id, index=c, mean=0.1 * c, std=1.0, min=-1.0, max=3.0 + c, sparsity=0.25,
+                odd = layer.name == "conv1" and c == 3  # non-finite statistics (a dead or exploding unit)
+                u = Unit(layer_id=layer.id, index=c, mean=0.1 * c, std=1.0, min=-1.0,
+                         max=float("inf") if odd else 3.0 + c, sparsity=0.25,
                          quantiles={"0.5": 0.0, "0.99": 2.5},
-                         histogram={"edges": [-1, 0, 1, 2, 3], "counts": [5, 10, 4, 1]},
+                         histogram={"edges": [float("-inf") if odd else -1, 0, 1, 2, 3], "counts": [5, 10, 4, 1]},
                          max_histogram={"edges": [0, 1, 2, 3], "counts": [1, 3, 6]}, top_activation=2.0 + c)
                 s.add(u)
                 s.flush()
@@ -132,6 +135,20 @@ def _labels_available() -> bool:
     return True
 
 
+def valid(r, schema):
+    """The response body conforms to its documented schema (the routes serialize plain dicts)."""
+    assert r.status_code == 200, r.text
+    body = r.json()
+    if isinstance(body, list):
+        for item in body:
+            schema.model_validate(item, strict=False)
+            assert set(item) == set(schema.model_fields), set(item) ^ set(schema.model_fields)
+    else:
+        schema.model_validate(body)
+        assert set(body) == set(schema.model_fields), set(body) ^ set(schema.model_fields)
+    return body
+
+
 def assert_json_error(r, status: int, *needles: str) -> dict:
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/json")
@@ -145,8 +162,7 @@ def assert_json_error(r, status: int, *needles: str) -> dict:
 # ----------------------------------------------------------------------------------------- models
 def test_models_list_with_layers_and_status(world):
     r = world["client"].get("/api/models")
-    assert r.status_code == 200
-    models = {m["slug"]: m for m in r.json()}
+    models = {m["slug"]: m for m in valid(r, ModelSummary)}
     assert set(models) == {"tiny", "other"}
     tiny = models["tiny"]
     assert tiny["num_layers"] == 3 and tiny["num_units"] == sum(CHANNELS)
@@ -162,15 +178,15 @@ def test_models_list_with_layers_and_status(world):
 
 def test_model_and_layer_detail(world):
     c = world["client"]
-    m = c.get("/api/models/tiny").json()
+    m = valid(c.get("/api/models/tiny"), ModelSummary)
     assert m["slug"] == "tiny" and len(m["layers"]) == 3
-    lyr = c.get("/api/models/tiny/layers/block.conv2").json()  # dotted name in one path segment
+    lyr = valid(c.get("/api/models/tiny/layers/block.conv2"), LayerDetail)  # dotted name in one path segment
     assert lyr["channels"] == 6 and lyr["model"] == "tiny"
     assert lyr["prev"] == {"name": "conv1", "channels": 4}
     assert lyr["next"] == {"name": "head", "channels": 3}
     first = c.get("/api/models/tiny/layers/conv1").json()
     assert first["prev"] is None and first["next"]["name"] == "block.conv2"
-    assert [x["name"] for x in c.get("/api/models/tiny/layers").json()] == ["conv1", "block.conv2", "head"]
+    assert [x["name"] for x in valid(c.get("/api/models/tiny/layers"), LayerSummary)] == ["conv1", "block.conv2", "head"]
 
 
 def test_unknown_model_and_layer_name_what_exists(world):
@@ -187,7 +203,7 @@ def test_unknown_model_and_layer_name_what_exists(world):
 # ------------------------------------------------------------------------------------------ units
 def test_unit_page_paging_labels_and_placeholders(world):
     c = world["client"]
-    page = c.get("/api/models/tiny/layers/block.conv2/units", params={"offset": 1, "limit": 3}).json()
+    page = valid(c.get("/api/models/tiny/layers/block.conv2/units", params={"offset": 1, "limit": 3}), UnitPage)
     assert page["total"] == 6 and page["offset"] == 1 and page["limit"] == 3
     assert [u["index"] for u in page["items"]] == [1, 2, 3]
     one, two, three = page["items"]
@@ -210,7 +226,7 @@ def test_unit_page_bad_query_is_422(world, query):
 
 def test_unit_detail_in_full(world):
     c = world["client"]
-    u = c.get("/api/models/tiny/layers/block.conv2/units/0").json()
+    u = valid(c.get("/api/models/tiny/layers/block.conv2/units/0"), UnitDetail)
     assert u["id"] == world["ids"][("block.conv2", 0)] and u["computed"] is True
     assert u["layer"]["name"] == "block.conv2" and u["layer"]["prev"]["name"] == "conv1"
     assert [(f["objective"], f["variant"]) for f in u["feature_vis"]] == [
@@ -249,7 +265,7 @@ def test_unit_detail_label(world):
 
 def test_unit_without_records(world):
     c = world["client"]
-    gap = c.get("/api/models/tiny/layers/block.conv2/units/3").json()  # no unit row yet
+    gap = valid(c.get("/api/models/tiny/layers/block.conv2/units/3"), UnitDetail)  # no unit row yet
     assert gap["computed"] is False and gap["id"] is None and gap["top"] == []
     head = c.get("/api/models/tiny/layers/head/units/2").json()
     assert head["computed"] is False and head["layer"]["status"] == "not_computed"
@@ -278,7 +294,7 @@ def test_malformed_is_422(world, url):
 def test_unit_by_id(world):
     c = world["client"]
     uid = world["ids"][("block.conv2", 4)]
-    assert c.get(f"/api/units/{uid}").json()["layer"] == "block.conv2"
+    assert valid(c.get(f"/api/units/{uid}"), UnitRef)["layer"] == "block.conv2"
     assert_json_error(c.get("/api/units/987654"), 404, "987654")
 
 
@@ -329,25 +345,40 @@ def test_openapi_documents_the_browse_api(world):
 
 
 def test_unit_page_is_a_handful_of_queries(world):
-    """No N+1: the statement count does not depend on examples or connections (the lead's indexes serve them)."""
+    """No N+1: the statement count does not depend on examples or connections (the indexes serve them)."""
     statements: list[str] = []
 
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
+    def on_checkout(dbapi_conn, record, proxy):
+        dbapi_conn.set_trace_callback(statements.append)  # every statement sqlite3 runs, however issued
+
+    def on_checkin(dbapi_conn, record):
+        dbapi_conn.set_trace_callback(None)
 
     engine = world["db"].engine
-    event.listen(engine, "before_cursor_execute", count)
+    event.listen(engine, "checkout", on_checkout)
+    event.listen(engine, "checkin", on_checkin)
     try:
         c = world["client"]
         c.get("/api/models/tiny/layers/block.conv2/units/0")
-        rich = len(statements)
+        rich = [st for st in statements if st.lstrip().upper().startswith("SELECT")]
         statements.clear()
         c.get("/api/models/tiny/layers/block.conv2/units/0", params={"examples": 1, "connections": 1})
-        sparse = len(statements)
+        lean = [st for st in statements if st.lstrip().upper().startswith("SELECT")]
         statements.clear()
         c.get("/api/models/tiny/layers/block.conv2/units", params={"limit": 6})
-        grid = len(statements)
+        grid = [st for st in statements if st.lstrip().upper().startswith("SELECT")]
     finally:
-        event.remove(engine, "before_cursor_execute", count)
-    assert rich <= 14 and rich == sparse, (rich, sparse)  # ~11 + the annotation module's label lookups
-    assert grid <= 6, grid
+        event.remove(engine, "checkout", on_checkout)
+        event.remove(engine, "checkin", on_checkin)
+    browse = [st for st in rich if "labels" not in st and "users" not in st]
+    assert 5 <= len(browse) <= 8, browse  # layer, unit, renders, examples, classes, in, out
+    assert len(rich) == len(lean), (rich, lean)
+    assert len(rich) <= 12, rich  # plus the label lookups of the annotation module
+    assert 2 <= len(grid) <= 5, grid
+
+
+def test_non_finite_statistics_become_null(world):
+    u = world["client"].get("/api/models/tiny/layers/conv1/units/3")
+    assert b"Infinity" not in u.content and b"NaN" not in u.content
+    stats = u.json()["stats"]
+    assert stats["max"] is None and stats["histogram"]["edges"][0] is None

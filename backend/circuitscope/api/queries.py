@@ -1,9 +1,14 @@
 """Read queries behind the browse API.
 
-Everything here selects plain columns (SQLAlchemy Core rows, no ORM objects) through indexed lookups,
-so a unit page is a handful of small queries that stay fast at 100k units and millions of examples:
+A unit page is a handful of small indexed queries, written as plain SQL (portable between SQLite and
+PostgreSQL: named parameters, quoted "index") and run on the DBAPI cursor of the request's connection,
+returning plain dicts that the routes serialize once. This skips SQLAlchemy's per-statement construction
+and pydantic's per-object validation, which were most of the cost: a unit page stays around a few
+milliseconds of CPU at 100k units and millions of example rows. The response shapes are the pydantic
+models of schemas_browse (the OpenAPI schema); tests/test_api_browse.py validates responses against them.
+The indexes that serve the queries:
 
-- model + layer:       models.slug (unique) joined to layers (model_id, name) (unique)
+- model + layer:       models.slug (unique), layers (model_id, name) (unique)
 - unit:                units (layer_id, index) (unique)
 - feature-vis:         feature_vis (unit_id, objective, variant) (unique)
 - dataset examples:    dataset_examples (unit_id, kind, rank) (unique) -> dataset_images.id (pk)
@@ -13,46 +18,20 @@ so a unit page is a handful of small queries that stay fast at 100k units and mi
 from __future__ import annotations
 
 import difflib
+import json
+import math
+import re
 import shlex
 from functools import lru_cache
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import and_, select, union_all
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from ..store.schema import (
-    Connection,
-    Dataset,
-    DatasetExample,
-    DatasetImage,
-    FeatureVis,
-    Layer,
-    LayerStage,
-    Model,
-    Unit,
-)
 from .errors import ApiError, not_found
-from .schemas_browse import (
-    ConnectionOut,
-    ExampleOut,
-    FeatureVisOut,
-    Histogram,
-    LayerContext,
-    LayerDetail,
-    LayerNeighbour,
-    LayerSummary,
-    ModelSummary,
-    StageProgress,
-    UnitCell,
-    UnitDetail,
-    UnitPage,
-    UnitRef,
-    UnitStats,
-    image_url,
-)
+from .schemas_browse import image_url
 
-STAGES = ("examples", "featurevis", "weights")
 MAX_LIST_IN_ERROR = 40
+FV_ORDER = {"channel": 0, "neuron": 1, "negative": 2, "diversity": 3}
 
 
 # ----------------------------------------------------------------------------------------- labels
@@ -69,7 +48,7 @@ def _labels_impl() -> Callable[[Session, list[int]], dict[int, str]] | None:
     return consensus_labels
 
 
-def consensus_labels(session: Session, unit_ids: Iterable[int]) -> dict[int, str]:
+def consensus_labels(session: Session, unit_ids: Iterable[int | None]) -> dict[int, str]:
     """Consensus label per unit id (absent when a unit has none); {} until annotation is installed."""
     ids = sorted({int(i) for i in unit_ids if i is not None})
     impl = _labels_impl()
@@ -78,17 +57,115 @@ def consensus_labels(session: Session, unit_ids: Iterable[int]) -> dict[int, str
     return dict(impl(session, ids) or {})
 
 
+# ------------------------------------------------------------------------------------------- SQL
+# Plain SQL with :named parameters (sqlite3's style; rewritten to %(name)s for psycopg) and a quoted
+# "index" column, run on the DBAPI cursor of the request's own connection (same transaction).
+_LAYER_COLS = "l.id, l.name, l.position, l.module_type, l.output_shape, l.channels"
+_STAGE_COLS = "s.stage, s.status, s.units_done, s.units_total"
+SQL_MODELS = "SELECT id, slug, name, description, input_size FROM models ORDER BY slug"
+SQL_MODEL = "SELECT id, slug, name, description, input_size FROM models WHERE slug = :slug"
+SQL_MODEL_SLUGS = "SELECT slug FROM models ORDER BY slug"
+SQL_LAYERS_WITH_STAGES = (
+    f"SELECT l.model_id, {_LAYER_COLS}, {_STAGE_COLS} FROM layers l "
+    "LEFT JOIN layer_stages s ON s.layer_id = l.id {where} ORDER BY l.model_id, l.position, s.stage"
+)
+SQL_ALL_LAYERS = SQL_LAYERS_WITH_STAGES.format(where="")
+SQL_MODEL_LAYERS = SQL_LAYERS_WITH_STAGES.format(where="WHERE l.model_id = :mid")
+# model + layer + its neighbours in execution order + its stages (one row per stage), in one query
+_NEIGHBOUR = (
+    "(SELECT x.{col} FROM layers x WHERE x.model_id = l.model_id AND x.position {op} l.position "
+    "ORDER BY x.position {order} LIMIT 1)"
+)
+SQL_LAYER = (
+    f"SELECT m.id, m.slug, m.name, {_LAYER_COLS}, "
+    + ", ".join(_NEIGHBOUR.format(col=c, op=op, order=o) for op, o in (("<", "DESC"), (">", "ASC"))
+                for c in ("name", "channels"))
+    + f", {_STAGE_COLS} FROM models m JOIN layers l ON l.model_id = m.id "
+    "LEFT JOIN layer_stages s ON s.layer_id = l.id WHERE m.slug = :slug AND l.name = :name ORDER BY s.stage"
+)
+SQL_UNIT = (
+    "SELECT id, mean, std, min, max, sparsity, quantiles, histogram, max_histogram, top_activation "
+    'FROM units WHERE layer_id = :lid AND "index" = :idx'
+)
+SQL_FEATURE_VIS = "SELECT objective, variant, image_hash, activation, params FROM feature_vis WHERE unit_id = :uid"
+SQL_EXAMPLES = (
+    "SELECT e.kind, e.rank, e.activation, e.y, e.x, e.box, e.crop_hash, e.heatmap_hash, "
+    'i.dataset_id, i."index", i.ref, i.label, i.image_hash '
+    "FROM dataset_examples e JOIN dataset_images i ON i.id = e.dataset_image_id "
+    "WHERE e.unit_id = :uid AND e.rank < :lim ORDER BY e.kind, e.rank"
+)
+SQL_CLASSES = "SELECT classes FROM datasets WHERE id = :id"
+_CONN = (
+    'SELECT c.kind, c.strength, c.l2, c.kernel, u.id, u."index", l.name, m.slug, f.image_hash '
+    "FROM connections c JOIN units u ON u.id = c.{other} JOIN layers l ON l.id = u.layer_id "
+    "JOIN models m ON m.id = l.model_id "
+    "LEFT JOIN feature_vis f ON f.unit_id = u.id AND f.objective = 'channel' AND f.variant = 0 "
+    "WHERE c.{mine} = :uid ORDER BY c.l2 DESC LIMIT :lim"
+)
+SQL_INCOMING = _CONN.format(mine="dst_unit_id", other="src_unit_id")
+SQL_OUTGOING = _CONN.format(mine="src_unit_id", other="dst_unit_id")
+SQL_GRID = (
+    'SELECT u."index", u.id, u.top_activation, f.image_hash FROM units u '
+    "LEFT JOIN feature_vis f ON f.unit_id = u.id AND f.objective = 'channel' AND f.variant = 0 "
+    'WHERE u.layer_id = :lid AND u."index" >= :lo AND u."index" < :hi ORDER BY u."index"'
+)
+SQL_UNIT_REF = (
+    'SELECT u.id, u."index", l.name, m.slug, f.image_hash FROM units u JOIN layers l ON l.id = u.layer_id '
+    "JOIN models m ON m.id = l.model_id "
+    "LEFT JOIN feature_vis f ON f.unit_id = u.id AND f.objective = 'channel' AND f.variant = 0 WHERE u.id = :uid"
+)
+SQL_LAYER_NAMES = "SELECT name FROM layers WHERE model_id = :mid ORDER BY position"
+
+_PARAM = re.compile(r"(?<![:\w]):(\w+)")
+
+
+@lru_cache(maxsize=None)
+def _for_dialect(dialect: str, sql: str) -> str:
+    return sql if dialect == "sqlite" else _PARAM.sub(r"%(\1)s", sql)
+
+
+def _rows(session: Session, sql: str, **params: Any) -> list[tuple]:
+    """Run one statement on the request's connection; plain tuples back (no per-row objects)."""
+    conn = session.connection()
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        cur.execute(_for_dialect(conn.dialect.name, sql), params)
+        return cur.fetchall()
+    finally:
+        cur.close()
+
+
+def _j(value: Any) -> Any:
+    """A JSON column: text on SQLite, already decoded on PostgreSQL."""
+    if isinstance(value, (str, bytes, bytearray)):
+        return json.loads(value)
+    return value
+
+
+def _f(value: Any) -> float | None:
+    """A float for JSON: NaN and infinities (e.g. the std of a dead unit) become null."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def to_json(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
 # ---------------------------------------------------------------------------------------- helpers
 def compute_command(slug: str, layer: str) -> str:
     return f"circuitscope compute --model {shlex.quote(slug)} --layers {shlex.quote(layer)}"
 
 
-def _status(stages: dict[str, StageProgress]) -> tuple[str, float]:
+def layer_status(stages: dict[str, dict[str, Any]]) -> tuple[str, float]:
+    """(status, progress) of a layer from its stages: done | running | partial | not_computed."""
     if not stages:
         return "not_computed", 0.0
-    done = sum(s.units_done for s in stages.values())
-    total = sum(s.units_total for s in stages.values())
-    statuses = {s.status for s in stages.values()}
+    done = sum(s["units_done"] for s in stages.values())
+    total = sum(s["units_total"] for s in stages.values())
+    statuses = {s["status"] for s in stages.values()}
     if statuses == {"done"}:
         return "done", 1.0
     progress = min(1.0, done / total) if total else 0.0
@@ -110,35 +187,35 @@ def _combine_status(statuses: list[str]) -> str:
     return "partial"
 
 
-def _stages_by_layer(session: Session, layer_ids: list[int]) -> dict[int, dict[str, StageProgress]]:
-    out: dict[int, dict[str, StageProgress]] = {i: {} for i in layer_ids}
-    if not layer_ids:
-        return out
-    rows = session.execute(
-        select(LayerStage.layer_id, LayerStage.stage, LayerStage.status, LayerStage.units_done, LayerStage.units_total)
-        .where(LayerStage.layer_id.in_(layer_ids))
-    ).all()
-    for layer_id, stage, status, done, total in rows:
-        out[layer_id][stage] = StageProgress(status=status, units_done=done or 0, units_total=total or 0)
+def _layer_summary(slug: str, layer: tuple, stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    _id, name, position, module_type, output_shape, channels = layer
+    status, progress = layer_status(stages)
+    return {
+        "name": name,
+        "position": position,
+        "module_type": module_type,
+        "output_shape": list(_j(output_shape) or []),
+        "channels": channels,
+        "status": status,
+        "progress": progress,
+        "stages": stages,
+        "compute_command": compute_command(slug, name),
+    }
+
+
+def _layers_with_stages(rows: list[tuple]) -> dict[int, list[tuple[tuple, dict[str, dict[str, Any]]]]]:
+    """Rows of SQL_*LAYERS (model_id, 6 layer columns, 4 stage columns) -> {model_id: [(layer, stages)]}."""
+    out: dict[int, list[tuple[tuple, dict[str, dict[str, Any]]]]] = {}
+    last_id = None
+    for row in rows:
+        model_id, layer, stage = row[0], row[1:7], row[7:]
+        if layer[0] != last_id:
+            out.setdefault(model_id, []).append((layer, {}))
+            last_id = layer[0]
+        if stage[0] is not None:
+            out[model_id][-1][1][stage[0]] = {"status": stage[1], "units_done": stage[2] or 0,
+                                             "units_total": stage[3] or 0}
     return out
-
-
-_LAYER_COLS = (Layer.id, Layer.name, Layer.position, Layer.module_type, Layer.output_shape, Layer.channels)
-
-
-def _layer_summary(slug: str, row: Any, stages: dict[str, StageProgress]) -> dict[str, Any]:
-    status, progress = _status(stages)
-    return dict(
-        name=row.name,
-        position=row.position,
-        module_type=row.module_type,
-        output_shape=list(row.output_shape or []),
-        channels=row.channels,
-        status=status,
-        progress=progress,
-        stages=stages,
-        compute_command=compute_command(slug, row.name),
-    )
 
 
 def _suggest(name: str, options: list[str]) -> str:
@@ -152,66 +229,63 @@ def _listing(options: list[str]) -> str:
 
 
 # ----------------------------------------------------------------------------------------- models
-def list_models(session: Session) -> list[ModelSummary]:
-    models = session.execute(
-        select(Model.id, Model.slug, Model.name, Model.description, Model.input_size).order_by(Model.slug)
-    ).all()
-    layers = session.execute(select(Layer.model_id, *_LAYER_COLS).order_by(Layer.model_id, Layer.position)).all()
-    stages = _stages_by_layer(session, [r.id for r in layers])
-    slugs = {m.id: m.slug for m in models}
-    by_model: dict[int, list[LayerSummary]] = {m.id: [] for m in models}
-    for r in layers:
-        if r.model_id in by_model:
-            by_model[r.model_id].append(LayerSummary(**_layer_summary(slugs[r.model_id], r, stages[r.id])))
-    return [_model_summary(m, by_model[m.id]) for m in models]
+def _model_summary(m: tuple, layers: list[dict[str, Any]]) -> dict[str, Any]:
+    _id, slug, name, description, input_size = m
+    units = sum(lyr["channels"] for lyr in layers)
+    progress = (sum(lyr["progress"] * lyr["channels"] for lyr in layers) / units) if units else 0.0
+    return {
+        "slug": slug,
+        "name": name,
+        "description": description or "",
+        "input_size": input_size,
+        "num_layers": len(layers),
+        "num_units": units,
+        "status": _combine_status([lyr["status"] for lyr in layers]),
+        "progress": progress,
+        "layers": layers,
+    }
 
 
-def _model_summary(m: Any, layers: list[LayerSummary]) -> ModelSummary:
-    units = sum(lyr.channels for lyr in layers)
-    work = [(lyr.progress, lyr.channels) for lyr in layers]
-    progress = (sum(p * c for p, c in work) / units) if units else 0.0
-    return ModelSummary(
-        slug=m.slug,
-        name=m.name,
-        description=m.description or "",
-        input_size=m.input_size,
-        num_layers=len(layers),
-        num_units=units,
-        status=_combine_status([lyr.status for lyr in layers]),  # type: ignore[arg-type]
-        progress=progress,
-        layers=layers,
-    )
+def list_models(session: Session) -> list[dict[str, Any]]:
+    """[ModelSummary]: every model with its layers and their progress."""
+    models = _rows(session, SQL_MODELS)
+    layers = _layers_with_stages(_rows(session, SQL_ALL_LAYERS))
+    return [
+        _model_summary(m, [_layer_summary(m[1], lyr, st) for lyr, st in layers.get(m[0], [])]) for m in models
+    ]
 
 
-def get_model(session: Session, slug: str) -> ModelSummary:
+def get_model(session: Session, slug: str) -> dict[str, Any]:
+    """ModelSummary of one model."""
     m = _model_row(session, slug)
-    layers = session.execute(select(*_LAYER_COLS).where(Layer.model_id == m.id).order_by(Layer.position)).all()
-    stages = _stages_by_layer(session, [r.id for r in layers])
-    return _model_summary(m, [LayerSummary(**_layer_summary(m.slug, r, stages[r.id])) for r in layers])
+    layers = _layers_with_stages(_rows(session, SQL_MODEL_LAYERS, mid=m[0])).get(m[0], [])
+    return _model_summary(m, [_layer_summary(m[1], lyr, st) for lyr, st in layers])
 
 
-def _model_row(session: Session, slug: str) -> Any:
-    m = session.execute(
-        select(Model.id, Model.slug, Model.name, Model.description, Model.input_size).where(Model.slug == slug)
-    ).first()
-    if m is None:
+def list_layers(session: Session, slug: str) -> list[dict[str, Any]]:
+    return get_model(session, slug)["layers"]
+
+
+def _model_row(session: Session, slug: str) -> tuple:
+    rows = _rows(session, SQL_MODEL, slug=slug)
+    if not rows:
         raise _unknown_model(session, slug)
-    return m
+    return rows[0]
 
 
 def _unknown_model(session: Session, slug: str) -> ApiError:
-    slugs = list(session.scalars(select(Model.slug).order_by(Model.slug)))
+    slugs = [r[0] for r in _rows(session, SQL_MODEL_SLUGS)]
     if not slugs:
         return not_found(
             f"No model '{slug}': no models have been computed yet. "
-            f"Run: circuitscope compute --model {shlex.quote(slug)}",
+            "Run: circuitscope compute --model <model> --layers <layers> (or circuitscope demo)",
             models=[],
         )
     return not_found(f"No model '{slug}'.{_suggest(slug, slugs)} Models: {_listing(slugs)}", models=slugs)
 
 
 def _unknown_layer(session: Session, model_id: int, slug: str, name: str) -> ApiError:
-    names = list(session.scalars(select(Layer.name).where(Layer.model_id == model_id).order_by(Layer.position)))
+    names = [r[0] for r in _rows(session, SQL_LAYER_NAMES, mid=model_id)]
     return not_found(
         f"Model '{slug}' has no layer '{name}'.{_suggest(name, names)} Layers: {_listing(names) or '(none)'}",
         layers=names,
@@ -219,179 +293,110 @@ def _unknown_layer(session: Session, model_id: int, slug: str, name: str) -> Api
 
 
 # ----------------------------------------------------------------------------------------- layers
-def _layer_row(session: Session, slug: str, name: str) -> Any:
-    """Model + layer in one indexed query; on a miss, a second query finds which part is unknown."""
-    row = session.execute(
-        select(Model.id.label("model_id"), Model.slug, Model.name.label("model_name"), *_LAYER_COLS)
-        .join(Layer, Layer.model_id == Model.id)
-        .where(Model.slug == slug, Layer.name == name)
-    ).first()
-    if row is None:
+class _LayerRow:
+    """Model + layer + neighbours + stages, from one query (SQL_LAYER)."""
+
+    __slots__ = ("model_id", "slug", "model_name", "id", "name", "position", "channels", "context")
+
+    def __init__(self, rows: list[tuple]):
+        r = rows[0]
+        self.model_id, self.slug, self.model_name = r[0], r[1], r[2]
+        layer = r[3:9]
+        self.id, self.name, self.position, self.channels = layer[0], layer[1], layer[2], layer[5]
+        prev_name, prev_ch, next_name, next_ch = r[9:13]
+        stages = {
+            row[13]: {"status": row[14], "units_done": row[15] or 0, "units_total": row[16] or 0}
+            for row in rows if row[13] is not None
+        }
+        self.context = {
+            **_layer_summary(self.slug, layer, stages),
+            "model": self.slug,
+            "prev": {"name": prev_name, "channels": prev_ch} if prev_name is not None else None,
+            "next": {"name": next_name, "channels": next_ch} if next_name is not None else None,
+        }
+
+
+def _layer_row(session: Session, slug: str, name: str) -> _LayerRow:
+    """One indexed query; on a miss, a second query finds which part is unknown."""
+    rows = _rows(session, SQL_LAYER, slug=slug, name=name)
+    if not rows:
         m = _model_row(session, slug)  # raises for an unknown model
-        raise _unknown_layer(session, m.id, slug, name)
-    return row
+        raise _unknown_layer(session, m[0], slug, name)
+    return _LayerRow(rows)
 
 
-def _neighbours(session: Session, model_id: int, position: int) -> tuple[LayerNeighbour | None, LayerNeighbour | None]:
-    prev_q = (
-        select(Layer.name, Layer.channels, Layer.position)
-        .where(Layer.model_id == model_id, Layer.position < position)
-        .order_by(Layer.position.desc())
-        .limit(1)
-        .subquery()
-    )
-    next_q = (
-        select(Layer.name, Layer.channels, Layer.position)
-        .where(Layer.model_id == model_id, Layer.position > position)
-        .order_by(Layer.position)
-        .limit(1)
-        .subquery()
-    )
-    rows = session.execute(union_all(select(prev_q), select(next_q))).all()
-    prev = nxt = None
-    for name, channels, pos in rows:
-        if pos < position:
-            prev = LayerNeighbour(name=name, channels=channels)
-        else:
-            nxt = LayerNeighbour(name=name, channels=channels)
-    return prev, nxt
+def get_layer(session: Session, slug: str, name: str) -> dict[str, Any]:
+    """LayerDetail: the layer, its stages and status, its neighbours."""
+    return _layer_row(session, slug, name).context
 
 
-def _layer_context(session: Session, row: Any) -> dict[str, Any]:
-    stages = _stages_by_layer(session, [row.id])[row.id]
-    prev, nxt = _neighbours(session, row.model_id, row.position)
-    return dict(**_layer_summary(row.slug, row, stages), model=row.slug, prev=prev, next=nxt)
-
-
-def get_layer(session: Session, slug: str, name: str) -> LayerDetail:
-    return LayerDetail(**_layer_context(session, _layer_row(session, slug, name)))
-
-
-def list_layers(session: Session, slug: str) -> list[LayerSummary]:
-    return get_model(session, slug).layers
-
-
-_CHANNEL_FV = aliased(FeatureVis)
-
-
-def _channel_fv_join(unit_id_col: Any):
-    return and_(_CHANNEL_FV.unit_id == unit_id_col, _CHANNEL_FV.objective == "channel", _CHANNEL_FV.variant == 0)
-
-
-def unit_page(session: Session, slug: str, name: str, offset: int, limit: int) -> UnitPage:
+def unit_page(session: Session, slug: str, name: str, offset: int, limit: int) -> dict[str, Any]:
+    """UnitPage: the cells [offset, offset + limit) of a layer grid; uncomputed units are bare cells."""
     row = _layer_row(session, slug, name)
     total = row.channels
     end = min(total, offset + limit)
-    cells: dict[int, UnitCell] = {}
+    cells: dict[int, dict[str, Any]] = {}
     if offset < end:
-        rows = session.execute(
-            select(Unit.index, Unit.id, Unit.top_activation, _CHANNEL_FV.image_hash)
-            .outerjoin(_CHANNEL_FV, _channel_fv_join(Unit.id))
-            .where(Unit.layer_id == row.id, Unit.index >= offset, Unit.index < end)
-            .order_by(Unit.index)
-        ).all()
-        labels = consensus_labels(session, [r.id for r in rows])
+        rows = _rows(session, SQL_GRID, lid=row.id, lo=offset, hi=end)
+        labels = consensus_labels(session, [r[1] for r in rows])
         for idx, uid, top, digest in rows:
-            cells[idx] = UnitCell(index=idx, id=uid, label=labels.get(uid), image=image_url(digest), top_activation=top)
-    items = [cells.get(i) or UnitCell(index=i) for i in range(offset, end)]
-    return UnitPage(model=row.slug, layer=row.name, total=total, offset=offset, limit=limit, items=items)
+            cells[idx] = {"index": idx, "id": uid, "label": labels.get(uid), "image": image_url(digest),
+                          "top_activation": _f(top)}
+    items = [
+        cells.get(i) or {"index": i, "id": None, "label": None, "image": None, "top_activation": None}
+        for i in range(offset, end)
+    ]
+    return {"model": row.slug, "layer": row.name, "total": total, "offset": offset, "limit": limit, "items": items}
 
 
 # ------------------------------------------------------------------------------------------- unit
-def _histogram(h: Any) -> Histogram | None:
+def _histogram(h: Any) -> dict[str, Any] | None:
+    h = _j(h)
     if not isinstance(h, dict) or "edges" not in h or "counts" not in h:
         return None
-    return Histogram(edges=list(h["edges"]), counts=list(h["counts"]))
+    return {"edges": [_f(v) for v in h["edges"]], "counts": [_f(v) for v in h["counts"]]}
 
 
-def _connections(session: Session, unit_id: int, direction: str, limit: int) -> list[Any]:
-    if direction == "in":
-        mine, other = Connection.dst_unit_id, Connection.src_unit_id
-    else:
-        mine, other = Connection.src_unit_id, Connection.dst_unit_id
-    return session.execute(
-        select(
-            Connection.kind,
-            Connection.strength,
-            Connection.l2,
-            Connection.kernel,
-            Unit.id.label("unit_id"),
-            Unit.index,
-            Layer.name.label("layer"),
-            Model.slug.label("model"),
-            _CHANNEL_FV.image_hash,
-        )
-        .join(Unit, Unit.id == other)
-        .join(Layer, Layer.id == Unit.layer_id)
-        .join(Model, Model.id == Layer.model_id)
-        .outerjoin(_CHANNEL_FV, _channel_fv_join(Unit.id))
-        .where(mine == unit_id)
-        .order_by(Connection.l2.desc())
-        .limit(limit)
-    ).all()
-
-
-def _connection_out(rows: list[Any], labels: dict[int, str]) -> list[ConnectionOut]:
-    top = max((r.l2 for r in rows), default=0.0) or 0.0
+def _connections_out(rows: list[tuple], labels: dict[int, str]) -> list[dict[str, Any]]:
+    top = max((r[2] for r in rows), default=0.0) or 0.0
     return [
-        ConnectionOut(
-            unit=UnitRef(
-                id=r.unit_id, model=r.model, layer=r.layer, index=r.index,
-                label=labels.get(r.unit_id), image=image_url(r.image_hash),
-            ),
-            kind=r.kind,
-            strength=r.strength,
-            l2=r.l2,
-            relative=(r.l2 / top) if top > 0 else 0.0,
-            kernel=list(r.kernel or []),
-        )
-        for r in rows
+        {
+            "unit": {"id": uid, "model": model, "layer": layer, "index": idx, "label": labels.get(uid),
+                     "image": image_url(digest)},
+            "kind": kind,
+            "strength": _f(strength),
+            "l2": _f(l2),
+            "relative": (l2 / top) if top > 0 else 0.0,
+            "kernel": _j(kernel) or [],
+        }
+        for kind, strength, l2, kernel, uid, idx, layer, model, digest in rows
     ]
 
 
-def _examples(session: Session, unit_id: int, limit: int) -> tuple[list[ExampleOut], list[ExampleOut]]:
-    rows = session.execute(
-        select(
-            DatasetExample.kind,
-            DatasetExample.rank,
-            DatasetExample.activation,
-            DatasetExample.y,
-            DatasetExample.x,
-            DatasetExample.box,
-            DatasetExample.crop_hash,
-            DatasetExample.heatmap_hash,
-            DatasetImage.dataset_id,
-            DatasetImage.index.label("dataset_index"),
-            DatasetImage.ref,
-            DatasetImage.label,
-            DatasetImage.image_hash,
-        )
-        .join(DatasetImage, DatasetImage.id == DatasetExample.dataset_image_id)
-        .where(DatasetExample.unit_id == unit_id, DatasetExample.rank < limit)
-        .order_by(DatasetExample.kind, DatasetExample.rank)
-    ).all()
+def _examples(session: Session, unit_id: int, limit: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rows = _rows(session, SQL_EXAMPLES, uid=unit_id, lim=limit) if limit > 0 else []
     classes: dict[int, list[Any]] = {}
-    ds_ids = {r.dataset_id for r in rows if r.label is not None}
-    if ds_ids:
-        for ds_id, names in session.execute(select(Dataset.id, Dataset.classes).where(Dataset.id.in_(ds_ids))):
-            classes[ds_id] = list(names or [])
-    top: list[ExampleOut] = []
-    bottom: list[ExampleOut] = []
-    for r in rows:
-        names = classes.get(r.dataset_id, [])
-        label = str(names[r.label]) if r.label is not None and 0 <= r.label < len(names) else (
-            None if r.label is None else str(r.label)
-        )
-        ex = ExampleOut(
-            kind=r.kind, rank=r.rank, activation=r.activation, y=r.y, x=r.x, box=list(r.box or []),
-            crop=image_url(r.crop_hash), heatmap=image_url(r.heatmap_hash), image=image_url(r.image_hash),
-            dataset_index=r.dataset_index, ref=r.ref, label=label,
-        )
-        (top if r.kind == "top" else bottom).append(ex)
+    for ds_id in {r[8] for r in rows if r[11] is not None}:
+        found = _rows(session, SQL_CLASSES, id=ds_id)
+        classes[ds_id] = list(_j(found[0][0]) or []) if found else []
+    top: list[dict[str, Any]] = []
+    bottom: list[dict[str, Any]] = []
+    for kind, rank, act, y, x, box, crop, heat, ds_id, ds_index, ref, label, image in rows:
+        if label is None:
+            name = None
+        else:
+            names = classes.get(ds_id, [])
+            name = str(names[label]) if 0 <= label < len(names) else str(label)
+        (top if kind == "top" else bottom).append({
+            "kind": kind, "rank": rank, "activation": _f(act), "y": y, "x": x, "box": _j(box) or [],
+            "crop": image_url(crop), "heatmap": image_url(heat), "image": image_url(image),
+            "dataset_index": ds_index, "ref": ref, "label": name,
+        })
     return top, bottom
 
 
-def unit_detail(session: Session, slug: str, name: str, index: int, examples: int, connections: int) -> UnitDetail:
+def unit_detail(session: Session, slug: str, name: str, index: int, examples: int, connections: int) -> dict[str, Any]:
+    """UnitDetail: renders, dataset examples, statistics, strongest inputs and outputs."""
     row = _layer_row(session, slug, name)
     if not 0 <= index < row.channels:
         raise not_found(
@@ -399,52 +404,45 @@ def unit_detail(session: Session, slug: str, name: str, index: int, examples: in
             f"the index must be between 0 and {row.channels - 1}, not {index}.",
             channels=row.channels,
         )
-    layer = LayerContext(**_layer_context(session, row))
-    u = session.execute(
-        select(
-            Unit.id, Unit.mean, Unit.std, Unit.min, Unit.max, Unit.sparsity, Unit.quantiles,
-            Unit.histogram, Unit.max_histogram, Unit.top_activation,
-        ).where(Unit.layer_id == row.id, Unit.index == index)
-    ).first()
-    if u is None:  # a valid unit whose layer has not been computed (yet)
-        return UnitDetail(
-            id=None, model=row.slug, model_name=row.model_name, layer=layer, index=index, computed=False,
-            stats=UnitStats(), feature_vis=[], top=[], bottom=[], incoming=[], outgoing=[],
-        )
-    fvs = session.execute(
-        select(FeatureVis.objective, FeatureVis.variant, FeatureVis.image_hash, FeatureVis.activation, FeatureVis.params)
-        .where(FeatureVis.unit_id == u.id)
-    ).all()
-    order = {"channel": 0, "neuron": 1, "negative": 2, "diversity": 3}
+    base = {"model": row.slug, "model_name": row.model_name, "layer": row.context, "index": index}
+    units = _rows(session, SQL_UNIT, lid=row.id, idx=index)
+    if not units:  # a valid unit whose layer has not been computed (yet)
+        return {**base, "id": None, "computed": False, "label": None, "stats": dict.fromkeys(_STATS), "feature_vis": [],
+                "top": [], "bottom": [], "incoming": [], "outgoing": []}
+    uid, mean, std, vmin, vmax, sparsity, quantiles, histogram, max_histogram, top_activation = units[0]
+    fvs = sorted(_rows(session, SQL_FEATURE_VIS, uid=uid), key=lambda f: (FV_ORDER.get(f[0], 9), f[0], f[1]))
     feature_vis = [
-        FeatureVisOut(objective=o, variant=v, image=image_url(h), activation=a, params=dict(p or {}))
-        for o, v, h, a, p in sorted(fvs, key=lambda f: (order.get(f[0], 9), f[0], f[1]))
+        {"objective": o, "variant": v, "image": image_url(h), "activation": _f(a), "params": _j(p) or {}}
+        for o, v, h, a, p in fvs
     ]
-    top, bottom = _examples(session, u.id, examples)
-    incoming = _connections(session, u.id, "in", connections)
-    outgoing = _connections(session, u.id, "out", connections)
-    labels = consensus_labels(session, [u.id, *(r.unit_id for r in incoming), *(r.unit_id for r in outgoing)])
-    computed = bool(u.mean is not None or feature_vis or top or bottom or incoming or outgoing)
-    stats = UnitStats(
-        mean=u.mean, std=u.std, min=u.min, max=u.max, sparsity=u.sparsity, quantiles=u.quantiles,
-        top_activation=u.top_activation, histogram=_histogram(u.histogram), max_histogram=_histogram(u.max_histogram),
-    )
-    return UnitDetail(
-        id=u.id, model=row.slug, model_name=row.model_name, layer=layer, index=index, computed=computed,
-        label=labels.get(u.id), stats=stats, feature_vis=feature_vis, top=top, bottom=bottom,
-        incoming=_connection_out(incoming, labels), outgoing=_connection_out(outgoing, labels),
-    )
+    top, bottom = _examples(session, uid, examples)
+    incoming = _rows(session, SQL_INCOMING, uid=uid, lim=connections) if connections > 0 else []
+    outgoing = _rows(session, SQL_OUTGOING, uid=uid, lim=connections) if connections > 0 else []
+    labels = consensus_labels(session, [uid, *(r[4] for r in incoming), *(r[4] for r in outgoing)])
+    q = _j(quantiles)
+    stats = {
+        "mean": _f(mean), "std": _f(std), "min": _f(vmin), "max": _f(vmax), "sparsity": _f(sparsity),
+        "quantiles": {k: _f(v) for k, v in q.items()} if isinstance(q, dict) else None,
+        "top_activation": _f(top_activation),
+        "histogram": _histogram(histogram), "max_histogram": _histogram(max_histogram),
+    }
+    computed = bool(mean is not None or feature_vis or top or bottom or incoming or outgoing)
+    return {
+        **base, "id": uid, "computed": computed, "label": labels.get(uid), "stats": stats,
+        "feature_vis": feature_vis, "top": top, "bottom": bottom,
+        "incoming": _connections_out(incoming, labels), "outgoing": _connections_out(outgoing, labels),
+    }
 
 
-def unit_ref(session: Session, unit_id: int) -> UnitRef:
-    r = session.execute(
-        select(Unit.id, Unit.index, Layer.name.label("layer"), Model.slug.label("model"), _CHANNEL_FV.image_hash)
-        .join(Layer, Layer.id == Unit.layer_id)
-        .join(Model, Model.id == Layer.model_id)
-        .outerjoin(_CHANNEL_FV, _channel_fv_join(Unit.id))
-        .where(Unit.id == unit_id)
-    ).first()
-    if r is None:
+_STATS = ("mean", "std", "min", "max", "sparsity", "quantiles", "top_activation", "histogram", "max_histogram")
+
+
+def unit_ref(session: Session, unit_id: int) -> dict[str, Any]:
+    """UnitRef: where a unit id lives."""
+    rows = _rows(session, SQL_UNIT_REF, uid=unit_id)
+    if not rows:
         raise not_found(f"No unit with id {unit_id}.")
-    labels = consensus_labels(session, [r.id])
-    return UnitRef(id=r.id, model=r.model, layer=r.layer, index=r.index, label=labels.get(r.id), image=image_url(r.image_hash))
+    uid, idx, layer, model, digest = rows[0]
+    labels = consensus_labels(session, [uid])
+    return {"id": uid, "model": model, "layer": layer, "index": idx, "label": labels.get(uid),
+            "image": image_url(digest)}

@@ -1,12 +1,15 @@
 import { useEffect, useRef } from "react";
 
+const NON_TEXT_INPUTS = new Set(["checkbox", "radio", "button", "submit", "reset", "range", "color"]);
+
 /** True when a key press belongs to a text field (or a modifier is held): page shortcuts stay quiet. */
 export function isTypingTarget(e: KeyboardEvent): boolean {
   if (e.altKey || e.ctrlKey || e.metaKey) return true;
   const t = e.target as HTMLElement | null;
   if (!t) return false;
   const tag = t.tagName;
-  return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || t.isContentEditable;
+  if (tag === "INPUT") return !NON_TEXT_INPUTS.has((t as HTMLInputElement).type);
+  return tag === "TEXTAREA" || tag === "SELECT" || t.isContentEditable;
 }
 
 /** Page keyboard shortcuts: map of KeyboardEvent.key -> handler. */

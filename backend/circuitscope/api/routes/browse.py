@@ -19,20 +19,19 @@ from ..schemas_browse import LayerDetail, LayerSummary, ModelSummary, UnitDetail
 router = APIRouter(prefix="/api", tags=["browse"], dependencies=[Depends(require_reader)])
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+SMALL_IMAGE = 256 * 1024
 _ERRORS = {404: {"description": "Unknown model, layer or unit; the message lists what exists"}}
 
 
-def _json(model) -> Response:
-    # Serialize once with pydantic-core (FastAPI would validate and serialize the model a second time).
-    return Response(content=model.model_dump_json(), media_type="application/json")
+def _json(data) -> Response:
+    # The queries build plain dicts in the documented shape (response_model, for OpenAPI); serializing
+    # them directly skips FastAPI's validate-then-serialize pass (tests validate against the models).
+    return Response(content=queries.to_json(data), media_type="application/json")
 
 
 @router.get("/models", response_model=list[ModelSummary], summary="Every model with its layers and progress")
 def list_models(session: Session = Depends(get_session)):
-    models = queries.list_models(session)
-    return Response(
-        content=b"[" + b",".join(m.model_dump_json().encode() for m in models) + b"]", media_type="application/json"
-    )
+    return _json(queries.list_models(session))
 
 
 @router.get("/models/{model}", response_model=ModelSummary, responses=_ERRORS, summary="One model with its layers")
@@ -42,7 +41,7 @@ def get_model(model: str, session: Session = Depends(get_session)):
 
 @router.get("/models/{model}/layers", response_model=list[LayerSummary], responses=_ERRORS)
 def list_layers(model: str, session: Session = Depends(get_session)):
-    return queries.list_layers(session, model)
+    return _json(queries.list_layers(session, model))
 
 
 @router.get(
@@ -128,4 +127,6 @@ async def get_image(digest: str, request: Request, blobs: BlobStore = Depends(ge
     if inm and _etag_matches(inm, digest):
         return Response(status_code=304, headers=headers)
     media = {".webp": "image/webp", ".png": "image/png", ".jpg": "image/jpeg"}[path.suffix]
+    if path.stat().st_size <= SMALL_IMAGE:  # most renders and crops: one read, no thread hops
+        return Response(content=path.read_bytes(), media_type=media, headers=headers)
     return FileResponse(path, media_type=media, headers=headers)
