@@ -19,7 +19,6 @@ else a stand-in CNN with random He-initialised weights of similar size; it print
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import sys
 import time
@@ -65,28 +64,29 @@ def stand_in_cnn(size: int = 64) -> LoadedModel:
     return LoadedModel("stand-in-cnn (random weights)", net.eval(), input_size=size)
 
 
-def load_model(allow_train: bool, stand_in: bool) -> tuple[LoadedModel, str]:
+def load_model(allow_train: bool, stand_in: bool, data_dir: str | None) -> tuple[LoadedModel, str]:
     if stand_in:
         return stand_in_cnn(), "stand-in CNN with random weights (--stand-in)"
     try:
         from circuitscope.models import demo  # type: ignore
     except Exception as exc:  # noqa: BLE001
-        return stand_in_cnn(), f"stand-in CNN with random weights (models/demo.py not importable: {exc.__class__.__name__})"
+        return stand_in_cnn(), f"stand-in CNN with random weights (models/demo.py not importable: {exc})"
     fn = getattr(demo, "load_or_train_demo", None)
     if fn is None:
         return stand_in_cnn(), "stand-in CNN with random weights (no load_or_train_demo in models/demo.py)"
-    params = inspect.signature(fn).parameters
-    kwargs = {}
-    for name in ("train", "allow_train", "train_if_missing"):
-        if name in params:
-            kwargs[name] = allow_train
-    print("loading the demo model via load_or_train_demo (use --stand-in to skip) ...", flush=True)
+    if data_dir is None:
+        from circuitscope.settings import get_settings
+
+        data_dir = str(get_settings().data_dir)
+    ckpt_path = getattr(demo, "demo_checkpoint_path", None)
+    if ckpt_path is not None and not os.path.exists(ckpt_path(data_dir)) and not allow_train:
+        return stand_in_cnn(), (f"stand-in CNN with random weights (no demo checkpoint at {ckpt_path(data_dir)}; "
+                                "--allow-train trains one)")
+    print(f"loading the demo model via load_or_train_demo({data_dir!r}) ...", flush=True)
     try:
-        model = fn(**kwargs)
+        model = fn(data_dir)
     except Exception as exc:  # noqa: BLE001
         return stand_in_cnn(), f"stand-in CNN with random weights (load_or_train_demo failed: {exc})"
-    if model is None:
-        return stand_in_cnn(), "stand-in CNN with random weights (no demo checkpoint)"
     return model, f"demo model '{model.name}' (trained checkpoint via load_or_train_demo)"
 
 
@@ -150,11 +150,12 @@ def main() -> None:
                     help="comma-separated precisions to run ours with: fp32 (like lucent), bf16, fp16 (CUDA)")
     ap.add_argument("--allow-train", action="store_true", help="let load_or_train_demo train if no checkpoint")
     ap.add_argument("--stand-in", action="store_true", help="use the random-weight stand-in CNN, not the demo model")
+    ap.add_argument("--data-dir", default=None, help="where the demo checkpoint lives (default: settings data_dir)")
     args = ap.parse_args()
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, which = load_model(args.allow_train, args.stand_in)
+    model, which = load_model(args.allow_train, args.stand_in, args.data_dir)
     model.to(args.device).module.eval()
     layer = args.layer or default_layer(model)
     size = args.size or model.input_size
