@@ -34,6 +34,10 @@ reader = [Depends(require_reader)]
 annotator = require_role("annotator")
 admin = require_role("admin")
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
+# The transaction commits when the handler returns, BEFORE the response is sent (FastAPI's default scope for
+# yield dependencies ends after sending: a client could then read before the write is committed, or get a
+# 200 for a commit that fails).
+Tx = Depends(get_session, scope="function")
 
 
 # --- auth --------------------------------------------------------------------------------------------
@@ -47,7 +51,7 @@ def me(request: Request):
 
 
 @router.post("/auth/login", summary="Sign in with name and password; sets the session cookie")
-def login(body: LoginIn, request: Request, response: Response, session: Session = Depends(get_session)):
+def login(body: LoginIn, request: Request, response: Response, session: Session = Tx):
     user = users_svc.authenticate(session, body.name, body.password)
     if user is None:
         raise ApiError(401, "Wrong user name or password.")
@@ -59,7 +63,7 @@ def login(body: LoginIn, request: Request, response: Response, session: Session 
 
 
 @router.post("/auth/logout", summary="Sign out (revokes the session)")
-def logout(request: Request, response: Response, session: Session = Depends(get_session)):
+def logout(request: Request, response: Response, session: Session = Tx):
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         users_svc.revoke_secret(session, cookie)
@@ -68,7 +72,7 @@ def logout(request: Request, response: Response, session: Session = Depends(get_
 
 
 @router.get("/auth/tokens", summary="Your API tokens (an admin may pass ?user=)")
-def my_tokens(user: Optional[str] = None, who: Identity = Depends(require_user), session: Session = Depends(get_session)):
+def my_tokens(user: Optional[str] = None, who: Identity = Depends(require_user), session: Session = Tx):
     target = users_svc.require_user(session, user or who.name)
     if target.id != who.id and not who.has_role("admin"):
         raise ApiError(403, "Only an admin may list another user's tokens.")
@@ -76,26 +80,26 @@ def my_tokens(user: Optional[str] = None, who: Identity = Depends(require_user),
 
 
 @router.post("/auth/tokens", summary="Create an API token for yourself; the secret is shown once")
-def create_token(body: TokenIn, who: Identity = Depends(require_user), session: Session = Depends(get_session)):
+def create_token(body: TokenIn, who: Identity = Depends(require_user), session: Session = Tx):
     user = users_svc.require_user(session, who.name)
     row, secret = users_svc.create_token(session, user, body.name, expires_days=body.expires_days)
     return {**users_svc.token_dict(row), "token": secret}
 
 
 @router.delete("/auth/tokens/{token_id}", summary="Revoke one of your tokens")
-def revoke_token(token_id: int, who: Identity = Depends(require_user), session: Session = Depends(get_session)):
+def revoke_token(token_id: int, who: Identity = Depends(require_user), session: Session = Tx):
     return users_svc.token_dict(users_svc.revoke_token(session, token_id, by=who))
 
 
 # --- users (admin) -----------------------------------------------------------------------------------
 
 @router.get("/users", summary="All users (admin)")
-def list_users(_: Identity = Depends(admin), session: Session = Depends(get_session)):
+def list_users(_: Identity = Depends(admin), session: Session = Tx):
     return [users_svc.user_dict(u) for u in users_svc.list_users(session)]
 
 
 @router.get("/annotators", dependencies=reader, summary="Names of everyone who has labelled (for filters)")
-def annotators(session: Session = Depends(get_session)):
+def annotators(session: Session = Tx):
     from sqlalchemy import select
 
     from ...store.annotation_schema import Label, User
@@ -104,12 +108,12 @@ def annotators(session: Session = Depends(get_session)):
 
 
 @router.post("/users", status_code=201, summary="Create a user (admin)")
-def create_user(body: UserCreateIn, _: Identity = Depends(admin), session: Session = Depends(get_session)):
+def create_user(body: UserCreateIn, _: Identity = Depends(admin), session: Session = Tx):
     return users_svc.user_dict(users_svc.create_user(session, body.name, body.role, body.password, body.display_name))
 
 
 @router.patch("/users/{name}", summary="Change a user's role, password, display name or disabled flag (admin)")
-def patch_user(name: str, body: UserPatchIn, _: Identity = Depends(admin), session: Session = Depends(get_session)):
+def patch_user(name: str, body: UserPatchIn, _: Identity = Depends(admin), session: Session = Tx):
     user = users_svc.require_user(session, name)
     if body.role is not None:
         users_svc.set_role(session, name, body.role)
@@ -142,7 +146,7 @@ def _unit_state(session: Session, ref: UnitRef, who: Identity | None) -> dict[st
 
 @router.get("/labels/{model}/{layer}/{index}", dependencies=reader,
             summary="A unit's labels (one per annotator), consensus, your own label, its families and circuits")
-def unit_labels(model: str, layer: str, index: int, request: Request, session: Session = Depends(get_session)):
+def unit_labels(model: str, layer: str, index: int, request: Request, session: Session = Tx):
     return _unit_state(session, UnitRef(model, layer, index), current_user(request))
 
 
@@ -150,7 +154,7 @@ def unit_labels(model: str, layer: str, index: int, request: Request, session: S
             summary="Create or update YOUR label on a unit; `version` = the version you loaded (null if none). "
                     "409 if it changed since.")
 def put_label(model: str, layer: str, index: int, body: LabelIn, who: Identity = Depends(annotator),
-              session: Session = Depends(get_session)):
+              session: Session = Tx):
     ref = UnitRef(model, layer, index)
     fields = body.model_dump(exclude={"version"})
     labels_svc.save_own_label(session, ref, who, fields, body.version)
@@ -159,7 +163,7 @@ def put_label(model: str, layer: str, index: int, body: LabelIn, who: Identity =
 
 @router.patch("/labels-by-id/{label_id}", summary="Edit a label by id (its annotator, or an admin); 409 if stale")
 def patch_label(label_id: int, body: LabelPatchIn, who: Identity = Depends(annotator),
-                session: Session = Depends(get_session)):
+                session: Session = Tx):
     fields = body.model_dump(exclude={"version"}, exclude_none=True)
     label = labels_svc.update_label(session, label_id, who, fields, body.version)
     return labels_svc.label_dict(label)
@@ -167,25 +171,25 @@ def patch_label(label_id: int, body: LabelPatchIn, who: Identity = Depends(annot
 
 @router.delete("/labels-by-id/{label_id}", summary="Withdraw a label (kept in history; saving again restores it)")
 def delete_label(label_id: int, version: int = Query(ge=1), who: Identity = Depends(annotator),
-                 session: Session = Depends(get_session)):
+                 session: Session = Tx):
     return labels_svc.label_dict(labels_svc.delete_label(session, label_id, who, version))
 
 
 @router.get("/labels-by-id/{label_id}/history", dependencies=reader, summary="Every revision of one label")
-def label_history(label_id: int, session: Session = Depends(get_session)):
+def label_history(label_id: int, session: Session = Tx):
     return labels_svc.history(session, [label_id])
 
 
 @router.get("/labels/{model}/{layer}/{index}/history", dependencies=reader,
             summary="Every revision of every label on a unit, newest first")
-def unit_label_history(model: str, layer: str, index: int, session: Session = Depends(get_session)):
+def unit_label_history(model: str, layer: str, index: int, session: Session = Tx):
     labels = labels_svc.unit_labels(session, UnitRef(model, layer, index), include_deleted=True)
     return labels_svc.history(session, [l.id for l in labels])
 
 
 @router.get("/agreement/{model}", dependencies=reader,
             summary="Per layer: labelled units, units with 2+ annotators, pairwise agreement, disputed units")
-def agreement(model: str, session: Session = Depends(get_session)):
+def agreement(model: str, session: Session = Tx):
     from ...annotate.units import get_model
 
     get_model(session, model)
@@ -196,7 +200,7 @@ def agreement(model: str, session: Session = Depends(get_session)):
             summary="Unlabelled units of a layer, in order (mode any: nobody labelled it; mine: you did not)")
 def queue(model: str, layer: str, request: Request, mode: Literal["any", "mine"] = "any",
           after: int = Query(-1, ge=-1), limit: int = Query(50, ge=1, le=500),
-          session: Session = Depends(get_session)):
+          session: Session = Tx):
     idx, total = labels_svc.unlabeled_queue(session, (model, layer), current_user(request), mode, after, limit)
     return {"model": model, "layer": layer, "mode": mode, "remaining": total, "units": idx}
 
@@ -208,36 +212,36 @@ def search(q: str = Query("", max_length=200), model: Optional[str] = None, laye
            family: Optional[int] = None, labeled: Optional[bool] = None, annotator: Optional[str] = None,
            status: Optional[Literal["draft", "confident", "disputed"]] = None, tag: Optional[str] = Query(None, max_length=50),
            limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
-           session: Session = Depends(get_session)):
+           session: Session = Tx):
     return search_svc.search(session, q, model, layer, family, labeled, annotator, status, tag, limit, offset)
 
 
 # --- families ----------------------------------------------------------------------------------------
 
 @router.get("/families", dependencies=reader, summary="Families (optionally of one model), with members")
-def list_families(model: Optional[str] = None, session: Session = Depends(get_session)):
+def list_families(model: Optional[str] = None, session: Session = Tx):
     return [families_svc.family_dict(f) for f in families_svc.list_families(session, model)]
 
 
 @router.get("/family-map/{model}/{layer}", dependencies=reader,
             summary="For the layer grid: the model's families (name, colour) and each unit index's family ids")
-def family_map(model: str, layer: str, session: Session = Depends(get_session)):
+def family_map(model: str, layer: str, session: Session = Tx):
     return families_svc.layer_families(session, model, layer)
 
 
 @router.get("/families/{family_id}", dependencies=reader)
-def get_family(family_id: int, session: Session = Depends(get_session)):
+def get_family(family_id: int, session: Session = Tx):
     return families_svc.family_dict(families_svc.get_family(session, family_id))
 
 
 @router.get("/families/{family_id}/history", dependencies=reader)
-def family_history(family_id: int, session: Session = Depends(get_session)):
+def family_history(family_id: int, session: Session = Tx):
     families_svc.get_family(session, family_id)
     return families_svc.history(session, family_id)
 
 
 @router.post("/families", status_code=201, summary="Create a family (name, comment, colour, units)")
-def create_family(body: FamilyIn, who: Identity = Depends(annotator), session: Session = Depends(get_session)):
+def create_family(body: FamilyIn, who: Identity = Depends(annotator), session: Session = Tx):
     f = families_svc.create_family(session, who, body.model, body.name, body.comment, body.color,
                                    [(u.layer, u.index) for u in body.units])
     return families_svc.family_dict(f)
@@ -245,14 +249,14 @@ def create_family(body: FamilyIn, who: Identity = Depends(annotator), session: S
 
 @router.patch("/families/{family_id}", summary="Rename / comment / recolour a family; 409 if stale")
 def patch_family(family_id: int, body: FamilyPatchIn, who: Identity = Depends(annotator),
-                 session: Session = Depends(get_session)):
+                 session: Session = Tx):
     f = families_svc.update_family(session, family_id, who, body.version, body.name, body.comment, body.color)
     return families_svc.family_dict(f)
 
 
 @router.post("/families/{family_id}/members", summary="Add and/or remove units; 409 if stale")
 def family_members(family_id: int, body: FamilyMembersIn, who: Identity = Depends(annotator),
-                   session: Session = Depends(get_session)):
+                   session: Session = Tx):
     f = families_svc.change_members(session, family_id, who, body.version, [(u.layer, u.index) for u in body.add],
                                     [(u.layer, u.index) for u in body.remove])
     return families_svc.family_dict(f)
@@ -260,7 +264,7 @@ def family_members(family_id: int, body: FamilyMembersIn, who: Identity = Depend
 
 @router.delete("/families/{family_id}", summary="Delete a family (kept in history)")
 def delete_family(family_id: int, version: int = Query(ge=1), who: Identity = Depends(annotator),
-                  session: Session = Depends(get_session)):
+                  session: Session = Tx):
     return families_svc.family_dict(families_svc.delete_family(session, family_id, who, version))
 
 
@@ -268,13 +272,13 @@ def delete_family(family_id: int, version: int = Query(ge=1), who: Identity = De
 
 @router.get("/circuits", dependencies=reader, summary="Circuit hypotheses (filter by model, status, or a unit)")
 def list_circuits(model: Optional[str] = None, status: Optional[Literal["proposed", "supported", "refuted"]] = None,
-                  layer: Optional[str] = None, index: Optional[int] = None, session: Session = Depends(get_session)):
+                  layer: Optional[str] = None, index: Optional[int] = None, session: Session = Tx):
     unit = UnitRef(model, layer, index) if model and layer and index is not None else None
     return [circuits_svc.circuit_summary(c) for c in circuits_svc.list_circuits(session, model, status, unit)]
 
 
 @router.post("/circuits", status_code=201, summary="Create a circuit; edges are filled from the stored weights")
-def create_circuit(body: CircuitIn, who: Identity = Depends(annotator), session: Session = Depends(get_session)):
+def create_circuit(body: CircuitIn, who: Identity = Depends(annotator), session: Session = Tx):
     c = circuits_svc.create_circuit(session, who, body.model, body.name, body.claim, body.status, body.evidence,
                                     [(u.layer, u.index) for u in body.units])
     return circuits_svc.circuit_dict(session, c)
@@ -282,13 +286,13 @@ def create_circuit(body: CircuitIn, who: Identity = Depends(annotator), session:
 
 @router.get("/circuits/{circuit_id}", dependencies=reader,
             summary="A circuit: nodes (label, thumbnail, layer position), signed edges, supernodes, problems")
-def get_circuit(circuit_id: int, session: Session = Depends(get_session)):
+def get_circuit(circuit_id: int, session: Session = Tx):
     return circuits_svc.circuit_dict(session, circuits_svc.get_circuit(session, circuit_id))
 
 
 @router.patch("/circuits/{circuit_id}", summary="Change name, claim, status, evidence or supernodes; 409 if stale")
 def patch_circuit(circuit_id: int, body: CircuitPatchIn, who: Identity = Depends(annotator),
-                  session: Session = Depends(get_session)):
+                  session: Session = Tx):
     fields = body.model_dump(exclude={"version"}, exclude_none=True)
     c = circuits_svc.update_circuit(session, circuit_id, who, body.version, **fields)
     return circuits_svc.circuit_dict(session, c)
@@ -296,46 +300,46 @@ def patch_circuit(circuit_id: int, body: CircuitPatchIn, who: Identity = Depends
 
 @router.delete("/circuits/{circuit_id}", summary="Delete a circuit (author or admin; kept in history)")
 def delete_circuit(circuit_id: int, version: int = Query(ge=1), who: Identity = Depends(annotator),
-                   session: Session = Depends(get_session)):
+                   session: Session = Tx):
     return circuits_svc.circuit_summary(circuits_svc.delete_circuit(session, circuit_id, who, version))
 
 
 @router.post("/circuits/{circuit_id}/nodes", summary="Add units (any layer); edges are filled; 409 if stale")
 def add_nodes(circuit_id: int, body: CircuitNodesIn, who: Identity = Depends(annotator),
-              session: Session = Depends(get_session)):
+              session: Session = Tx):
     c = circuits_svc.add_nodes(session, circuit_id, who, body.version, [(u.layer, u.index) for u in body.units])
     return circuits_svc.circuit_dict(session, c)
 
 
 @router.post("/circuits/{circuit_id}/nodes/remove", summary="Remove nodes ('layer:index'); 409 if stale")
 def remove_nodes(circuit_id: int, body: CircuitRemoveIn, who: Identity = Depends(annotator),
-                 session: Session = Depends(get_session)):
+                 session: Session = Tx):
     c = circuits_svc.remove_nodes(session, circuit_id, who, body.version, body.nodes)
     return circuits_svc.circuit_dict(session, c)
 
 
 @router.patch("/circuits/{circuit_id}/nodes/{key}", summary="Pin / annotate one node ('layer:index')")
 def patch_node(circuit_id: int, key: str, body: NodePatchIn, who: Identity = Depends(annotator),
-               session: Session = Depends(get_session)):
+               session: Session = Tx):
     c = circuits_svc.update_node(session, circuit_id, who, body.version, key, body.pinned, body.note)
     return circuits_svc.circuit_dict(session, c)
 
 
 @router.post("/circuits/{circuit_id}/refresh-edges", summary="Re-derive edges from the stored weights")
 def refresh_edges(circuit_id: int, body: RefreshIn, who: Identity = Depends(annotator),
-                  session: Session = Depends(get_session)):
+                  session: Session = Tx):
     c = circuits_svc.refresh_edges(session, circuit_id, who, body.version, tuple(body.kinds))
     return circuits_svc.circuit_dict(session, c)
 
 
 @router.get("/circuits/{circuit_id}/suggestions", dependencies=reader,
             summary="Strongest upstream and downstream units (by weight L2) not yet in the circuit")
-def circuit_suggestions(circuit_id: int, limit: int = Query(10, ge=1, le=100), session: Session = Depends(get_session)):
+def circuit_suggestions(circuit_id: int, limit: int = Query(10, ge=1, le=100), session: Session = Tx):
     return circuits_svc.circuit_suggestions(session, circuit_id, limit)
 
 
 @router.get("/circuits/{circuit_id}/history", dependencies=reader, summary="Every revision of a circuit")
-def circuit_history(circuit_id: int, session: Session = Depends(get_session)):
+def circuit_history(circuit_id: int, session: Session = Tx):
     circuits_svc.get_circuit(session, circuit_id)
     return circuits_svc.history(session, circuit_id)
 
@@ -343,7 +347,7 @@ def circuit_history(circuit_id: int, session: Session = Depends(get_session)):
 @router.get("/suggestions/{model}/{layer}/{index}", dependencies=reader,
             summary="Strongest upstream and downstream units of one unit")
 def unit_suggestions(model: str, layer: str, index: int, limit: int = Query(10, ge=1, le=100),
-                     session: Session = Depends(get_session)):
+                     session: Session = Tx):
     info = resolve(session, UnitRef(model, layer, index))
     return circuits_svc.suggestions(session, model, [info.unit_id], limit)
 
@@ -364,7 +368,7 @@ def _safe_name(text: str) -> str:
             summary="Download a circuit: graph-json (Neuronpedia), node-link (networkx), graphml, or html report")
 def export_circuit(circuit_id: int, request: Request,
                    format: Literal["graph-json", "node-link", "graphml", "html"] = "graph-json",
-                   download: bool = True, session: Session = Depends(get_session)):
+                   download: bool = True, session: Session = Tx):
     c = circuits_svc.get_circuit(session, circuit_id)
     base = _safe_name(f"{c.model_slug}-{c.name}-{c.id}")
     if format == "graph-json":
@@ -391,7 +395,7 @@ def export_circuit(circuit_id: int, request: Request,
 
 
 @router.get("/export/labels/{model}", dependencies=reader, summary="All labels of a model as CSV or JSON")
-def export_labels(model: str, format: Literal["csv", "json"] = "csv", session: Session = Depends(get_session)):
+def export_labels(model: str, format: Literal["csv", "json"] = "csv", session: Session = Tx):
     from ...export.labels_export import labels_csv, labels_json
 
     if format == "csv":
@@ -402,7 +406,7 @@ def export_labels(model: str, format: Literal["csv", "json"] = "csv", session: S
 
 @router.get("/export/project", dependencies=reader,
             summary="Everything recorded: labels with history, families, circuits, and the user names they use")
-def export_project(model: Optional[list[str]] = Query(None), session: Session = Depends(get_session)):
+def export_project(model: Optional[list[str]] = Query(None), session: Session = Tx):
     from ...export.project import export_project as run
 
     return _download(json.dumps(run(session, model), indent=1), "circuitscope-project.json", "application/json")
@@ -457,6 +461,6 @@ async def import_circuit(request: Request, who: Identity = Depends(annotator)):
 
 
 @router.post("/admin/relink", summary="Attach annotations of units that disappeared to the recomputed units (admin)")
-def relink(_: Identity = Depends(admin), session: Session = Depends(get_session)):
+def relink(_: Identity = Depends(admin), session: Session = Tx):
     return {"attached": relink_detached(session)}
 
