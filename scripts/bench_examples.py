@@ -30,6 +30,7 @@ from PIL import Image
 from torch import nn
 
 from circuitscope.activations.hooks import forward_until
+from circuitscope.datasets.loader import iterate_batches, model_transform
 from circuitscope.models.base import LoadedModel
 from circuitscope.records import examples as ex
 
@@ -124,42 +125,38 @@ def build(n: int) -> tuple[LoadedModel, Any, list[str], str]:
         dname = "ConceptDataset"
     except ImportError:
         dataset, dname = _RandomImages(n), "random images"
-    model = None
+    model, layers = None, None
     try:
-        from circuitscope.models import demo  # type: ignore
+        from circuitscope.models import demo
 
-        for fn in ("load_demo", "load_demo_model", "demo_model", "load"):
-            if hasattr(demo, fn):
-                try:
-                    model = getattr(demo, fn)()
-                    break
-                except TypeError:
-                    continue
-        if model is None and hasattr(demo, "ConceptNet"):
-            net = demo.ConceptNet()
-            model = LoadedModel("conceptnet", net.eval(), input_size=64, mean=(0.5,) * 3, std=(0.25,) * 3)
-        mname = "demo ConceptNet" if model is not None else None
+        path = demo.demo_checkpoint_path(os.environ.get("CIRCUITSCOPE_DATA_DIR", "data"))
+        if path.exists():  # the trained demo model, if this install has one (never trains here)
+            model = demo.load_or_train_demo(path.parent.parent, progress=False)
+            mname = "demo ConceptNet (trained)"
+        else:  # same architecture, random weights: the cost of the pass does not depend on them
+            model = LoadedModel("conceptnet", demo.ConceptNet().eval(), input_size=demo.DEMO_INPUT_SIZE,
+                                mean=demo.DEMO_MEAN, std=demo.DEMO_STD)
+            mname = "demo ConceptNet (untrained)"
+        layers = [n for n in model.module._order if n.startswith("conv")]
     except ImportError:
-        mname = None
+        pass
     if model is None:
         torch.manual_seed(0)
         model = LoadedModel("standin", _StandIn().eval(), input_size=64, mean=(0.5,) * 3, std=(0.25,) * 3)
         mname = "stand-in CNN (models/demo.py not available)"
     if not isinstance(model, LoadedModel):
         raise SystemExit(f"demo loader returned {type(model).__name__}, expected LoadedModel")
-    layers = _unit_layers(model.module)
+    layers = layers or _unit_layers(model.module)
     return model, dataset, layers, f"{mname} on {dname}"
 
 
 # ----------------------------------------------------------------------------- runs
 def bare_forward(model: LoadedModel, dataset, batch_size: int, device: str, num_workers: int, until=None):
     """(wall seconds, process CPU seconds) of a plain forward over the dataset."""
-    n = len(dataset)
-    batches = [list(range(s, min(s + batch_size, n))) for s in range(0, n, batch_size)]
     module = model.module.to(device).eval()
     t, c = time.perf_counter(), time.process_time()
     with torch.inference_mode():
-        for idx, imgs, _ in ex._batches(dataset, ex._transform_for(model), batches, num_workers):
+        for idx, imgs in iterate_batches(dataset, model_transform(model.input_size), batch_size, num_workers):
             x = model.normalize(imgs.to(device))
             out = forward_until(module, x, until) if until else module(x)
     if device.startswith("cuda"):

@@ -78,9 +78,9 @@ def tiny_model(boom: bool = False) -> LoadedModel:
 def brute_force(model: LoadedModel, dataset: TinyImages, layer: str, k: int, batch_size: int):
     """Top/bottom-k from the full activation maps of every readable image (batched like the pass,
     because convolution results may differ in the last bit with the batch size)."""
-    from circuitscope.records.examples import _transform_for
+    from circuitscope.datasets.loader import model_transform
 
-    tf = _transform_for(model)
+    tf = model_transform(model.input_size)
     idx, maps = [], []
     with torch.no_grad():
         for s in range(0, len(dataset), batch_size):
@@ -250,6 +250,25 @@ def test_checkpoint_resume_is_identical_to_uninterrupted(tmp_path):
     other = compute_dataset_examples(m, TinyImages(30, bad={7}), layers, k=2, batch_size=4, checkpoint_path=ckpt,
                                      progress=False)
     assert other["0"].k == 2
+
+
+def test_shards_merge_to_the_single_pass():
+    m, layers = tiny_model(), ["2", "4"]
+    full = compute_dataset_examples(m, TinyImages(19, bad={2}), layers, k=3, batch_size=4, progress=False)
+    shards = [
+        compute_dataset_examples(m, TinyImages(19, bad={2}), layers, k=3, batch_size=4, progress=False, shard=(i, 3))
+        for i in range(3)
+    ]
+    merged = {name: shards[2][name].merge(shards[0][name]).merge(shards[1][name]) for name in layers}
+    for name in layers:
+        for kind in ("top", "bottom"):
+            a, b = getattr(full[name], kind).state_dict(), getattr(merged[name], kind).state_dict()
+            assert torch.equal(a["index"], b["index"]) and torch.equal(a["ys"], b["ys"])
+            # conv outputs may differ in the last bit between batch compositions
+            torch.testing.assert_close(a["values"], b["values"], rtol=1e-5, atol=1e-6)
+        s1, s2 = full[name].stats(0), merged[name].stats(0)
+        assert s1["count"] == s2["count"] and s1["images"] == s2["images"] == 18
+        assert s1["mean"] == pytest.approx(s2["mean"], rel=1e-5) and s1["std"] == pytest.approx(s2["std"], rel=1e-5)
 
 
 def test_all_unreadable_is_a_clear_error():

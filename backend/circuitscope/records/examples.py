@@ -37,7 +37,8 @@ import torch
 from torch import nn
 
 from circuitscope.activations.hooks import capture_layers, forward_until, StopForward
-from circuitscope.datasets.base import DatasetError, ImageDataset, UnreadableImage
+from circuitscope.datasets.base import DatasetError, ImageDataset
+from circuitscope.datasets.loader import SkippedImages, iterate_batches, model_transform
 from circuitscope.models.base import LoadedModel
 from circuitscope.records import overlays
 from circuitscope.records.stats import RunningStats, Scratch, summarize
@@ -61,17 +62,17 @@ CHECKPOINT_FORMAT = "circuitscope.examples/1"
 
 
 def _candidate_positions(
-    x: torch.Tensor, v: torch.Tensor, t: torch.Tensor, kept: RunningTopK, largest: bool
+    x: torch.Tensor, v: torch.Tensor, t: torch.Tensor, idx: torch.Tensor, kept: RunningTopK, largest: bool
 ) -> torch.Tensor:
-    """argmax (argmin) over positions of the maps whose (value, tiebreak) can still enter the list,
-    i.e. is not worse than the k-th kept entry of its channel; 0 elsewhere (those cannot be kept)."""
+    """argmax (argmin) over positions of the maps that would enter the list, i.e. whose (value,
+    tiebreak, index) beats the k-th kept entry of their channel; 0 elsewhere (those are not kept)."""
     B, C, L = x.shape
-    wv, wt = kept.values[:, -1], kept.tiebreak[:, -1]
+    wv, wt, wi = kept.values[:, -1], kept.tiebreak[:, -1], kept.index[:, -1]
+    i = idx.view(B, 1)
     if largest:
-        mask = (v > wv) | ((v == wv) & (t >= wt))
+        mask = (v > wv) | ((v == wv) & ((t > wt) | ((t == wt) & (i < wi))))
     else:
-        mask = (v < wv) | ((v == wv) & (t <= wt))
-    mask |= wv.isinf()  # a slot is still empty (or holds an infinite value): keep everything
+        mask = (v < wv) | ((v == wv) & ((t < wt) | ((t == wt) & (i < wi))))
     nz = mask.nonzero()
     if nz.shape[0] * 4 >= B * C:  # most maps are candidates (first batches): one full pass
         return x.argmax(dim=2) if largest else x.argmin(dim=2)
@@ -141,8 +142,8 @@ class LayerTallies:
         # cost a slow pass each, so they are computed only for maps that can enter a top/bottom list.
         s = summarize(x, self.running.sample_stride(act), scratch, positions=not on_cpu)
         if on_cpu:
-            amax = _candidate_positions(x, s.max, s.mean, self.top, largest=True)
-            amin = _candidate_positions(x, s.min, s.mean, self.bottom, largest=False)
+            amax = _candidate_positions(x, s.max, s.mean, image_idx, self.top, largest=True)
+            amin = _candidate_positions(x, s.min, s.mean, image_idx, self.bottom, largest=False)
         else:
             amax, amin = s.argmax, s.argmin
         self.top.update(s.max, image_idx, amax // W, amax % W, tiebreak=s.mean)
@@ -206,77 +207,25 @@ class ExampleRecord:
 
 
 # ---------------------------------------------------------------------------------------------
-# Loading
+# Loading (datasets/loader.py: index-ordered batches, unreadable images skipped and collected)
 # ---------------------------------------------------------------------------------------------
-def _fallback_transform(input_size: int) -> Callable:
-    from torchvision.transforms import v2 as T
+class _Forward:
+    """Hands what the loader's collector gained since the last call on to the caller's collector
+    (an object with .add(ref, reason), e.g. SkippedImages, or a list of (ref, reason))."""
 
-    return T.Compose(
-        [
-            T.PILToTensor(),
-            T.Resize(input_size, antialias=True),
-            T.CenterCrop(input_size),
-            T.ToDtype(torch.float32, scale=True),
-        ]
-    )
+    def __init__(self, own: SkippedImages, target: Any):
+        self.own, self.target, self.done = own, target, 0
 
-
-def _transform_for(model: LoadedModel) -> Callable:
-    try:
-        from circuitscope.datasets.loader import model_transform
-    except ImportError:  # pragma: no cover - only before datasets/loader.py exists
-        return _fallback_transform(model.input_size)
-    return model_transform(model.input_size)
-
-
-def _report_skip(skipped: Any, index: int, ref: str, reason: str) -> None:
-    """Tell the caller's collector: an object with .add(ref, reason), a list, or a callable."""
-    if skipped is None:
-        return
-    if hasattr(skipped, "add"):
-        skipped.add(ref, reason)
-    elif isinstance(skipped, list):
-        skipped.append((ref, reason))
-    elif callable(skipped):
-        skipped(index, ref, reason)
-
-
-class _Indexed(torch.utils.data.Dataset):
-    """Map-style wrapper: index -> (index, tensor | None, (ref, reason) | None)."""
-
-    def __init__(self, dataset: ImageDataset, transform: Callable):
-        self.dataset, self.transform = dataset, transform
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, i: int):
-        try:
-            img = self.dataset.load(i)
-        except UnreadableImage as e:
-            return i, None, (e.ref, e.reason)
-        return i, self.transform(img), None
-
-
-def _collate(items):
-    ok = [(i, t) for i, t, _ in items if t is not None]
-    failed = [(i, f) for i, t, f in items if t is None]
-    idx = torch.tensor([i for i, _ in ok], dtype=torch.int64)
-    imgs = torch.stack([t for _, t in ok]) if ok else None
-    return idx, imgs, failed
-
-
-def _batches(dataset: ImageDataset, transform, index_batches: list[list[int]], num_workers: int):
-    """Yield (indices [B], images [B, 3, S, S] in [0, 1] or None, failures) per fixed index batch."""
-    ds = _Indexed(dataset, transform)
-    if num_workers <= 0:
-        for b in index_batches:
-            yield _collate([ds[i] for i in b])
-        return
-    loader = torch.utils.data.DataLoader(
-        ds, batch_sampler=index_batches, collate_fn=_collate, num_workers=num_workers, persistent_workers=False
-    )
-    yield from loader
+    def __call__(self) -> None:
+        new = self.own.items[self.done :]
+        self.done += len(new)
+        if self.target is None:
+            return
+        for ref, reason in new:
+            if hasattr(self.target, "add"):
+                self.target.add(ref, reason)
+            else:
+                self.target.append((ref, reason))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,36 +287,46 @@ def compute_dataset_examples(
     on_batch: Callable[[int, int], None] | None = None,
     num_workers: int = 0,
     hist_positions: int | None = 64,
+    shard: tuple[int, int] | None = None,
 ) -> dict[str, LayerTallies]:
     """One streaming pass over `dataset` for all `layers`; returns {layer: LayerTallies}.
 
-    skipped: collector for unreadable images (object with .add(ref, reason), a list of (ref, reason),
-      or a callable(index, ref, reason)); skipped images are reported once even across resumes.
+    skipped: collector for unreadable images: an object with .add(ref, reason) (SkippedImages) or a
+      list of (ref, reason); on resume the ones met before the checkpoint are reported again, once.
     on_batch(images_consumed, total): called after every batch (and after its checkpoint); an
       exception raised there aborts the pass, which a later call with the same checkpoint resumes.
-    hist_positions: maps with more positions feed a fixed random subset of this many positions per
+    hist_positions: maps with more positions feed a fixed sample of about this many positions per
       image to the quantile/histogram sketch (all other statistics use every position); None = all.
+    shard: (i, n) processes only the i-th of n contiguous index ranges; merge the shards' tallies
+      with LayerTallies.merge (top/bottom-k exactly equal to one pass; stats equal to rounding).
     """
     layers = list(dict.fromkeys(layers))
     if not layers:
         raise ValueError("no layers requested")
     device = torch.device(device)
     module = model.module.to(device).eval()
-    n = len(dataset)
-    fp = _fingerprint(model, dataset, layers, k, hist_positions)
+    n_all = len(dataset)
+    lo, hi = 0, n_all
+    if shard is not None:
+        i_shard, n_shards = shard
+        if not 0 <= i_shard < n_shards:
+            raise ValueError(f"shard must be (i, n) with 0 <= i < n, not {shard}")
+        lo, hi = i_shard * n_all // n_shards, (i_shard + 1) * n_all // n_shards
+    fp = _fingerprint(model, dataset, layers, k, hist_positions) + f"|range={lo}:{hi}"
     ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
 
     tallies: dict[str, LayerTallies] = {}
-    start, n_batches, skipped_items, images_ok = 0, 0, [], 0
+    start, n_batches, images_ok = lo, 0, 0
+    own_skipped = SkippedImages()
     state = _load_checkpoint(ckpt, fp)
     if state is not None:
         start, n_batches = int(state["next_index"]), int(state["batches"])
         images_ok = int(state["images"])
-        skipped_items = [tuple(s) for s in state["skipped"]]
+        own_skipped.items = [tuple(x) for x in state["skipped"]]
         tallies = {name: LayerTallies.from_state_dict(st, device) for name, st in state["layers"].items()}
-        for i, ref, reason in skipped_items:
-            _report_skip(skipped, i, ref, reason)
-        log.info("resuming dataset examples at image %d of %d", start, n)
+        log.info("resuming dataset examples at image %d of %d", start, hi)
+    report_skips = _Forward(own_skipped, skipped)
+    report_skips()
 
     def save(next_index: int) -> None:
         if ckpt is None:
@@ -380,55 +339,60 @@ def compute_dataset_examples(
                 "next_index": next_index,
                 "batches": n_batches,
                 "images": images_ok,
-                "skipped": [list(s) for s in skipped_items],
+                "skipped": [list(x) for x in own_skipped.items],
                 "layers": {name: t.state_dict() for name, t in tallies.items()},
             },
         )
 
-    index_batches = [list(range(s, min(s + batch_size, n))) for s in range(start, n, batch_size)]
+    # The loader cuts range(start, hi) into fixed chunks of batch_size (a chunk whose images all
+    # failed is not yielded), so a batch's chunk, and the position after it, follow from its first index.
+    batches = iterate_batches(
+        dataset, model_transform(model.input_size), batch_size, num_workers, skipped=own_skipped,
+        indices=range(start, hi),
+    )
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n, initial=start, unit="img", desc="dataset examples", leave=False)
-    transform = _transform_for(model)
+        bar = tqdm(total=hi - lo, initial=start - lo, unit="img", desc="dataset examples", leave=False)
     scratch = Scratch()
+    position = start
     try:
-        with torch.inference_mode():
-            for batch_range, (idx, imgs, failed) in zip(
-                index_batches, _batches(dataset, transform, index_batches, num_workers)
-            ):
-                for i, (ref, reason) in failed:
-                    skipped_items.append((i, ref, reason))
-                    _report_skip(skipped, i, ref, reason)
-                if imgs is not None:
-                    x = model.normalize(imgs.to(device, non_blocking=True))
-                    acts = forward_until(module, x, layers)
-                    idx_dev = idx.to(device, non_blocking=True)
-                    for name in layers:
-                        act = acts[name]
-                        if name not in tallies:
-                            hw = (act.shape[2], act.shape[3] if act.dim() == 4 else 1) if act.dim() > 2 else (1, 1)
-                            tallies[name] = LayerTallies.create(name, act.shape[1], hw, k, device, hist_positions)
-                        tallies[name].update(act, idx_dev, scratch)
-                    images_ok += len(idx)
+        # no_grad rather than inference_mode: tallies created here must stay usable (merge,
+        # load_state_dict) outside of it.
+        with torch.no_grad():
+            for idx, imgs in batches:
+                report_skips()
+                x = model.normalize(imgs.to(device, non_blocking=True))
+                acts = forward_until(module, x, layers)
+                idx_dev = idx.to(device, non_blocking=True)
+                for name in layers:
+                    act = acts[name]
+                    if name not in tallies:
+                        hw = (act.shape[2], act.shape[3] if act.dim() == 4 else 1) if act.dim() > 2 else (1, 1)
+                        tallies[name] = LayerTallies.create(name, act.shape[1], hw, k, device, hist_positions)
+                    tallies[name].update(act, idx_dev, scratch)
+                images_ok += len(idx)
                 n_batches += 1
-                next_index = batch_range[-1] + 1
+                chunk = (int(idx[0]) - start) // batch_size
+                next_index = min(start + (chunk + 1) * batch_size, hi)
                 if ckpt is not None and n_batches % max(1, checkpoint_every) == 0:
                     save(next_index)
                 if bar is not None:
-                    bar.update(len(batch_range))
+                    bar.update(next_index - position)
+                position = next_index
                 if on_batch is not None:
-                    on_batch(next_index, n)
+                    on_batch(next_index - lo, hi - lo)
+        report_skips()
     finally:
         if bar is not None:
             bar.close()
     if not tallies:
         raise DatasetError(
             f"No readable images in dataset '{getattr(dataset, 'name', '?')}' "
-            f"({len(skipped_items)} of {n} unreadable); check the images or the dataset path."
+            f"({own_skipped.count} of {hi - lo} unreadable); check the images or the dataset path."
         )
-    save(n)
+    save(hi)
     return tallies
 
 
@@ -589,13 +553,13 @@ def iter_examples(
     rfs = {name: receptive_field(model, name) for name in layers}
     scales = {name: _channel_scales(t) for name, t in tallies.items()}
     order = sorted(jobs)
-    index_batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     S = model.input_size
-    for idx, imgs, failed in _batches(dataset, _transform_for(model), index_batches, 0):
-        for i, (ref, reason) in failed:
-            _report_skip(skipped, i, ref, reason)
-        if imgs is None:
-            continue
+    own_skipped = SkippedImages()
+    report_skips = _Forward(own_skipped, skipped)
+    for idx, imgs in iterate_batches(
+        dataset, model_transform(S), batch_size, 0, skipped=own_skipped, indices=order
+    ):
+        report_skips()
         with torch.inference_mode():
             acts = forward_until(module, model.normalize(imgs.to(dev)), layers)
         maps = {}
@@ -608,8 +572,6 @@ def iter_examples(
             maps[name] = a.cpu().numpy()
         for b, i in enumerate(idx.tolist()):
             pil = overlays.to_pil(imgs[b])
-            if pil.size != (S, S):
-                S = pil.size[0]
             image_webp = overlays.encode_webp(pil)
             ref = dataset.ref(i)
             label = dataset.label(i)
@@ -638,6 +600,7 @@ def iter_examples(
                     label=label,
                     attributes=attrs,
                 )
+    report_skips()
 
 
 def render_all_examples(

@@ -72,7 +72,11 @@ class Float16Sketch:
             xmax = x.amax(dim=(0, 2))
         keys = torch.bitwise_right_shift(x.to(torch.float16).view(torch.int16), self.shift).to(torch.int32)
         keys += self._offsets
-        self.counts += torch.bincount(keys.view(-1), minlength=self.counts.numel())
+        keys = keys.view(-1)
+        if keys.device.type == "cpu":
+            self.counts += torch.bincount(keys, minlength=self.counts.numel())
+        else:  # bincount on an accelerator reads max(keys) back to the host; index_add_ does not
+            self.counts.index_add_(0, keys, torch.ones(1, dtype=torch.int64, device=keys.device).expand(keys.numel()))
         self.n += B * L
         self.min = torch.minimum(self.min, xmin.float())
         self.max = torch.maximum(self.max, xmax.float())
@@ -191,7 +195,8 @@ class MapSummary:
     L: int  # positions per map
     max: torch.Tensor
     min: torch.Tensor
-    mean: torch.Tensor
+    sum: torch.Tensor  # sum over the map (float32)
+    mean: torch.Tensor  # sum / L
     sumsq: torch.Tensor  # sum of squares over the map (float32)
     npos: torch.Tensor  # positions > 0 (float32; exact below 2**24 positions per map)
     nneg: torch.Tensor  # positions < 0
@@ -245,14 +250,15 @@ def summarize(
         vmin, amin = x.min(dim=2)
     else:
         vmax, vmin, amax, amin = x.amax(dim=2), x.amin(dim=2), None, None
-    mean = x.sum(dim=2) / L
+    total = x.sum(dim=2)
+    mean = total / L
     sumsq = torch.linalg.vector_norm(x, dim=2).square()
     sign = torch.sign(x, out=scratch.like(x)) if scratch is not None else torch.sign(x)
     diff = sign.sum(dim=2)  # npos - nneg
     both = torch.linalg.vector_norm(sign, dim=2).square()  # npos + nneg (float, rounded when summed)
     npos, nneg = (both + diff) * 0.5, (both - diff) * 0.5
     sample = x if sample_stride == 1 else x[:, :, sample_stride // 2 :: sample_stride]
-    return MapSummary(L, vmax, vmin, mean, sumsq, npos, nneg, sample, amax, amin)
+    return MapSummary(L, vmax, vmin, total, mean, sumsq, npos, nneg, sample, amax, amin)
 
 
 class RunningStats:
@@ -310,7 +316,7 @@ class RunningStats:
             return
         L = s.L
         # Chan: the batch's B maps of L positions each, then the batch with the running totals.
-        mean_i = s.mean.double()
+        mean_i = s.sum.double() / L
         m2_i = (s.sumsq.double() - mean_i.square() * L).clamp(min=0)  # per image sum of squared deviations
         n_a = self.n.double()
         n_b = float(B * L)

@@ -84,33 +84,36 @@ class RunningTopK:
             raise ValueError("cannot merge RunningTopK with different channels / k / direction")
         dev = self.device
         self._absorb(
-            other.values.to(dev), other.tiebreak.to(dev), other.index.to(dev), other.ys.to(dev), other.xs.to(dev)
+            other.values.to(dev),
+            other.tiebreak.to(dev),
+            other.index.to(dev),
+            other.ys.to(dev),
+            other.xs.to(dev),
+            dedup=True,
         )
         return self
 
-    def _absorb(self, v, t, idx, ys, xs) -> None:
+    def _absorb(self, v, t, idx, ys, xs, dedup: bool = False) -> None:
         worst = float("-inf") if self.largest else float("inf")
         v = torch.cat([self.values, v.masked_fill(v.isnan(), worst)], dim=1)
         t = torch.cat([self.tiebreak, t.masked_fill(t.isnan(), worst)], dim=1)
         idx = torch.cat([self.index, idx], dim=1)
-        ys = torch.cat([self.ys, ys], dim=1)
-        xs = torch.cat([self.xs, xs], dim=1)
-        # Lexicographic order by three stable sorts, least significant key first.
-        order = torch.argsort(idx, dim=1, stable=True)
-        v, t, idx, ys, xs = (a.gather(1, order) for a in (v, t, idx, ys, xs))
-        # The same image twice (overlapping merge): keep one copy.
-        dup = torch.zeros_like(idx, dtype=torch.bool)
-        dup[:, 1:] = (idx[:, 1:] == idx[:, :-1]) & (idx[:, 1:] != EMPTY_INDEX)
-        v = v.masked_fill(dup, worst)
-        t = t.masked_fill(dup, worst)
-        idx = idx.masked_fill(dup, EMPTY_INDEX)
-        order = torch.argsort(t, dim=1, descending=self.largest, stable=True)
-        v, idx, ys, xs = (a.gather(1, order) for a in (v, idx, ys, xs))
-        t = t.gather(1, order)
-        order = torch.argsort(v, dim=1, descending=self.largest, stable=True)[:, : self.k]
-        self.values, self.tiebreak, self.index, self.ys, self.xs = (
-            a.gather(1, order) for a in (v, t, idx, ys, xs)
-        )
+        # Lexicographic order by three stable sorts, least significant key first; the permutations
+        # are composed so that the payload columns are gathered only once.
+        perm = torch.argsort(idx, dim=1, stable=True)
+        if dedup:  # the same image twice (overlapping merge): keep one copy
+            si = idx.gather(1, perm)
+            dup = torch.zeros_like(si, dtype=torch.bool)
+            dup[:, 1:] = (si[:, 1:] == si[:, :-1]) & (si[:, 1:] != EMPTY_INDEX)
+            v = v.scatter(1, perm, v.gather(1, perm).masked_fill(dup, worst))
+            t = t.scatter(1, perm, t.gather(1, perm).masked_fill(dup, worst))
+            idx = idx.scatter(1, perm, si.masked_fill(dup, EMPTY_INDEX))
+        perm = perm.gather(1, torch.argsort(t.gather(1, perm), dim=1, descending=self.largest, stable=True))
+        perm = perm.gather(1, torch.argsort(v.gather(1, perm), dim=1, descending=self.largest, stable=True))
+        perm = perm[:, : self.k]
+        self.values, self.tiebreak, self.index = v.gather(1, perm), t.gather(1, perm), idx.gather(1, perm)
+        self.ys = torch.cat([self.ys, ys], dim=1).gather(1, perm)
+        self.xs = torch.cat([self.xs, xs], dim=1).gather(1, perm)
         self._cpu_cache = None
 
     # ------------------------------------------------------------------ results
