@@ -44,8 +44,8 @@ def _layout(nodes: list[dict]) -> tuple[dict[str, tuple[float, float]], int, int
     height = 0
     for ci, key in enumerate(sorted(cols)):
         for ri, n in enumerate(sorted(cols[key], key=lambda n: n["index"])):
-            pos[n["id"]] = (40 + ci * col_w, 40 + ri * row_h)
-            height = max(height, 40 + (ri + 1) * row_h)
+            pos[n["id"]] = (40 + ci * col_w, 80 + ri * row_h)
+            height = max(height, 80 + (ri + 1) * row_h)
     return pos, 40 + len(cols) * col_w, max(height, 200)
 
 
@@ -55,19 +55,23 @@ def _svg(d: dict, images: dict[str, str | None]) -> str:
     max_w = max((abs(e["weight"]) for e in d["edges"]), default=1.0) or 1.0
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" role="img" aria-label="circuit graph">',
-             f'<defs><marker id="ap" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" '
-             f'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{POS}"/></marker>'
-             f'<marker id="an" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" '
-             f'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{NEG}"/></marker></defs>']
+             f'<defs><marker id="ap" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="10" markerHeight="10" '
+             f'markerUnits="userSpaceOnUse" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{POS}"/></marker>'
+             f'<marker id="an" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="10" markerHeight="10" '
+             f'markerUnits="userSpaceOnUse" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{NEG}"/></marker></defs>']
     for e in d["edges"]:
         if e["source"] not in pos or e["target"] not in pos:
             continue
         (x1, y1), (x2, y2) = pos[e["source"]], pos[e["target"]]
         x1, y1, x2, y2 = x1 + box, y1 + box / 2, x2, y2 + box / 2
         mid = (x1 + x2) / 2
+        skip = x2 - x1 > 230  # skips a column: arc above the nodes in between
+        lift = min(y1, y2) - 120 if skip else None
         color, marker = (POS, "ap") if e["weight"] >= 0 else (NEG, "an")
         w = 1 + 7 * abs(e["weight"]) / max_w
-        parts.append(f'<path d="M{x1:.1f},{y1:.1f} C{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f} {x2:.1f},{y2:.1f}" '
+        curve = (f"C{x1 + 60:.1f},{lift:.1f} {x2 - 60:.1f},{lift:.1f}" if skip else
+                 f"C{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f}")
+        parts.append(f'<path d="M{x1:.1f},{y1:.1f} {curve} {x2:.1f},{y2:.1f}" '
                      f'stroke="{color}" stroke-width="{w:.2f}" fill="none" opacity="0.75" marker-end="url(#{marker})">'
                      f'<title>{_e(e["source"])} → {_e(e["target"])}: {e["weight"]:+.4g} ({_e(e["kind"])})</title></path>')
     for n in d["nodes"]:
@@ -82,12 +86,16 @@ def _svg(d: dict, images: dict[str, str | None]) -> str:
             parts.append(f'<text x="{x + box / 2}" y="{y + box / 2}" text-anchor="middle" font-size="11" '
                          f'fill="#888">{"missing unit" if n["missing"] else "no image"}</text>')
         parts.append(f'<text x="{x + box / 2}" y="{y + box + 16}" text-anchor="middle" font-size="12" '
-                     f'font-weight="bold">{_e(n["layer"])}/{n["index"]}</text>')
+                     f'font-weight="bold">{_e(n["id"])}</text>')
         label = n["label"] or "(unlabelled)"
         parts.append(f'<text x="{x + box / 2}" y="{y + box + 31}" text-anchor="middle" font-size="12">'
                      f'{_e(label[:34] + ("…" if len(label) > 34 else ""))}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _when(value: str | None) -> str:
+    return (value or "")[:16].replace("T", " ") + " UTC" if value else ""
 
 
 def _para(text: str) -> str:
@@ -124,7 +132,7 @@ def circuit_report_html(session: Session, circuit_id: int, blobs: BlobStore | No
         fv = f'<img class="fv" src="{_e(img)}" alt="feature visualization">' if img else ""
         rows.append(
             f"<tr><td>{fv}</td>"
-            f"<td><b>{_e(n['layer'])}/{n['index']}</b>{' 📌' if n['pinned'] else ''}"
+            f"<td><b>{_e(n['id'])}</b>{' (pinned)' if n['pinned'] else ''}"
             f"{'<br><span class=bad>unit no longer exists</span>' if n['missing'] else ''}"
             f"{'<br>' + _e(n['note']) if n['note'] else ''}</td>"
             f"<td><b>{_e(n['label'] or '(unlabelled)')}</b> <span class='muted'>{_e(n['label_state'] or '')}</span>"
@@ -134,7 +142,7 @@ def circuit_report_html(session: Session, circuit_id: int, blobs: BlobStore | No
         f"<td style='color:{POS if e['weight'] >= 0 else NEG}'>{e['weight']:+.4g}</td><td>{e['l2']:.4g}</td>"
         f"<td>{_e(e['kind'])}</td></tr>" for e in sorted(d["edges"], key=lambda e: -abs(e["weight"])))
     supers = "".join(f"<li><b>{_e(s['name'])}</b>: {_e(', '.join(s['nodes']))}</li>" for s in d["supernodes"])
-    hist = "".join(f"<li>v{h['version']} {_e(h['created_at'])} — {_e(h['editor'])}: {_e(h['action'])} "
+    hist = "".join(f"<li>v{h['version']} {_e(_when(h['created_at']))} — {_e(h['editor'])}: {_e(h['action'])} "
                    f"{_e(h['summary'])}</li>" for h in history(session, c.id))
     problems = "".join(f"<li>{_e(p)}</li>" for p in d["problems"])
     return f"""<!doctype html>
@@ -154,7 +162,7 @@ img.fv{{width:96px;height:96px;image-rendering:pixelated}} img.ex{{width:64px;he
 </style></head><body>
 <h1>{_e(d['name'])}</h1>
 <div class="muted">model <b>{_e(d['model'])}</b> · <span class="status {_e(d['status'])}">{_e(d['status'])}</span>
-· by {_e(d['author'])} · created {_e(d['created_at'])} · version {d['version']} (updated {_e(d['updated_at'])})</div>
+· by {_e(d['author'])} · created {_e(_when(d['created_at']))} · version {d['version']} (updated {_e(_when(d['updated_at']))})</div>
 <h2>Claim</h2><div class="claim">{_para(d['claim'])}</div>
 <h2>Evidence</h2>{_para(d['evidence'])}
 {'<h2>Problems</h2><ul class=bad>' + problems + '</ul>' if problems else ''}
@@ -168,6 +176,6 @@ weight; width ∝ |weight|. Columns are layers in model order. Orange frame: pin
 <h2>Edges ({len(d['edges'])})</h2>
 <table><tr><th>from</th><th>to</th><th>weight</th><th>L2</th><th>kind</th></tr>{edge_rows}</table>
 <h2>History</h2><ul>{hist}</ul>
-<p class="muted">Exported by circuitscope on {_e(utcnow_iso())} (circuit uid {_e(d['uid'])}).</p>
+<p class="muted">Exported by circuitscope on {_e(_when(utcnow_iso()))} (circuit uid {_e(d['uid'])}).</p>
 </body></html>
 """

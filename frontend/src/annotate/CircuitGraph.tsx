@@ -22,6 +22,9 @@ function elements(c: Circuit): ElementDefinition[] {
   const parentOf = new Map<string, string>();
   c.supernodes.forEach((s, i) => s.nodes.forEach((n) => parentOf.has(n) || parentOf.set(n, `sn${i}`)));
   const maxW = Math.max(1e-9, ...c.edges.map((e) => Math.abs(e.weight)));
+  // columns (layer order): edges that skip a column are drawn as arcs so they do not hide the others
+  const cols = [...new Set(c.nodes.map((n) => n.layer_position ?? 1e6))].sort((a, b) => a - b);
+  const colOf = new Map(c.nodes.map((n) => [n.id, cols.indexOf(n.layer_position ?? 1e6)]));
   const els: ElementDefinition[] = c.supernodes.map((s, i) => ({ data: { id: `sn${i}`, label: s.name, supernode: 1 } }));
   for (const n of c.nodes) {
     els.push({
@@ -45,6 +48,7 @@ function elements(c: Circuit): ElementDefinition[] {
         width: 1 + (7 * Math.abs(e.weight)) / maxW,
         wlabel: (e.weight >= 0 ? "+" : "") + e.weight.toPrecision(3),
         kind: e.kind,
+        skip: Math.abs((colOf.get(e.target) ?? 0) - (colOf.get(e.source) ?? 0)) > 1 ? 1 : 0,
       },
     });
   }
@@ -141,6 +145,10 @@ export function CircuitGraph({
               },
             },
             { selector: "edge[kind = 'expanded']", style: { "line-style": "dashed" } },
+            {
+              selector: "edge[skip = 1]",
+              style: { "curve-style": "unbundled-bezier", "control-point-distances": [-70], "control-point-weights": [0.5] } as never,
+            },
             { selector: "edge:selected, edge.hover", style: { label: "data(wlabel)", "font-size": 10, "text-background-color": "#fff", "text-background-opacity": 1 } },
           ],
           layout:

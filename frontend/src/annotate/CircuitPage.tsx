@@ -303,7 +303,8 @@ function MetaEditor({ circuit, writable, onSave }: { circuit: Circuit; writable:
       className="circuit-meta"
       onSubmit={(e) => {
         e.preventDefault();
-        void onSave(f);
+        const changed = Object.fromEntries(Object.entries(f).filter(([k, v]) => v !== circuit[k as keyof typeof f]));
+        void onSave(changed);
       }}
     >
       <div className="row">
