@@ -122,6 +122,8 @@ export interface UnitDetail {
   id: number | null;
   model: string;
   model_name: string;
+  /** Side of the model-input images in pixels (example boxes are in these pixels). */
+  input_size: number;
   layer: LayerDetail;
   index: number;
   computed: boolean;

@@ -77,7 +77,7 @@ _NEIGHBOUR = (
     "ORDER BY x.position {order} LIMIT 1)"
 )
 SQL_LAYER = (
-    f"SELECT m.id, m.slug, m.name, {_LAYER_COLS}, "
+    f"SELECT m.id, m.slug, m.name, m.input_size, {_LAYER_COLS}, "
     + ", ".join(_NEIGHBOUR.format(col=c, op=op, order=o) for op, o in (("<", "DESC"), (">", "ASC"))
                 for c in ("name", "channels"))
     + f", {_STAGE_COLS} FROM models m JOIN layers l ON l.model_id = m.id "
@@ -296,17 +296,17 @@ def _unknown_layer(session: Session, model_id: int, slug: str, name: str) -> Api
 class _LayerRow:
     """Model + layer + neighbours + stages, from one query (SQL_LAYER)."""
 
-    __slots__ = ("model_id", "slug", "model_name", "id", "name", "position", "channels", "context")
+    __slots__ = ("model_id", "slug", "model_name", "input_size", "id", "name", "position", "channels", "context")
 
     def __init__(self, rows: list[tuple]):
         r = rows[0]
-        self.model_id, self.slug, self.model_name = r[0], r[1], r[2]
-        layer = r[3:9]
+        self.model_id, self.slug, self.model_name, self.input_size = r[0], r[1], r[2], r[3]
+        layer = r[4:10]
         self.id, self.name, self.position, self.channels = layer[0], layer[1], layer[2], layer[5]
-        prev_name, prev_ch, next_name, next_ch = r[9:13]
+        prev_name, prev_ch, next_name, next_ch = r[10:14]
         stages = {
-            row[13]: {"status": row[14], "units_done": row[15] or 0, "units_total": row[16] or 0}
-            for row in rows if row[13] is not None
+            row[14]: {"status": row[15], "units_done": row[16] or 0, "units_total": row[17] or 0}
+            for row in rows if row[14] is not None
         }
         self.context = {
             **_layer_summary(self.slug, layer, stages),
@@ -404,7 +404,8 @@ def unit_detail(session: Session, slug: str, name: str, index: int, examples: in
             f"the index must be between 0 and {row.channels - 1}, not {index}.",
             channels=row.channels,
         )
-    base = {"model": row.slug, "model_name": row.model_name, "layer": row.context, "index": index}
+    base = {"model": row.slug, "model_name": row.model_name, "input_size": row.input_size, "layer": row.context,
+            "index": index}
     units = _rows(session, SQL_UNIT, lid=row.id, idx=index)
     if not units:  # a valid unit whose layer has not been computed (yet)
         return {**base, "id": None, "computed": False, "label": None, "stats": dict.fromkeys(_STATS), "feature_vis": [],

@@ -108,7 +108,8 @@ class ExampleOut(BaseModel):
     x: int = Field(description="Column in the layer's activation map")
     box: list[Any] = Field(description="Receptive field [x0, y0, x1, y1] in input pixels")
     crop: str = Field(description="URL of the receptive-field crop")
-    heatmap: str = Field(description="URL of the activation heatmap overlay (same size as the crop)")
+    heatmap: str = Field(description="URL of the activation overlay for the whole image (transparent red/blue, "
+                         "same size as `image`)")
     image: str = Field(description="URL of the whole model-input image")
     dataset_index: int
     ref: str
@@ -147,6 +148,7 @@ class UnitDetail(BaseModel):
     id: Optional[int] = Field(description="Null when the unit has not been computed yet")
     model: str
     model_name: str
+    input_size: int = Field(description="Side of the model-input images in pixels (example boxes are in these pixels)")
     layer: LayerContext
     index: int
     computed: bool = Field(description="False until any record (statistics, examples, renders) of the unit is stored")

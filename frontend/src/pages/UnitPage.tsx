@@ -127,12 +127,10 @@ export function UnitPage() {
                 {u.id !== null ? (
                   <UnitAnnotationPanel modelSlug={u.model} layerName={lyr.name} unitIndex={u.index} unitId={u.id} />
                 ) : null}
-                {u.label ? (
-                  <p>
-                    Consensus label: <span className="unit-label">{u.label}</span>
+                {u.label && (
+                  <p className="small">
+                    Consensus label: <span className="consensus-label">{u.label}</span>
                   </p>
-                ) : (
-                  <p className="muted small">No label yet.</p>
                 )}
               </section>
               <StatsSection u={u} />
@@ -200,17 +198,24 @@ function ExamplesSection({ u, heatmap, onToggle }: { u: UnitDetail; heatmap: boo
           <input type="checkbox" checked={heatmap} onChange={onToggle} data-testid="heatmap-toggle" /> activation heatmap (h)
         </label>
       </div>
-      <ExampleGrid title="Top" rows={u.top} heatmap={heatmap} kind="top" />
-      <ExampleGrid title="Bottom" rows={u.bottom} heatmap={heatmap} kind="bottom" />
+      <ExampleGrid title="Top" rows={u.top} heatmap={heatmap} kind="top" inputSize={u.input_size} />
+      <ExampleGrid title="Bottom" rows={u.bottom} heatmap={heatmap} kind="bottom" inputSize={u.input_size} />
     </section>
   );
 }
 
-function ExampleGrid({ title, rows, heatmap, kind }: { title: string; rows: Example[]; heatmap: boolean; kind: string }) {
+const EX = 88;
+
+/** Dataset examples: the receptive-field crop, or (heatmap on) the whole image with the activation
+ * overlay and the crop's box outlined. */
+function ExampleGrid({ title, rows, heatmap, kind, inputSize }: { title: string; rows: Example[]; heatmap: boolean; kind: string; inputSize: number }) {
   return (
     <div className={`examples examples-${kind}`}>
       <h3>
-        {title} <span className="muted small">{rows.length ? `${rows.length} images, activation at the marked position` : ""}</span>
+        {title}{" "}
+        <span className="muted small">
+          {rows.length ? `${rows.length} images · activation at (y, x) of the activation map · ${heatmap ? "whole image, overlay: red +, blue −" : "receptive-field crop"}` : ""}
+        </span>
       </h3>
       {rows.length === 0 ? (
         <p className="muted small">No {kind} examples stored.</p>
@@ -219,8 +224,25 @@ function ExampleGrid({ title, rows, heatmap, kind }: { title: string; rows: Exam
           {rows.map((ex) => (
             <figure key={`${ex.kind}-${ex.rank}`} className="example" title={`${ex.ref}${ex.label ? ` (${ex.label})` : ""} · position y=${ex.y}, x=${ex.x}`}>
               <a href={ex.image} target="_blank" rel="noreferrer" className="example-img">
-                <img src={ex.crop} width={88} height={88} alt={`${kind} example ${ex.rank + 1}`} loading="lazy" decoding="async" />
-                {heatmap && <img className="overlay" src={ex.heatmap} width={88} height={88} alt="" aria-hidden="true" />}
+                {heatmap ? (
+                  <>
+                    <img src={ex.image} width={EX} height={EX} alt={`${kind} example ${ex.rank + 1}, whole image`} decoding="async" />
+                    <img className="overlay" src={ex.heatmap} width={EX} height={EX} alt="" aria-hidden="true" />
+                    {ex.box.length === 4 && inputSize > 0 && (
+                      <span
+                        className="rf-box"
+                        style={{
+                          left: `${(100 * ex.box[0]) / inputSize}%`,
+                          top: `${(100 * ex.box[1]) / inputSize}%`,
+                          width: `${(100 * (ex.box[2] - ex.box[0])) / inputSize}%`,
+                          height: `${(100 * (ex.box[3] - ex.box[1])) / inputSize}%`,
+                        }}
+                      />
+                    )}
+                  </>
+                ) : (
+                  <img src={ex.crop} width={EX} height={EX} alt={`${kind} example ${ex.rank + 1}`} loading="lazy" decoding="async" />
+                )}
               </a>
               <figcaption>
                 <span className={ex.activation >= 0 ? "pos" : "neg"}>{fmt(ex.activation, 2)}</span>
