@@ -2,8 +2,8 @@
 browser, watch it finish, follow a layer link; cancel a second one; errors (403, 422, unknown layer) shown
 in the form. Runs the real server (uvicorn) and a real worker process on a temporary data dir.
 
-Needs the built frontend (npm --prefix frontend run build) and Chromium at /usr/bin/chromium (or
-CIRCUITSCOPE_CHROMIUM). Screenshots go to test-artifacts/jobs-*.png.
+Needs the built frontend (npm --prefix frontend run build); Chromium comes from the `browser` fixture of
+tests/e2e/conftest.py. Screenshots go to test-artifacts/jobs-*.png.
 """
 from __future__ import annotations
 
@@ -26,9 +26,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 STATIC = REPO / "backend" / "circuitscope" / "api" / "static" / "index.html"
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = os.environ.get("CIRCUITSCOPE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
 FACTORY = '''"""A tiny CNN for the end-to-end test."""
 import torch
@@ -87,8 +84,6 @@ def stack(tmp_path_factory):
     """uvicorn + `circuitscope worker` on a fresh data dir, with a root holding a model file and images."""
     if not STATIC.exists():
         pytest.skip("frontend not built: npm --prefix frontend ci && npm --prefix frontend run build")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (set CIRCUITSCOPE_CHROMIUM)")
     pytest.importorskip("playwright.sync_api")
     base = tmp_path_factory.mktemp("jobs-e2e")
     root, data = base / "root", base / "data"
@@ -141,7 +136,7 @@ def stack(tmp_path_factory):
 
 
 @pytest.fixture
-def page(browser, request):
+def page(browser, request):  # `browser`: tests/e2e/conftest.py
     """A fresh page; on failure its screenshot is saved as test-artifacts/jobs-FAILED-<test>.png."""
     pg = browser.new_page(viewport={"width": 1400, "height": 1000})
     failed_before = request.session.testsfailed
@@ -152,16 +147,6 @@ def page(browser, request):
         except Exception:  # noqa: BLE001 - the page may be gone
             pass
     pg.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 class Console:
@@ -295,10 +280,17 @@ def test_bring_a_model_and_images_run_and_watch(stack, page):
     page.wait_for_url(re.compile(r"/jobs/\d+$"), timeout=30_000)
     second = int(page.url.rsplit("/", 1)[1])
     assert second != job_id
+    # cancel it while the worker is in the middle of the dataset pass (a running job, not a queued one)
+    progress = page.get_by_test_id("job-progress")
+    progress.filter(has_text="dataset examples").wait_for(timeout=120_000)
+    assert page.locator(".job-page").get_attribute("data-status") == "running"
+    shot(page, "06-second-running")
     page.get_by_role("button", name="Cancel", exact=True).click()
+    page.get_by_role("button", name="Cancel requested…").wait_for()
     status = _wait_status(page, stack, ("cancelled", "done", "failed"), 120, "06-second")
     shot(page, "07-second-cancelled")
     assert status == "cancelled", page.locator(".error-box").all_inner_texts()
+    assert "finished layers are kept" in page.get_by_test_id("job-cancelled").inner_text()
 
     page.goto(f"{url}/jobs")
     rows = page.locator("tr.job-row")

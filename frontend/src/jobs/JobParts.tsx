@@ -73,7 +73,7 @@ export function JobLayers({ job }: { job: Job }) {
   const [model, setModel] = useState<ModelSummary | null>(null);
   const [missing, setMissing] = useState(false);
   const active = isActive(job);
-  const ready = !!slug && (modelRegistered(job) || (!active && job.started_at !== null));
+  const ready = !!slug && (modelRegistered(job) || !active);
   // re-fetch when the job moves on (a stage or layer finished), at most every 3 s while it runs
   const key = `${job.status}|${job.stage}|${job.layer}`;
 
@@ -124,11 +124,14 @@ export function JobLayers({ job }: { job: Job }) {
             <>
               Links to the layer pages appear here as layers finish (model <span className="mono">{slug}</span>).
             </>
+          ) : missing ? (
+            <>
+              {job.started_at ? "The job stopped before the model " : "The job never started, and the model "}
+              <span className="mono">{slug}</span> {job.started_at ? "was stored." : "does not exist yet."}
+            </>
           ) : (
             <>
-              {missing || !ready ? "The job stopped before the model " : "Looking up the model "}
-              <span className="mono">{slug}</span>
-              {missing || !ready ? " was stored." : "…"}
+              Looking up the model <span className="mono">{slug}</span>…
             </>
           )}
         </p>

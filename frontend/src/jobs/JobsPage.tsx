@@ -5,7 +5,7 @@ import { EmptyState, ErrorBox } from "../components/ErrorBox";
 import { Loading } from "../components/Loading";
 import { useTitle } from "../components/useApi";
 import { JobProgress, JobStatusBadge } from "./JobParts";
-import { elapsed, fmtDuration, fmtTime, getFresh, isActive, jobPaths, jobsApi, type Job } from "./jobsApi";
+import { JOBS_CHANGED, elapsed, fmtDuration, fmtTime, getFresh, isActive, jobPaths, jobsApi, type Job } from "./jobsApi";
 
 /** GET `url` now and then every `ms(data)` milliseconds; stops on 401/403/404 (asking again will not help). */
 export function usePolled<T>(url: string, ms: (data: T | undefined) => number) {
@@ -16,9 +16,14 @@ export function usePolled<T>(url: string, ms: (data: T | undefined) => number) {
   useEffect(() => {
     let live = true;
     let timer: number | undefined;
+    let inflight = false;
+    let again = false; // a refresh was asked for while a request was on its way
     const ctrl = new AbortController();
     const load = async () => {
+      timer = undefined;
+      inflight = true;
       let next: T | undefined;
+      let stop = false;
       try {
         next = await getFresh<T>(url, ctrl.signal);
         if (!live) return;
@@ -28,16 +33,34 @@ export function usePolled<T>(url: string, ms: (data: T | undefined) => number) {
         if (!live || (err as Error).name === "AbortError") return;
         const e = err instanceof ApiError ? err : new ApiError(0, String(err));
         setError(e);
-        if ([401, 403, 404].includes(e.status)) return;
+        stop = [401, 403, 404].includes(e.status);
+      } finally {
+        inflight = false;
       }
+      if (again) {
+        again = false;
+        load();
+        return;
+      }
+      if (stop) return;
       const wait = interval.current(next);
       // a hidden tab polls rarely
       timer = window.setTimeout(load, document.hidden ? Math.max(wait, 30_000) : wait);
     };
+    const now = () => {
+      if (inflight) {
+        again = true;
+        return;
+      }
+      if (timer !== undefined) window.clearTimeout(timer);
+      load();
+    };
     load();
+    window.addEventListener(JOBS_CHANGED, now);
     return () => {
       live = false;
       ctrl.abort();
+      window.removeEventListener(JOBS_CHANGED, now);
       if (timer !== undefined) window.clearTimeout(timer);
     };
   }, [url]);

@@ -103,6 +103,10 @@ export const jobPaths = {
   create: () => `/compute/new`,
 };
 
+/** Fired on window when a page learns that a job changed status (the nav badge and job list refresh at once). */
+export const JOBS_CHANGED = "circuitscope:jobs-changed";
+export const announceJobsChanged = () => window.dispatchEvent(new Event(JOBS_CHANGED));
+
 export const ACTIVE: JobStatus[] = ["queued", "running"];
 export const isActive = (j: Pick<Job, "status">) => ACTIVE.includes(j.status);
 

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "react";
 import { ApiError } from "../api";
-import { getFresh, isActive, jobsApi, type Job } from "./jobsApi";
+import { announceJobsChanged, getFresh, isActive, jobsApi, type Job } from "./jobsApi";
 
 const POLL_MS = 2000;
 
@@ -22,6 +22,11 @@ export function useJob(id: string): JobState {
   const [mode, setMode] = useState<JobState["mode"]>("connecting");
   const [receivedAt, setReceivedAt] = useState(0);
   const kick = useRef<() => void>(() => undefined);
+  const lastStatus = useRef<string | undefined>(undefined);
+  useEffect(() => {
+    if (job && lastStatus.current !== undefined && lastStatus.current !== job.status) announceJobsChanged();
+    lastStatus.current = job?.status;
+  }, [job]);
 
   useEffect(() => {
     let live = true;
