@@ -180,6 +180,7 @@ def test_html_from_the_database_is_shown_as_text(probe, e2e):
     label.wait_for()
     assert label.inner_text() == XSS_LABEL
     assert page.locator("img[src='x']").count() == 0
+    page.wait_for_load_state("networkidle")  # leave only after the page's own requests finished
     page.goto("/")
     page.locator(".description").first.wait_for()
     assert "<script>" in page.locator(".description").first.inner_text()
