@@ -120,6 +120,9 @@ class DemoTrainConfig:
     batch_size: int = 64
     lr: float = 4e-3
     weight_decay: float = 1e-4
+    # conv1 starts 10x smaller than PyTorch's default init: with batch norm after it the scale does not
+    # change the function, but Adam's steps then dominate the random start -> smoother, readable filters.
+    conv1_init_scale: float = 0.1
     threads: int = 1  # see report: 2 OpenMP threads are ~5-8x slower when the 2 cores are contended
 
     def check(self) -> None:
@@ -215,7 +218,10 @@ def train_demo_model(data_dir: str | os.PathLike, seed: int = 0, progress: bool 
         y_train, y_held = ys
         t_gen = time.perf_counter() - t0
 
-        model = ConceptNet(**arch, batchnorm=True).to(memory_format=torch.channels_last)
+        model = ConceptNet(**arch, batchnorm=True)
+        with torch.no_grad():
+            model.conv1.conv.weight.mul_(cfg.conv1_init_scale)
+        model = model.to(memory_format=torch.channels_last)
         steps_per_epoch = cfg.train_images // cfg.batch_size or 1
         total = steps_per_epoch * cfg.epochs
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -265,8 +271,8 @@ def train_demo_model(data_dir: str | os.PathLike, seed: int = 0, progress: bool 
         "torch_version": str(torch.__version__),
     }
     _atomic_save(ckpt, path)
-    msg = f"demo ConceptNet seed {seed}: held-out accuracy {acc:.1%} after {train_seconds:.0f}s "
-           f"({cpu_seconds:.0f}s CPU, {cfg.threads} thread(s)) -> {path}"
+    msg = (f"demo ConceptNet seed {seed}: held-out accuracy {acc:.1%} after {train_seconds:.0f}s "
+           f"({cpu_seconds:.0f}s CPU, {cfg.threads} thread(s)) -> {path}")
     (log.warning if acc < 0.9 else log.info)(msg + (" (below the 90% target)" if acc < 0.9 else ""))
     if progress:
         tqdm.write(msg)
