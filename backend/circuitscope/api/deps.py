@@ -19,7 +19,11 @@ def get_db(request: Request) -> Database:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request (committed when the handler returns without error)."""
+    """One transaction per request, committed when the handler returns without error.
+
+    Always use it as `Depends(get_session, scope="function")`: with FastAPI's default request scope
+    the commit would run after the response is sent (a client could read before the write lands,
+    and a failed commit would still answer 200)."""
     with request.app.state.db.session() as session:
         yield session
 

@@ -30,17 +30,17 @@ def _json(data) -> Response:
 
 
 @router.get("/models", response_model=list[ModelSummary], summary="Every model with its layers and progress")
-def list_models(session: Session = Depends(get_session)):
+def list_models(session: Session = Depends(get_session, scope="function")):
     return _json(queries.list_models(session))
 
 
 @router.get("/models/{model}", response_model=ModelSummary, responses=_ERRORS, summary="One model with its layers")
-def get_model(model: str, session: Session = Depends(get_session)):
+def get_model(model: str, session: Session = Depends(get_session, scope="function")):
     return _json(queries.get_model(session, model))
 
 
 @router.get("/models/{model}/layers", response_model=list[LayerSummary], responses=_ERRORS)
-def list_layers(model: str, session: Session = Depends(get_session)):
+def list_layers(model: str, session: Session = Depends(get_session, scope="function")):
     return _json(queries.list_layers(session, model))
 
 
@@ -50,7 +50,7 @@ def list_layers(model: str, session: Session = Depends(get_session)):
     responses=_ERRORS,
     summary="One layer: channels, computed status per stage, neighbouring layers",
 )
-def get_layer(model: str, layer: str, session: Session = Depends(get_session)):
+def get_layer(model: str, layer: str, session: Session = Depends(get_session, scope="function")):
     return _json(queries.get_layer(session, model, layer))
 
 
@@ -65,7 +65,7 @@ def list_units(
     layer: str,
     offset: int = Query(0, ge=0, description="First unit index"),
     limit: int = Query(200, ge=1, le=1000, description="Units per page (at most 1000)"),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
 ):
     return _json(queries.unit_page(session, model, layer, offset, limit))
 
@@ -82,13 +82,13 @@ def get_unit(
     index: int = Path(description="Channel index within the layer"),
     examples: int = Query(10, ge=0, le=100, description="Top and bottom dataset examples to return (each)"),
     connections: int = Query(20, ge=0, le=200, description="Strongest incoming and outgoing connections (each)"),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
 ):
     return _json(queries.unit_detail(session, model, layer, index, examples, connections))
 
 
 @router.get("/units/{unit_id}", response_model=UnitRef, responses=_ERRORS, summary="Where a unit id lives (for links)")
-def get_unit_ref(unit_id: int, session: Session = Depends(get_session)):
+def get_unit_ref(unit_id: int, session: Session = Depends(get_session, scope="function")):
     return _json(queries.unit_ref(session, unit_id))
 
 

@@ -84,12 +84,12 @@ def _user_name(request: Request) -> str | None:
 
 
 @router.get("/jobs", response_model=list[JobOut], dependencies=[Depends(require_reader)])
-def list_jobs(limit: int = Query(50, ge=1, le=500), session: Session = Depends(get_session)):
+def list_jobs(limit: int = Query(50, ge=1, le=500), session: Session = Depends(get_session, scope="function")):
     return [job_out(j) for j in session.scalars(select(Job).order_by(Job.id.desc()).limit(limit))]
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, dependencies=[Depends(require_reader)])
-def get_job(job_id: int, session: Session = Depends(get_session)):
+def get_job(job_id: int, session: Session = Depends(get_session, scope="function")):
     job = session.get(Job, job_id)
     if job is None:
         raise not_found(f"No job {job_id}.")
@@ -97,7 +97,7 @@ def get_job(job_id: int, session: Session = Depends(get_session)):
 
 
 @router.post("/jobs", response_model=JobOut, status_code=201)
-def create_job(body: dict[str, Any], request: Request, session: Session = Depends(get_session),
+def create_job(body: dict[str, Any], request: Request, session: Session = Depends(get_session, scope="function"),
                settings: Settings = Depends(get_settings_dep), _=Depends(require_writer)):
     """Queue a run description (same keys as a run file); the worker picks it up."""
     checked_spec(settings, body.get("model") if isinstance(body.get("model"), dict) else None,
@@ -110,7 +110,7 @@ def create_job(body: dict[str, Any], request: Request, session: Session = Depend
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut)
-def cancel_job(job_id: int, session: Session = Depends(get_session), _=Depends(require_writer)):
+def cancel_job(job_id: int, session: Session = Depends(get_session, scope="function"), _=Depends(require_writer)):
     try:
         return job_out(queue.request_cancel(session, job_id))
     except queue.JobNotFound:
