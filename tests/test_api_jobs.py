@@ -240,8 +240,6 @@ def test_discover_layers_errors_name_the_file_and_cause(env):
     assert r.status_code == 403 and "model factory" in r.json()["detail"]
 
 
-@pytest.mark.xfail(reason="api/routes/jobs.py builds LayerOut with list(output_shape), but list_layers gives "
-                          "output_shape=None and channels=None for TorchScript modules (static module tree)", strict=False)
 def test_discover_layers_of_a_torchscript_file(env):
     torch = pytest.importorskip("torch")
     client, root, _ = env
@@ -249,8 +247,9 @@ def test_discover_layers_of_a_torchscript_file(env):
     torch.jit.script(net).save(str(root / "net.torchscript"))
     r = client.post("/api/sources/layers", json={"model": {"kind": "torchscript", "path": str(root / "net.torchscript")}})
     assert r.status_code == 200, r.text
-    names = [l["name"] for l in r.json()["layers"]]
-    assert "0" in names and "2" in names
+    layers = {l["name"]: l for l in r.json()["layers"]}
+    assert {"0", "2"} <= set(layers)
+    assert layers["2"]["channels"] == 2 and layers["2"]["output_shape"][0] == 2
 
 
 def _has_folder_dataset() -> bool:

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useId, useState } from "react";
+import { useCallback, useEffect, useId, useRef, useState } from "react";
 import { ApiError } from "../api";
 import { ErrorBox } from "../components/ErrorBox";
 import { jobsApi, getFresh, type BrowseOut } from "./jobsApi";
@@ -35,7 +35,9 @@ function Browser({
   const [loading, setLoading] = useState(false);
   const [typed, setTyped] = useState("");
 
+  const latest = useRef(0); // only the answer to the latest request is shown (a slow one must not win)
   const open = useCallback(async (path?: string, fallbackToRoot = false) => {
+    const ticket = ++latest.current;
     setLoading(true);
     try {
       let out: BrowseOut;
@@ -44,15 +46,17 @@ function Browser({
       } catch (err) {
         // The folder of the current value is gone or not allowed: start at the first root instead.
         if (!fallbackToRoot || !path) throw err;
+        if (ticket !== latest.current) return;
         out = await getFresh<BrowseOut>(jobsApi.browse());
       }
+      if (ticket !== latest.current) return;
       setListing(out);
       setTyped(out.path);
       setError(null);
     } catch (err) {
-      setError(err);
+      if (ticket === latest.current) setError(err);
     } finally {
-      setLoading(false);
+      if (ticket === latest.current) setLoading(false);
     }
   }, []);
 
