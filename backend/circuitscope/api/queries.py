@@ -49,12 +49,22 @@ def _labels_impl() -> Callable[[Session, list[int]], dict[int, str]] | None:
 
 
 def consensus_labels(session: Session, unit_ids: Iterable[int | None]) -> dict[int, str]:
-    """Consensus label per unit id (absent when a unit has none); {} until annotation is installed."""
+    """Consensus label per unit id (absent when a unit has none); {} until annotation is installed.
+
+    A cheap indexed look-up (labels.unit_id) first finds which of the units have any live label, so the
+    annotation module's consensus (ORM objects, annotators) only runs for those.
+    """
     ids = sorted({int(i) for i in unit_ids if i is not None})
     impl = _labels_impl()
     if impl is None or not ids:
         return {}
-    return dict(impl(session, ids) or {})
+    params = {f"u{i}": uid for i, uid in enumerate(ids)}
+    sql = (f"SELECT DISTINCT unit_id FROM labels WHERE unit_id IN ({', '.join(':' + k for k in params)}) "
+           "AND deleted = :deleted")
+    labelled = [r[0] for r in _rows(session, sql, deleted=False, **params)]
+    if not labelled:
+        return {}
+    return dict(impl(session, labelled) or {})
 
 
 # ------------------------------------------------------------------------------------------- SQL
