@@ -265,6 +265,7 @@ def test_bring_a_model_and_images_run_and_watch(stack, page):
     link.wait_for(timeout=20_000)
     link.click()
     page.wait_for_url(re.compile(r"/models/tiny-e2e/layers/conv2$"))
+    page.locator(".unit-thumb img").nth(5).wait_for()  # the 6 units of conv2, with their feature visualizations
     page.wait_for_load_state("networkidle")
     shot(page, "05-layer-page")
 
@@ -284,7 +285,7 @@ def test_bring_a_model_and_images_run_and_watch(stack, page):
     progress = page.get_by_test_id("job-progress")
     progress.filter(has_text="dataset examples").wait_for(timeout=120_000)
     assert page.locator(".job-page").get_attribute("data-status") == "running"
-    shot(page, "06-second-running")
+    shot(page, "06-second-before-cancel")
     page.get_by_role("button", name="Cancel", exact=True).click()
     page.get_by_role("button", name="Cancel requested…").wait_for()
     status = _wait_status(page, stack, ("cancelled", "done", "failed"), 120, "06-second")
