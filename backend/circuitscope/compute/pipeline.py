@@ -245,6 +245,7 @@ def _featurevis_stage(config, db, blobs, model, model_id, layer_names, run_id, r
             records = list(render_feature_vis(
                 model, name, chunk, objectives=tuple(fv.objectives), steps=fv.steps, size=size, lr=fv.lr,
                 diversity_n=fv.diversity_n, batch_channels=fv.batch_channels, seed=fv.seed, device=config.device,
+                progress=lambda _done, _total: check_cancel(),  # cancel within a chunk, not only between
             ))
             with db.session() as s:  # one chunk = one transaction: no half-rendered unit is ever visible
                 layer = _layers_of(s, model_id, [name])[name]
