@@ -26,12 +26,14 @@ children), i.e. the order in which the listed tensors become available.
 pass (``nn.ReLU(inplace=True)`` after a conv, a residual ``+=``): whoever captures such a
 layer's activations with a hook sees the post-modification values unless it clones.
 
-TorchScript modules (``torch.jit.ScriptModule``) do not run Python forward hooks
-(``register_forward_hook is not supported on ScriptModules``) and their compiled graphs keep no
-module scopes, so for them `list_layers` raises a ModelLoadError that says so (load the original
-nn.Module instead); ``list_layers(model, static=True)`` returns the static module tree
-(``output_shape``/``channels`` None, ``order`` = definition order), and `resolve_layers` works on
-those names. `require_hooks` raises the same clear error for anything that needs activations.
+TorchScript files loaded through models.sources (kind "torchscript") are turned into plain
+Python module trees by `models.torchscript.make_hookable` (same names, same parameters, working
+hooks), so everything here works on them. A raw ``torch.jit.ScriptModule`` does not run Python
+forward hooks, so for one `list_layers` raises a ModelLoadError that says so (and why
+make_hookable could not convert it, if it was tried); ``list_layers(model, static=True)`` returns
+the static module tree (``output_shape``/``channels`` None, ``order`` = definition order), and
+`resolve_layers` works on those names. `require_hooks` raises the same clear error for anything
+that needs activations.
 """
 from __future__ import annotations
 
@@ -77,10 +79,17 @@ def require_hooks(model: LoadedModel | nn.Module, what: str = "reading intermedi
     """Raise a clear ModelLoadError when the model cannot run Python forward hooks (TorchScript)."""
     if is_scripted(model):
         name = model.name if isinstance(model, LoadedModel) else type(model).__name__
+        from .torchscript import unhookable_reason
+        reason = unhookable_reason(model.module if isinstance(model, LoadedModel) else model)
+        if reason:  # models.sources tried models.torchscript.make_hookable and it failed
+            raise ModelLoadError(f"Model '{name}' is a TorchScript module: TorchScript does not run Python "
+                                 f"forward hooks, so {what} is not possible. {reason}")
         raise ModelLoadError(
             f"Model '{name}' is a TorchScript module: TorchScript does not run Python forward hooks, "
-            f"so {what} is not possible. Load the original nn.Module instead (model kind 'checkpoint' "
-            f"with an 'arch', or kind 'factory' pointing at the code that builds it)."
+            f"so {what} is not possible. Convert it with circuitscope.models.torchscript.make_hookable "
+            f"(loading the file as model kind 'torchscript' does that), or load the original nn.Module "
+            f"instead (model kind 'checkpoint' with an 'arch', or kind 'factory' pointing at the code "
+            f"that builds it)."
         )
 
 

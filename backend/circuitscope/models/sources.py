@@ -9,7 +9,7 @@ Kinds (see MODEL_KINDS):
   lucent       {"kind": "lucent", "pretrained": true, "weights_file": optional}  (InceptionV1 from Lucid)
   checkpoint   {"kind": "checkpoint", "path": "model.pt", "arch": "resnet18" | "file.py:fn" (for state
                 dicts), "num_classes": optional, "allow_pickle": true}
-  torchscript  {"kind": "torchscript", "path": "model.ts"}
+  torchscript  {"kind": "torchscript", "path": "model.ts"}  (made hookable by models.torchscript.make_hookable)
   factory      {"kind": "factory", "target": "path/to/file.py:build" | "package.module:build", "kwargs": {}}
 
 Common optional keys: "name", "input_size", "mean", "std", "class_names" (a list, or a text file with
@@ -460,6 +460,17 @@ def _load_torchscript(spec: dict, data_dir: Path) -> LoadedModel:
             model = torch.jit.load(str(path), map_location="cpu")
     except Exception as e:  # noqa: BLE001
         raise ModelLoadError(f"'{path}' is not a TorchScript archive that torch.jit.load can read: {_cause(e)}") from e
+    # A Python module tree interpreting the script graphs, so forward hooks work (models.torchscript).
+    # If the graphs use something it cannot interpret, keep the ScriptModule: it still runs, its
+    # layers are listed statically, and require_hooks reports why hooks are unavailable.
+    from .torchscript import TorchScriptUnsupportedError, make_hookable, remember_unhookable
+    try:
+        model = make_hookable(model)
+    except TorchScriptUnsupportedError as e:
+        remember_unhookable(model, str(e))
+    except Exception as e:  # noqa: BLE001 - a converter bug must not make the file unloadable
+        remember_unhookable(model, f"Converting it to a hookable Python module failed: {_cause(e)}. Load the "
+                                   f"original nn.Module instead (model kind 'checkpoint' with an 'arch', or 'factory').")
     return _wrap(model, str(spec.get("name") or path.stem))
 
 
