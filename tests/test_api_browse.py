@@ -191,8 +191,13 @@ def test_model_and_layer_detail(world):
     assert lyr["channels"] == 6 and lyr["model"] == "tiny"
     assert lyr["prev"] == {"name": "conv1", "channels": 4}
     assert lyr["next"] == {"name": "head", "channels": 3}
+    assert lyr["prev_computed"] == {"name": "conv1", "channels": 4}
+    assert lyr["next_computed"] is None  # head has no records: keyboard navigation skips it
     first = c.get("/api/models/tiny/layers/conv1").json()
     assert first["prev"] is None and first["next"]["name"] == "block.conv2"
+    assert first["next_computed"]["name"] == "block.conv2"
+    head = c.get("/api/models/tiny/layers/head").json()
+    assert head["prev_computed"]["name"] == "block.conv2" and head["next_computed"] is None
     assert [x["name"] for x in valid(c.get("/api/models/tiny/layers"), LayerSummary)] == ["conv1", "block.conv2", "head"]
 
 

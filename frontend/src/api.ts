@@ -27,8 +27,20 @@ export interface LayerNeighbour {
 
 export interface LayerDetail extends LayerSummary {
   model: string;
+  /** Neighbours in execution order. */
   prev: LayerNeighbour | null;
   next: LayerNeighbour | null;
+  /** Nearest earlier / later layer that has records (what ↑/↓ move to). */
+  prev_computed: LayerNeighbour | null;
+  next_computed: LayerNeighbour | null;
+}
+
+/** The layer ↑ / ↓ moves to: the nearest one with records, else the adjacent one. */
+export function layerAbove(l: LayerDetail): LayerNeighbour | null {
+  return l.prev_computed ?? l.prev;
+}
+export function layerBelow(l: LayerDetail): LayerNeighbour | null {
+  return l.next_computed ?? l.next;
 }
 
 export interface ModelSummary {

@@ -81,14 +81,20 @@ SQL_LAYERS_WITH_STAGES = (
 )
 SQL_ALL_LAYERS = SQL_LAYERS_WITH_STAGES.format(where="")
 SQL_MODEL_LAYERS = SQL_LAYERS_WITH_STAGES.format(where="WHERE l.model_id = :mid")
-# model + layer + its neighbours in execution order + its stages (one row per stage), in one query
+# model + layer + its neighbours in execution order (any, and the nearest with records) + its stages
+# (one row per stage), in one query
 _NEIGHBOUR = (
-    "(SELECT x.{col} FROM layers x WHERE x.model_id = l.model_id AND x.position {op} l.position "
+    "(SELECT x.{col} FROM layers x WHERE x.model_id = l.model_id AND x.position {op} l.position{cond} "
     "ORDER BY x.position {order} LIMIT 1)"
+)
+_HAS_RECORDS = (
+    " AND EXISTS (SELECT 1 FROM layer_stages st WHERE st.layer_id = x.id "
+    "AND (st.status = 'done' OR st.units_done > 0))"
 )
 SQL_LAYER = (
     f"SELECT m.id, m.slug, m.name, m.input_size, {_LAYER_COLS}, "
-    + ", ".join(_NEIGHBOUR.format(col=c, op=op, order=o) for op, o in (("<", "DESC"), (">", "ASC"))
+    + ", ".join(_NEIGHBOUR.format(col=c, op=op, order=o, cond=cond)
+                for cond in ("", _HAS_RECORDS) for op, o in (("<", "DESC"), (">", "ASC"))
                 for c in ("name", "channels"))
     + f", {_STAGE_COLS} FROM models m JOIN layers l ON l.model_id = m.id "
     "LEFT JOIN layer_stages s ON s.layer_id = l.id WHERE m.slug = :slug AND l.name = :name ORDER BY s.stage"
@@ -313,16 +319,22 @@ class _LayerRow:
         self.model_id, self.slug, self.model_name, self.input_size = r[0], r[1], r[2], r[3]
         layer = r[4:10]
         self.id, self.name, self.position, self.channels = layer[0], layer[1], layer[2], layer[5]
-        prev_name, prev_ch, next_name, next_ch = r[10:14]
+        n = r[10:18]  # prev, next, prev computed, next computed: (name, channels) each
         stages = {
-            row[14]: {"status": row[15], "units_done": row[16] or 0, "units_total": row[17] or 0}
-            for row in rows if row[14] is not None
+            row[18]: {"status": row[19], "units_done": row[20] or 0, "units_total": row[21] or 0}
+            for row in rows if row[18] is not None
         }
+
+        def ref(name: str | None, channels: int | None) -> dict[str, Any] | None:
+            return {"name": name, "channels": channels} if name is not None else None
+
         self.context = {
             **_layer_summary(self.slug, layer, stages),
             "model": self.slug,
-            "prev": {"name": prev_name, "channels": prev_ch} if prev_name is not None else None,
-            "next": {"name": next_name, "channels": next_ch} if next_name is not None else None,
+            "prev": ref(n[0], n[1]),
+            "next": ref(n[2], n[3]),
+            "prev_computed": ref(n[4], n[5]),
+            "next_computed": ref(n[6], n[7]),
         }
 
 

@@ -42,8 +42,10 @@ class LayerContext(LayerSummary):
     """A layer with its neighbours in execution order (for up/down navigation)."""
 
     model: str = Field(description="Model slug")
-    prev: Optional[LayerNeighbour] = None
-    next: Optional[LayerNeighbour] = None
+    prev: Optional[LayerNeighbour] = Field(None, description="The layer before this one in execution order")
+    next: Optional[LayerNeighbour] = Field(None, description="The layer after this one in execution order")
+    prev_computed: Optional[LayerNeighbour] = Field(None, description="The nearest earlier layer with records")
+    next_computed: Optional[LayerNeighbour] = Field(None, description="The nearest later layer with records")
 
 
 class LayerDetail(LayerContext):

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from "react";
 import { Link, useLocation, useNavigate, useParams } from "react-router-dom";
-import { apiPaths, fetchCached, pagePaths, type ApiError, type LayerDetail, type UnitCell, type UnitPage } from "../api";
+import { apiPaths, fetchCached, layerAbove, layerBelow, pagePaths, type ApiError, type LayerDetail, type UnitCell, type UnitPage } from "../api";
 import { ComputeHint } from "../components/ComputeHint";
 import { EmptyState, ErrorBox } from "../components/ErrorBox";
 import { useKeys } from "../components/keys";
@@ -50,9 +50,11 @@ export function LayerPage() {
   const [size, setSize] = useState<Size>(() => (localStorage.getItem("cs.gridSize") as Size) || "M");
   const [labelledOnly, setLabelledOnly] = useState(false);
 
+  const above = info ? layerAbove(info) : null;
+  const below = info ? layerBelow(info) : null;
   useKeys({
-    ArrowUp: () => info?.prev && navigate(pagePaths.layer(model, info.prev.name)),
-    ArrowDown: () => info?.next && navigate(pagePaths.layer(model, info.next.name)),
+    ArrowUp: () => above && navigate(pagePaths.layer(model, above.name)),
+    ArrowDown: () => below && navigate(pagePaths.layer(model, below.name)),
     Escape: () => navigate(pagePaths.model(model)),
   });
 
@@ -87,16 +89,16 @@ export function LayerPage() {
           {info.name} <span className="muted small">{info.module_type}</span>
         </h1>
         <div className="layer-nav">
-          {info.prev ? (
-            <Link to={pagePaths.layer(model, info.prev.name)} title="previous layer (↑)">
-              ↑ {info.prev.name}
+          {above ? (
+            <Link to={pagePaths.layer(model, above.name)} title="previous layer (↑)">
+              ↑ {above.name}
             </Link>
           ) : (
             <span className="muted">first layer</span>
           )}
-          {info.next ? (
-            <Link to={pagePaths.layer(model, info.next.name)} title="next layer (↓)">
-              ↓ {info.next.name}
+          {below ? (
+            <Link to={pagePaths.layer(model, below.name)} title="next layer (↓)">
+              ↓ {below.name}
             </Link>
           ) : (
             <span className="muted">last layer</span>

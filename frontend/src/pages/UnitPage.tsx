@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { UnitAnnotationPanel } from "../annotate";
-import { apiPaths, fmt, pagePaths, prefetch, type ConnectionOut, type Example, type FeatureVis, type UnitDetail } from "../api";
+import { apiPaths, fmt, layerAbove, layerBelow, pagePaths, prefetch, type ConnectionOut, type Example, type FeatureVis, type UnitDetail } from "../api";
 import { ComputeHint } from "../components/ComputeHint";
 import { EmptyState, ErrorBox } from "../components/ErrorBox";
 import { Histogram } from "../components/Histogram";
@@ -35,11 +35,13 @@ export function UnitPage() {
     });
 
   const L = u?.layer;
+  const above = L ? layerAbove(L) : null;
+  const below = L ? layerBelow(L) : null;
   const go = {
     prev: () => L && index > 0 && navigate(pagePaths.unit(model, L.name, index - 1)),
     next: () => L && index < L.channels - 1 && navigate(pagePaths.unit(model, L.name, index + 1)),
-    up: () => L?.prev && navigate(pagePaths.unit(model, L.prev.name, Math.min(index, L.prev.channels - 1))),
-    down: () => L?.next && navigate(pagePaths.unit(model, L.next.name, Math.min(index, L.next.channels - 1))),
+    up: () => above && navigate(pagePaths.unit(model, above.name, Math.min(index, above.channels - 1))),
+    down: () => below && navigate(pagePaths.unit(model, below.name, Math.min(index, below.channels - 1))),
     layer: () => navigate(pagePaths.layer(model, layer) + `#u${index}`),
   };
   useKeys({
@@ -89,11 +91,11 @@ export function UnitPage() {
           <button type="button" onClick={go.next} disabled={u.index >= lyr.channels - 1} title="next unit (→)">
             {u.index < lyr.channels - 1 ? u.index + 1 : ""} →
           </button>
-          <button type="button" onClick={go.up} disabled={!lyr.prev} title={lyr.prev ? `previous layer: ${lyr.prev.name} (↑)` : "first layer"}>
-            ↑ layer
+          <button type="button" onClick={go.up} disabled={!above} title={above ? `previous layer: ${above.name} (↑)` : "first layer"}>
+            ↑ {above ? above.name : "layer"}
           </button>
-          <button type="button" onClick={go.down} disabled={!lyr.next} title={lyr.next ? `next layer: ${lyr.next.name} (↓)` : "last layer"}>
-            ↓ layer
+          <button type="button" onClick={go.down} disabled={!below} title={below ? `next layer: ${below.name} (↓)` : "last layer"}>
+            ↓ {below ? below.name : "layer"}
           </button>
           <button type="button" onClick={go.layer} title="the layer grid (Esc)">
             grid
