@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -60,21 +61,27 @@ def parse_dataset_arg(value: str, max_images: Optional[int], seed: int) -> dict:
 
 
 def _progress_printer():
+    """tqdm bars: one per stage for examples/weights (over layers), one per layer for feature vis (units)."""
     from tqdm import tqdm
 
     bars: dict[str, tqdm] = {}
 
     def report(stage: str, layer: str | None, done: int, total: int) -> None:
-        if stage in ("examples", "weights") and layer is None:
-            return  # the streaming pass has its own bar
-        key = f"{stage}:{layer}"
+        if layer is None:
+            return  # the streaming dataset pass draws its own bar
+        per_layer = stage == "featurevis"
+        key = f"{stage}:{layer}" if per_layer else stage
         bar = bars.get(key)
         if bar is None:
-            bar = bars[key] = tqdm(total=total, desc=f"{stage} {layer or ''}".strip(), unit="unit", leave=True)
+            desc = f"feature vis {layer}" if per_layer else {"examples": "render + store examples",
+                                                             "weights": "weights"}.get(stage, stage)
+            bar = bars[key] = tqdm(total=total, desc=desc, unit="unit" if per_layer else "layer")
         bar.total = total
         bar.n = done
+        if not per_layer:
+            bar.set_postfix_str(layer)
         bar.refresh()
-        if done >= total:
+        if done >= total and per_layer:
             bar.close()
 
     return report
@@ -278,6 +285,8 @@ def _mount_optional_commands() -> None:
 
 
 _mount_optional_commands()
+# kornia 0.4 (pinned by lucent) scripts functions with a deprecated torch.jit API: harmless noise.
+warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.script.*")
 logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
 
 

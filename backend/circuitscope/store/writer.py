@@ -2,6 +2,7 @@
 layer's (or a chunk's) records appear all at once or not at all."""
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import delete, select
@@ -21,6 +22,17 @@ from .schema import (
     Model,
     Unit,
 )
+
+
+def finite(value: Any) -> Any:
+    """JSON-safe copy: NaN and +-Infinity become None (PostgreSQL's JSON refuses them)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
 
 
 def store_blob(session: Session, blobs: BlobStore, data: bytes) -> str:
@@ -161,9 +173,9 @@ def write_layer_examples(
     for channel, s in stats.items():
         unit = units[channel]
         for key in ("mean", "std", "min", "max", "sparsity", "quantiles", "histogram", "max_histogram"):
-            setattr(unit, key, s.get(key))
+            setattr(unit, key, finite(s.get(key)))
         tops = [r.activation for r in examples.get(channel, []) if r.kind == "top"]
-        unit.top_activation = float(max(tops)) if tops else s.get("max")
+        unit.top_activation = finite(float(max(tops)) if tops else s.get("max"))
     return rows
 
 
@@ -226,7 +238,7 @@ def write_connections(
                 kind=c.kind,
                 strength=float(c.strength),
                 l2=float(c.l2),
-                kernel=c.kernel,
+                kernel=finite(c.kernel),
             )
         )
     if rows:
