@@ -174,11 +174,15 @@ def bare_forward(model: LoadedModel, dataset, batch_size: int, device: str, num_
     return time.perf_counter() - t, time.process_time() - c
 
 
+TALLY_THREADS: int | None = 1
+
+
 def examples_pass(model, dataset, layers, batch_size, device, num_workers, k=10):
     """(wall seconds, process CPU seconds) of compute_dataset_examples over the dataset."""
     t, c = time.perf_counter(), time.process_time()
     tallies = ex.compute_dataset_examples(
-        model, dataset, layers, k=k, batch_size=batch_size, device=device, progress=False, num_workers=num_workers
+        model, dataset, layers, k=k, batch_size=batch_size, device=device, progress=False, num_workers=num_workers,
+        tally_threads=TALLY_THREADS,
     )
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -232,7 +236,7 @@ def mem_child(n: int, batch_size: int, device: str, which: str) -> None:
 def run_mem(n: int, batch_size: int, device: str, which: str, threads: int) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--mem-child", str(n), "--batch-size", str(batch_size), "--device", device,
-         "--model", which, "--threads", str(threads)],
+         "--model", which, "--threads", str(threads), "--tally-threads", str(TALLY_THREADS or 0)],
         capture_output=True,
         text=True,
         check=True,
@@ -252,8 +256,11 @@ def main() -> None:
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0 = leave)")
     ap.add_argument("--model", choices=["auto", "demo", "standin"], default="auto")
+    ap.add_argument("--tally-threads", type=int, default=1, help="compute_dataset_examples(tally_threads=); 0 = None")
     ap.add_argument("--mem-child", type=int, default=0, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    global TALLY_THREADS
+    TALLY_THREADS = a.tally_threads or None
     if a.threads:
         torch.set_num_threads(a.threads)
     if a.mem_child:
@@ -269,7 +276,7 @@ def main() -> None:
         )
     shapes = {n: tuple(t.shape[1:]) for n, t in acts.items()}
     channels = sum(s[0] for s in shapes.values())
-    print(f"model: {what}; device {a.device}; torch threads {torch.get_num_threads()}")
+    print(f"model: {what}; device {a.device}; torch threads {torch.get_num_threads()}, tally threads {TALLY_THREADS}")
     print(f"layers ({len(layers)}, {channels} channels): " + ", ".join(f"{n} {list(s)}" for n, s in shapes.items()))
     print(f"N = {a.images} images, batch {a.batch_size}, k = 10 top + 10 bottom, fastest of {a.repeats}\n")
 
