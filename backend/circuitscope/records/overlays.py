@@ -33,7 +33,7 @@ def to_pil(x01: torch.Tensor | np.ndarray) -> Image.Image:
         a = a.transpose(1, 2, 0)
     if a.shape[-1] == 1:
         a = a.repeat(3, axis=-1)
-    return Image.fromarray((a.clip(0, 1) * 255 + 0.5).astype(np.uint8), "RGB")
+    return Image.fromarray((a.clip(0, 1) * 255 + 0.5).astype(np.uint8))
 
 
 def encode_webp(img: Image.Image, lossless: bool = False, quality: int = PHOTO_QUALITY) -> bytes:
@@ -62,7 +62,7 @@ def upsample_map(amap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     h, w = amap.shape
     if (w, h) == tuple(size):
         return amap.astype(np.float32)
-    im = Image.fromarray(amap.astype(np.float32), mode="F")
+    im = Image.fromarray(np.ascontiguousarray(amap, dtype=np.float32))
     return np.asarray(im.resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
 
 
@@ -78,4 +78,4 @@ def heatmap_rgba(amap: np.ndarray, scale: float, size: tuple[int, int], max_alph
     rgb = np.where(r[..., None] >= 0, _POS, _NEG)
     alpha = np.abs(r) * (255.0 * max_alpha)
     rgba = np.concatenate([rgb, alpha[..., None]], axis=-1)
-    return Image.fromarray((rgba + 0.5).astype(np.uint8), "RGBA")
+    return Image.fromarray((rgba + 0.5).astype(np.uint8))
