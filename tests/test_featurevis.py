@@ -155,16 +155,21 @@ def _mean_gram_cosine(model, layer, images):
     return float((s.sum() - s.diagonal().sum()) / (n * (n - 1)))
 
 
-def test_diversity_term_pushes_images_of_a_channel_apart(model, full_render):
-    plain = by_key(render_feature_vis(model, "conv3", CHANNELS, objectives=("diversity",), diversity_n=3,
-                                      diversity_weight=0.0, steps=STEPS, seed=0))
-    recs = by_key(full_render)
+def test_diversity_term_pushes_images_of_a_channel_apart(model):
+    kw = dict(objectives=("diversity",), diversity_n=3, steps=60, seed=0)
+    plain = by_key(render_feature_vis(model, "conv3", CHANNELS, diversity_weight=0.0, **kw))
+    diverse = by_key(render_feature_vis(model, "conv3", CHANNELS, diversity_weight=20.0, **kw))
+    drops = []
     for c in CHANNELS:
         sim = {}
-        for name, rs in (("div", recs), ("plain", plain)):
+        for name, rs in (("div", diverse), ("plain", plain)):
             imgs = torch.stack([decode_image(rs[(c, "diversity", v)].image_png) for v in range(3)])
             sim[name] = _mean_gram_cosine(model, "conv3", imgs)
-        assert sim["div"] < sim["plain"] - 0.1, (c, sim)
+        assert sim["div"] < sim["plain"], (c, sim)
+        drops.append(sim["plain"] - sim["div"])
+        start = start_activation(model, "conv3", c)
+        assert max(diverse[(c, "diversity", v)].activation for v in range(3)) > start + 0.2
+    assert sum(drops) / len(drops) > 0.08, drops
 
 
 def test_recorded_activation_is_measured_on_the_stored_image(model, full_render):
@@ -309,3 +314,24 @@ def test_transforms_match_lucent_standard_transforms():
             ours = t(ours)
         assert ours.shape == expected.shape
         assert torch.allclose(ours, expected, atol=1e-5)
+
+
+def test_transform_tracking_follows_a_point():
+    """The neuron objective follows the image centre through the transforms; check the tracking."""
+    S = 64
+    yy, xx = torch.meshgrid(torch.arange(S).float(), torch.arange(S).float(), indexing="ij")
+    for cy, cx in [(31.5, 31.5), (20.0, 40.0)]:
+        img = (0.5 + 0.5 * torch.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 1.5**2)))[None, None].repeat(1, 3, 1, 1)
+        for s in range(8):
+            track = {"u": cx, "v": cy}
+            x = img
+            for t in fv.lucent_standard_transforms("cpu", np.random.RandomState(s), track):
+                x = t(x)
+            w = (x[0, 0] - 0.5).clamp(min=0)
+            w = torch.where(w > 0.3 * w.max(), w, torch.zeros_like(w))
+            Y, X = torch.meshgrid(torch.arange(w.shape[0]).float(), torch.arange(w.shape[1]).float(), indexing="ij")
+            assert float((w * Y).sum() / w.sum()) == pytest.approx(track["v"], abs=0.5)
+            assert float((w * X).sum() / w.sum()) == pytest.approx(track["u"], abs=0.5)
+    # Untransformed, the tracked centre is lucent's centre position (H//2, W//2) of the map.
+    assert fv._map_position({"u": 31.5, "v": 31.5}, (64, 64), (16, 16)) == (8, 8)
+    assert fv._map_position({"u": 15.5, "v": 15.5}, (32, 32), (7, 7)) == (3, 3)

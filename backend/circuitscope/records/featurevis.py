@@ -22,11 +22,24 @@ made explicit (lucent hard-codes ``cuda:0 if available`` and draws from numpy's 
   one random draw per step applies to the whole batch.
 
 ``tests/test_featurevis.py`` checks both against lucent's own functions.
+
+Two deliberate departures from lucent, both about objectives, not transforms:
+
+* neuron: lucent takes the centre of the *transformed* image's map; its jitter only shifts by
+  +0..7 and +0..3 px, so neuron renders end up off-centre and weak at the centre of the final
+  image. Here the transforms track where the original image centre went, and the objective uses
+  the map position over it (the centre position again on the untransformed image).
+* diversity: the weight of lucent's Gram-cosine term is relative to the layer's activation scale
+  (see ``render_feature_vis``), instead of lucent's absolute lam = 100.
+
+Speed: one batch for many images, the forward pass stopped at the layer, no gradients for the
+weights, channels-last input; optional bf16/fp16 autocast (``precision``).
 """
 from __future__ import annotations
 
 import difflib
 import io
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
@@ -178,11 +191,15 @@ def _kornia():
     return kornia
 
 
-def lucent_standard_transforms(device: torch.device | str, rng) -> list[Callable[[torch.Tensor], torch.Tensor]]:
+def lucent_standard_transforms(
+    device: torch.device | str, rng, track: dict | None = None
+) -> list[Callable[[torch.Tensor], torch.Tensor]]:
     """lucent's ``transform.standard_transforms`` with an explicit device and random source.
 
     ``rng`` needs a numpy-style ``choice``; ``np.random.RandomState(s)`` reproduces exactly what
-    lucent draws after ``np.random.seed(s)``.
+    lucent draws after ``np.random.seed(s)``. With ``track`` (a dict holding a point ``u``, ``v``
+    in pixel-centre coordinates), each transform also moves that point the way it moves the
+    image content, so the caller knows where, e.g., the original image centre ended up.
     """
     kornia = _kornia()
     from kornia.geometry.transform import translate
@@ -191,13 +208,26 @@ def lucent_standard_transforms(device: torch.device | str, rng) -> list[Callable
     old_kornia = tuple(int(p) for p in kornia.__version__.split(".")[:2]) < (0, 4)
     get_rotation_matrix2d = getattr(kornia, "get_rotation_matrix2d", None) or kornia.geometry.transform.get_rotation_matrix2d
     warp_affine = getattr(kornia, "warp_affine", None) or kornia.geometry.transform.warp_affine
+    # kornia < 0.5 normalizes the translation with (size - 1) but samples with align_corners=False,
+    # so a shift of d pixels moves the content by d * size / (size - 1).
+    translate_gain = (lambda n: n / (n - 1)) if tuple(int(p) for p in kornia.__version__.split(".")[:2]) < (0, 5) \
+        else (lambda n: 1.0)
 
     def pad(w: int, value: float = 0.5):
-        return lambda t: F.pad(t, [w] * 4, mode="constant", value=value)
+        def inner(t):
+            if track is not None:
+                track["u"] += w
+                track["v"] += w
+            return F.pad(t, [w] * 4, mode="constant", value=value)
+
+        return inner
 
     def jitter(d: int):
         def inner(t):
             dx, dy = rng.choice(d), rng.choice(d)
+            if track is not None:
+                track["u"] += dx * translate_gain(t.shape[3])
+                track["v"] += dy * translate_gain(t.shape[2])
             return translate(t, torch.tensor([[dx, dy]]).float().to(device))
 
         return inner
@@ -209,6 +239,9 @@ def lucent_standard_transforms(device: torch.device | str, rng) -> list[Callable
             scale_shape = [int(np.ceil(scale * d)) for d in shp]
             pad_x = max(0, int(np.ceil((shp[1] - scale_shape[1]) / 2)))
             pad_y = max(0, int(np.ceil((shp[0] - scale_shape[0]) / 2)))
+            if track is not None:  # align_corners=True resize, then F.pad(left=pad_y, top=pad_y)
+                track["u"] = track["u"] * (scale_shape[1] - 1) / max(shp[1] - 1, 1) + pad_y
+                track["v"] = track["v"] * (scale_shape[0] - 1) / max(shp[0] - 1, 1) + pad_y
             t = F.interpolate(t, size=scale_shape, mode="bilinear", align_corners=True)
             return F.pad(t, [pad_y, pad_x] * 2)
 
@@ -222,8 +255,13 @@ def lucent_standard_transforms(device: torch.device | str, rng) -> list[Callable
             center = torch.ones(b, 2)
             center[..., 0] = (t.shape[3] - 1) / 2
             center[..., 1] = (t.shape[2] - 1) / 2
-            M = get_rotation_matrix2d(center, angle, scale).to(device)
-            return warp_affine(t.float(), M, dsize=(h, w))
+            M = get_rotation_matrix2d(center, angle, scale)
+            if track is not None:  # M maps source to destination pixel coordinates
+                m = M[0].double().tolist()
+                u, v = track["u"], track["v"]
+                track["u"] = m[0][0] * u + m[0][1] * v + m[0][2]
+                track["v"] = m[1][0] * u + m[1][1] * v + m[1][2]
+            return warp_affine(t.float(), M.to(device), dsize=(h, w))
 
         return inner
 
@@ -233,11 +271,28 @@ def lucent_standard_transforms(device: torch.device | str, rng) -> list[Callable
 # --------------------------------------------------------------------------- objectives, measuring
 
 
-def _unit_scores(acts: torch.Tensor, chan_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per image b: (spatial mean, centre value) of channel chan_idx[b]. acts is [B,C,H,W]."""
+def _unit_scores(
+    acts: torch.Tensor, chan_idx: torch.Tensor, pos: tuple[int, int] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image b: (spatial mean, value at ``pos``) of channel chan_idx[b]; acts is [B,C,H,W].
+
+    ``pos`` defaults to the centre position (H//2, W//2), lucent's neuron position.
+    """
     sel = acts[torch.arange(acts.shape[0], device=acts.device), chan_idx]  # [B,H,W]
     h, w = sel.shape[1:]
-    return sel.mean(dim=(1, 2)), sel[:, h // 2, w // 2]
+    y, x = pos if pos is not None else (h // 2, w // 2)
+    return sel.mean(dim=(1, 2)), sel[:, y, x]
+
+
+def _map_position(track: dict, image_hw: tuple[int, int], map_hw: tuple[int, int]) -> tuple[int, int]:
+    """The layer-map position over the image point ``track`` (pixel-centre coordinates).
+
+    For an untransformed image and its centre this is (H//2, W//2) of the map.
+    """
+    (ih, iw), (mh, mw) = image_hw, map_hw
+    y = int(math.floor((track["v"] + 0.5) * mh / ih))
+    x = int(math.floor((track["u"] + 0.5) * mw / iw))
+    return min(max(y, 0), mh - 1), min(max(x, 0), mw - 1)
 
 
 def _measure(kind: torch.Tensor, means: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
@@ -327,7 +382,7 @@ def render_feature_vis(
     size: int | None = None,
     lr: float = 0.05,
     diversity_n: int = 4,
-    diversity_weight: float = 1e2,
+    diversity_weight: float = 2.0,
     batch_channels: int = 32,
     seed: int = 0,
     device: str | torch.device = "cpu",
@@ -339,8 +394,13 @@ def render_feature_vis(
 
     Channels are optimized in jobs of ``batch_channels`` channels, each job a single batch with
     all requested objectives (``channel`` and ``neuron``: one image each; ``negative``: one image
-    minimising the channel mean; ``diversity``: ``diversity_n`` images, loss as lucent's
-    ``channel(layer, c) - diversity_weight * diversity(layer)`` per channel). Lucid defaults:
+    minimising the channel mean; ``diversity``: ``diversity_n`` images of one channel with
+    lucent's ``diversity`` term among them: per channel the loss is
+    ``-sum_i a_i + diversity_weight * s * sum_{i != j} cos(Gram_i, Gram_j) / (n - 1)``, with ``s``
+    the std of the layer's activations over the group's images, held constant. lucent's
+    ``channel - lam * diversity`` is the same with ``diversity_weight = lam * (n - 1) / s``; its
+    usual lam = 100 is tuned to InceptionV1's activation scale and on small models turns images
+    grey, while this relative weight carries over between models). Lucid defaults:
     512 steps, 128 px (here the model's input size unless ``size`` is given), Adam lr 0.05.
     ``progress(done_steps, total_steps)`` is called after every optimization step of every job.
     Records of a job are yielded when the job ends, ordered by channel, objective, variant.
@@ -481,7 +541,8 @@ class _Job:
         image_f = _FFTImage(spectrum, self.size, self.size, decorrelate=True)
         # ... and the transforms' random draws on the seed only, so a unit's render does not
         # depend on which other units share its batch.
-        transforms = lucent_standard_transforms(device, np.random.RandomState(_seed_int(self.seed, 7919)))
+        track: dict = {}
+        transforms = lucent_standard_transforms(device, np.random.RandomState(_seed_int(self.seed, 7919)), track)
         optimizer = torch.optim.Adam([spectrum], lr=self.lr)
 
         chan_idx = torch.tensor([c for c, _, _ in entries], device=device)
@@ -494,23 +555,30 @@ class _Job:
 
         for _ in range(self.steps):
             x = image_f()
+            track.update(u=(self.size - 1) / 2, v=(self.size - 1) / 2)  # the image centre ...
             for t in transforms:
                 x = t(x)
             with torch.autocast(device.type, dtype=self.autocast_dtype or torch.float32,
                                 enabled=self.autocast_dtype is not None):
                 acts = self.forward(x)
-            means, centres = _unit_scores(acts, chan_idx)
+            # ... the neuron objective uses the map position over where the transforms moved the
+            # image centre (lucent uses the transformed map's centre: its jitter only shifts by
+            # +0..7 and +0..3 px, which leaves neuron renders off-centre on the final image).
+            means, centres = _unit_scores(acts, chan_idx, _map_position(track, x.shape[2:], acts.shape[2:]))
             loss = -(sign * _measure(kind, means, centres)).sum()
             if n_groups:
                 # lucent's diversity(): each image's Gram matrix over the layer's channels,
-                # Frobenius-normalized; penalize the cosine between the images of the same channel
-                # (sum over i != j), i.e. n x lucent's (channel - w * diversity) per channel.
+                # Frobenius-normalized; penalize the cosine between the Gram matrices of the images
+                # of the same channel (sum over i != j). Weighted by the layer's current activation
+                # scale (std over the group's maps, no gradient), so one weight suits any model.
                 d = acts[div_rows]
                 flat = d.reshape(d.shape[0], d.shape[1], -1)
                 grams = F.normalize(torch.matmul(flat, flat.transpose(1, 2)).reshape(d.shape[0], -1), p=2, dim=1)
                 g = grams.reshape(n_groups, n_div, -1)
                 sims = torch.matmul(g, g.transpose(1, 2))
-                loss = loss + self.diversity_weight * (sims.sum() - torch.diagonal(sims, dim1=1, dim2=2).sum())
+                pair_sum = sims.sum((1, 2)) - torch.diagonal(sims, dim1=1, dim2=2).sum(1)  # [groups]
+                scale = d.detach().reshape(n_groups, -1).std(1)  # the layer's activation scale
+                loss = loss + self.diversity_weight * (scale * pair_sum).sum() / (n_div - 1)
             optimizer.zero_grad(set_to_none=True)
             (spectrum.grad,) = torch.autograd.grad(loss, [spectrum])  # no gradients for the model's weights
             optimizer.step()
