@@ -8,6 +8,7 @@ import { Loading } from "../components/Loading";
 import { StageList, StatusBadge } from "../components/StatusBadge";
 import { UnitThumb } from "../components/UnitThumb";
 import { useApi, useTitle } from "../components/useApi";
+import { FamilyLegend, useFamilyMap } from "../annotate";
 
 const PAGE = 500;
 const SIZES = { S: 64, M: 96, L: 144 } as const;
@@ -49,6 +50,8 @@ export function LayerPage() {
   const { cells, error: unitsError } = useLayerUnits(model, layer, computed ? info.channels : undefined);
   const [size, setSize] = useState<Size>(() => (localStorage.getItem("cs.gridSize") as Size) || "M");
   const [labelledOnly, setLabelledOnly] = useState(false);
+  const [family, setFamily] = useState<number | null>(null);
+  const { families, familiesOf, colorOf } = useFamilyMap(model, layer);
 
   const above = info ? layerAbove(info) : null;
   const below = info ? layerBelow(info) : null;
@@ -66,7 +69,15 @@ export function LayerPage() {
     if (el) el.scrollIntoView({ block: "center" });
   }, [focus, cells.length]);
 
-  const shown = useMemo(() => (labelledOnly ? cells.filter((c) => c.label) : cells), [cells, labelledOnly]);
+  const shown = useMemo(
+    () =>
+      cells.filter(
+        (c) => (!labelledOnly || c.label) && (family === null || familiesOf(c.index).some((f) => f.id === family)),
+      ),
+    // familiesOf changes identity with the family map it reads
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [cells, labelledOnly, family, families],
+  );
   const labelled = useMemo(() => cells.filter((c) => c.label).length, [cells]);
 
   if (loading) return <Loading what={`Loading layer ${layer}`} />;
@@ -144,6 +155,7 @@ export function LayerPage() {
                 {labelled})
               </label>
             )}
+            <FamilyLegend families={families} selected={family} onSelect={setFamily} />
             <span className="muted">
               {cells.length < info.channels ? `loading ${cells.length}/${info.channels}…` : `${info.channels} units`} · keys: ↑/↓ layer, Esc model
             </span>
@@ -151,7 +163,16 @@ export function LayerPage() {
           {unitsError && <ErrorBox error={unitsError} title="Could not load the units" />}
           <div className="unit-grid" style={{ gridTemplateColumns: `repeat(auto-fill, ${px + 8}px)` }} data-testid="unit-grid">
             {shown.map((c) => (
-              <div key={c.index} id={`u${c.index}`} className={`cell ${focus === c.index ? "focused" : ""}`} style={{ containIntrinsicSize: `${px + 8}px ${px + 30}px` }}>
+              <div
+                key={c.index}
+                id={`u${c.index}`}
+                className={`cell ${focus === c.index ? "focused" : ""}`}
+                title={familiesOf(c.index).map((f) => f.name).join(", ") || undefined}
+                style={{
+                  containIntrinsicSize: `${px + 8}px ${px + 30}px`,
+                  boxShadow: colorOf(c.index) ? `inset 0 0 0 3px ${colorOf(c.index)}` : undefined,
+                }}
+              >
                 <UnitThumb model={model} layer={info.name} index={c.index} image={c.image} label={c.label} size={px} />
               </div>
             ))}
