@@ -23,7 +23,7 @@ from ..store import BlobStore, Database
 from ..store import writer
 from ..store.base import utcnow
 from ..store.schema import Layer, Run
-from .config import RunConfig, params_digest
+from .config import RunConfig, RunConfigError, params_digest
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,25 @@ def dataset_slug(spec: dict[str, Any]) -> str:
     return f"{kind}-{params_digest(spec)}"
 
 
+def check_device(device: str) -> None:
+    """Refuse a device this machine does not have, before any model is loaded (RunConfigError)."""
+    import torch
+
+    fix = 'set device = "cpu" in the run description (or --device cpu)'
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            why = ("this PyTorch was built without CUDA" if torch.version.cuda is None
+                   else "no CUDA GPU/driver is available on this machine")
+            raise RunConfigError(f"Device '{device}' was requested but {why} (torch.cuda.is_available() is "
+                                 f"False); {fix}.")
+        index = device.split(":", 1)[1] if ":" in device else "0"
+        if not index.isdigit() or int(index) >= torch.cuda.device_count():
+            raise RunConfigError(f"Device '{device}' was requested but this machine has "
+                                 f"{torch.cuda.device_count()} CUDA device(s) (cuda:0 ...); {fix} or a valid index.")
+    elif device == "mps" and not torch.backends.mps.is_available():
+        raise RunConfigError(f"Device 'mps' was requested but Apple MPS is not available on this machine; {fix}.")
+
+
 def _atomic_write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data))
@@ -87,6 +106,7 @@ def run_compute(
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    check_device(config.device)
     report("loading model", None, 0, 1)
     model = load_model(config.model, settings.data_dir, device=config.device)
     infos = list_layers(model)
