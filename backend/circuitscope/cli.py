@@ -189,7 +189,9 @@ def layers(model: str = typer.Option("demo", help="model, as for `compute --mode
 @app.command()
 def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.Option(None),
           worker: bool = typer.Option(True, "--worker/--no-worker",
-                                      help="also start a worker process for computations queued in the browser")) -> None:
+                                      help="also start a worker process for computations queued in the browser"),
+          workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                      help="web server processes (more serve more concurrent readers)")) -> None:
     """Serve the browser UI and the JSON API (and, by default, a worker for queued jobs)."""
     import subprocess
 
@@ -208,7 +210,11 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
     worker_proc = subprocess.Popen([sys.executable, "-m", "circuitscope.cli", "worker"]) if worker else None
     typer.echo(f"circuitscope serving at http://{host}:{port}  (API docs at /docs)")
     try:
-        uvicorn.run(application, host=host, port=port, log_level="warning")
+        if workers > 1:  # each process builds its own app from the same settings (environment)
+            uvicorn.run("circuitscope.api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                        log_level="warning")
+        else:
+            uvicorn.run(application, host=host, port=port, log_level="warning")
     finally:
         if worker_proc is not None:
             worker_proc.terminate()
@@ -218,7 +224,7 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
 @app.command()
 def demo(
     images: int = typer.Option(10000, help="generated concept images for dataset examples"),
-    steps: int = typer.Option(256, help="feature-visualization steps (Lucid's default is 512)"),
+    steps: int = typer.Option(128, help="feature-visualization steps (Lucid's default is 512)"),
     serve_after: bool = typer.Option(True, "--serve/--no-serve", help="serve the browser UI when done"),
     host: Optional[str] = typer.Option(None),
     port: Optional[int] = typer.Option(None),
@@ -231,7 +237,7 @@ def demo(
         "dataset": {"kind": "concepts", "size": images, "seed": 1},
         "layers": DEMO_LAYERS,
         "device": get_settings().device,
-        "featurevis": {"steps": steps},
+        "featurevis": {"steps": steps, "precision": "auto"},
     })
     _compute(config)
     if serve_after:

@@ -14,6 +14,7 @@ site (a page elsewhere cannot make your browser write here).
 """
 from __future__ import annotations
 
+import time
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -55,13 +56,27 @@ def _resolve(request: Request) -> tuple[Identity | None, str]:
             if user is not None:
                 return identity(user), "cookie"
     if settings.local_user:
-        try:
-            with db.session() as session:
-                return identity(ensure_user(session, settings.local_user, role="admin")), "local"
-        except IntegrityError:  # created by a concurrent request: it exists now
-            with db.session() as session:
-                return identity(ensure_user(session, settings.local_user, role="admin")), "local"
+        return _local_identity(request), "local"
     return None, "anonymous"
+
+
+LOCAL_IDENTITY_TTL = 5.0  # seconds; a role change of the local user shows within this time
+
+
+def _local_identity(request: Request) -> Identity:
+    """The single-user default, looked up at most every few seconds (it is on every request's path)."""
+    cached = getattr(request.app.state, "local_identity", None)
+    if cached is not None and cached[1] > time.monotonic():
+        return cached[0]
+    db, name = request.app.state.db, request.app.state.settings.local_user
+    try:
+        with db.session() as session:
+            ident = identity(ensure_user(session, name, role="admin"))
+    except IntegrityError:  # created by a concurrent request: it exists now
+        with db.session() as session:
+            ident = identity(ensure_user(session, name, role="admin"))
+    request.app.state.local_identity = (ident, time.monotonic() + LOCAL_IDENTITY_TTL)
+    return ident
 
 
 def current_user(request: Request) -> Identity | None:

@@ -33,6 +33,8 @@ class FeatureVisConfig(Strict):
     diversity_n: int = Field(4, ge=2, le=16)
     batch_channels: int = Field(32, ge=1, le=1024, description="channels optimized together")
     seed: int = 0
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = Field(
+        "fp32", description="forward-pass precision; auto = bf16 where the CPU/GPU has native bf16, else fp32")
 
 
 class WeightsConfig(Strict):
@@ -102,3 +104,21 @@ def load_run_file(path: Path) -> RunConfig:
 def params_digest(params: Any) -> str:
     """Stable short hash of JSON-able parameters (decides whether a finished stage can be reused)."""
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """'auto' -> bf16 on hardware with native bf16 (measured 1.6x faster on an AVX512-BF16 CPU, same
+    reached activation), else fp32 (emulated bf16 would be slower)."""
+    if precision != "auto":
+        return precision
+    import torch
+
+    if device.startswith("cuda"):
+        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    if device == "cpu":
+        try:
+            flags = open("/proc/cpuinfo").read()
+        except OSError:
+            return "fp32"
+        return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
+    return "fp32"

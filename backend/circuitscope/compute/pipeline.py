@@ -23,7 +23,7 @@ from ..store import BlobStore, Database
 from ..store import writer
 from ..store.base import utcnow
 from ..store.schema import Layer, Run
-from .config import RunConfig, RunConfigError, params_digest
+from .config import RunConfig, RunConfigError, params_digest, resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -242,8 +242,10 @@ def _featurevis_stage(config, db, blobs, model, model_id, layer_names, run_id, r
 
     fv = config.featurevis
     size = fv.size or model.input_size
+    precision = resolve_precision(fv.precision, config.device)
     params = {"steps": fv.steps, "size": size, "lr": fv.lr, "seed": fv.seed, "diversity_n": fv.diversity_n,
-              "objectives": list(fv.objectives), "param": "fft+decorrelate", "transforms": "lucent.standard"}
+              "objectives": list(fv.objectives), "param": "fft+decorrelate", "transforms": "lucent.standard",
+              "precision": precision}
     per_unit = sum(fv.diversity_n if o == "diversity" else 1 for o in fv.objectives)
     t = time.perf_counter()
     for name in layer_names:
@@ -265,7 +267,7 @@ def _featurevis_stage(config, db, blobs, model, model_id, layer_names, run_id, r
             records = list(render_feature_vis(
                 model, name, chunk, objectives=tuple(fv.objectives), steps=fv.steps, size=size, lr=fv.lr,
                 diversity_n=fv.diversity_n, batch_channels=fv.batch_channels, seed=fv.seed, device=config.device,
-                progress=lambda _done, _total: check_cancel(),  # cancel within a chunk, not only between
+                precision=precision, progress=lambda _done, _total: check_cancel(),  # cancel within a chunk, not only between
             ))
             with db.session() as s:  # one chunk = one transaction: no half-rendered unit is ever visible
                 layer = _layers_of(s, model_id, [name])[name]
