@@ -176,29 +176,53 @@ export const pagePaths = {
   unit: (model: string, layer: string, index: number) => `/models/${enc(model)}/layers/${enc(layer)}/units/${index}`,
 };
 
-/** GET a JSON resource; throws ApiError with the server's message (or a network-level explanation). */
-export async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
+/** One request with a JSON answer; throws ApiError with the server's message (`detail`) and body, or a
+ * network-level explanation. `body` is sent as JSON, `raw` as-is (already JSON text). */
+export async function requestJson<T>(
+  method: string,
+  url: string,
+  opts: { body?: unknown; raw?: string; signal?: AbortSignal; allowEmpty?: boolean } = {},
+): Promise<T> {
+  const { body, raw, signal } = opts;
+  const hasBody = body !== undefined || raw !== undefined;
   let res: Response;
   try {
-    res = await fetch(url, { signal, headers: { Accept: "application/json" }, credentials: "same-origin" });
+    res = await fetch(url, {
+      method,
+      signal,
+      credentials: "same-origin",
+      headers: { Accept: "application/json", ...(hasBody ? { "Content-Type": "application/json" } : {}) },
+      body: raw !== undefined ? raw : body !== undefined ? JSON.stringify(body) : undefined,
+    });
   } catch (err) {
     if ((err as Error).name === "AbortError") throw err;
     throw new ApiError(0, `Cannot reach the circuitscope server (${(err as Error).message}). Is \`circuitscope serve\` running?`);
   }
   const text = await res.text();
-  let body: unknown = null;
+  let parsed: unknown = null;
   try {
-    body = text ? JSON.parse(text) : null;
+    parsed = text ? JSON.parse(text) : null;
   } catch {
-    body = null;
+    parsed = null;
   }
   if (!res.ok) {
-    const b = (body && typeof body === "object" ? body : {}) as Record<string, unknown>;
-    const detail = typeof b.detail === "string" ? b.detail : `${res.status} ${res.statusText}`;
+    const b = (parsed && typeof parsed === "object" ? parsed : {}) as Record<string, unknown>;
+    const detail =
+      typeof b.detail === "string"
+        ? b.detail
+        : Array.isArray(b.detail)
+          ? JSON.stringify(b.detail)
+          : `${res.status} ${res.statusText}${text && !parsed ? `: ${text.slice(0, 300)}` : ""}`;
     throw new ApiError(res.status, detail, b);
   }
-  if (body === null) throw new ApiError(res.status, `The server sent a response that is not JSON from ${url}.`);
-  return body as T;
+  if (parsed === null && !opts.allowEmpty)
+    throw new ApiError(res.status, `The server sent a response that is not JSON from ${url}.`);
+  return parsed as T;
+}
+
+/** GET a JSON resource. */
+export function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
+  return requestJson<T>("GET", url, { signal });
 }
 
 // A small in-memory cache so back/forward and keyboard navigation redraw instantly.

@@ -1,6 +1,6 @@
 // Typed client for the annotation API (backend/circuitscope/api/routes/annotate.py).
 import { useEffect, useState, useSyncExternalStore } from "react";
-import { ApiError, getJson, invalidate } from "../api";
+import { ApiError, getJson, invalidate, requestJson } from "../api";
 
 export type Role = "viewer" | "annotator" | "admin";
 export interface User {
@@ -216,30 +216,8 @@ export const A = {
 };
 
 /** Send JSON (POST/PUT/PATCH/DELETE); throws ApiError with the server's message and body (409: `current`). */
-export async function send<T>(method: string, url: string, body?: unknown, raw?: string): Promise<T> {
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method,
-      credentials: "same-origin",
-      headers: { Accept: "application/json", ...(body !== undefined || raw !== undefined ? { "Content-Type": "application/json" } : {}) },
-      body: raw !== undefined ? raw : body !== undefined ? JSON.stringify(body) : undefined,
-    });
-  } catch (err) {
-    throw new ApiError(0, `Cannot reach the circuitscope server (${(err as Error).message}).`);
-  }
-  const text = await res.text();
-  let parsed: unknown = null;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    parsed = null;
-  }
-  if (!res.ok) {
-    const b = (parsed && typeof parsed === "object" ? parsed : {}) as Record<string, unknown>;
-    throw new ApiError(res.status, typeof b.detail === "string" ? b.detail : `${res.status} ${res.statusText}`, b);
-  }
-  return parsed as T;
+export function send<T>(method: string, url: string, body?: unknown, raw?: string): Promise<T> {
+  return requestJson<T>(method, url, { body, raw, allowEmpty: true });
 }
 
 /** After a write: drop cached browse responses so grids and unit pages show the new labels. */

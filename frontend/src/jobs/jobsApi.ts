@@ -1,5 +1,5 @@
 // Typed client for the jobs and sources API (backend/circuitscope/api/schemas_jobs.py mirrors these types).
-import { ApiError, getJson } from "../api";
+import { getJson, requestJson } from "../api";
 
 export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled";
 
@@ -116,38 +116,8 @@ export function getFresh<T>(url: string, signal?: AbortSignal): Promise<T> {
 }
 
 /** POST JSON; throws ApiError carrying the server's message ({"detail": ...}). */
-export async function postJson<T>(url: string, body: unknown, signal?: AbortSignal): Promise<T> {
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: "POST",
-      signal,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (err) {
-    if ((err as Error).name === "AbortError") throw err;
-    throw new ApiError(0, `Cannot reach the circuitscope server (${(err as Error).message}). Is \`circuitscope serve\` running?`);
-  }
-  const text = await res.text();
-  let parsed: unknown = null;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    parsed = null;
-  }
-  if (!res.ok) {
-    const b = (parsed && typeof parsed === "object" ? parsed : {}) as Record<string, unknown>;
-    const detail =
-      typeof b.detail === "string"
-        ? b.detail
-        : Array.isArray(b.detail)
-          ? JSON.stringify(b.detail)
-          : `${res.status} ${res.statusText}${text && !parsed ? `: ${text.slice(0, 300)}` : ""}`;
-    throw new ApiError(res.status, detail, b);
-  }
-  return parsed as T;
+export function postJson<T>(url: string, body: unknown, signal?: AbortSignal): Promise<T> {
+  return requestJson<T>("POST", url, { body, signal, allowEmpty: true });
 }
 
 /** Server timestamps: ISO, with or without a zone (SQLite drops it; they are UTC). */
