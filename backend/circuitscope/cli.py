@@ -225,23 +225,45 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
 def demo(
     images: int = typer.Option(10000, help="generated concept images for dataset examples"),
     steps: int = typer.Option(128, help="feature-visualization steps (Lucid's default is 512)"),
-    serve_after: bool = typer.Option(True, "--serve/--no-serve", help="serve the browser UI when done"),
+    serve_after: bool = typer.Option(True, "--serve/--no-serve",
+                                     help="serve the browser UI (computing in the background) or just compute"),
     host: Optional[str] = typer.Option(None),
     port: Optional[int] = typer.Option(None),
 ) -> None:
-    """Train the demo model if needed, compute every unit of its layers, then serve the browser UI."""
+    """Train the demo model if needed, compute every unit of its layers, and serve the browser UI.
+
+    With --serve (default) the UI comes up as soon as the model is trained: the computation runs as a
+    job in the server's worker, its progress is on the job page, and layers appear as they finish.
+    Already computed layers are reused, so a second `demo` starts serving at once."""
     from .compute.config import parse_run_config
 
+    settings = get_settings()
     config = parse_run_config({
         "model": {"kind": "demo"},
         "dataset": {"kind": "concepts", "size": images, "seed": 1},
         "layers": DEMO_LAYERS,
-        "device": get_settings().device,
+        "device": settings.device,
         "featurevis": {"steps": steps, "precision": "auto"},
     })
-    _compute(config)
-    if serve_after:
-        serve(host, port)
+    if not serve_after:
+        _compute(config)
+        return
+    from .jobs import queue
+    from .models.demo import load_or_train_demo
+    from .store import Database, DatabaseVersionError
+
+    load_or_train_demo(settings.data_dir)  # in the foreground: its progress bar is in this terminal
+    try:
+        db = Database(settings.sqlalchemy_url)
+    except DatabaseVersionError as err:
+        fail(str(err))
+    with db.session() as s:
+        job_id = queue.submit(s, config, created_by="demo").id
+    db.dispose()
+    url = f"http://{host or settings.host}:{port or settings.port}"
+    typer.echo(f"Computing every unit of the demo model in the background (job {job_id}).\n"
+               f"Watch it at {url}/jobs/{job_id}; layers appear at {url}/models/conceptnet as they finish.")
+    serve(host, port, worker=True, workers=1)
 
 
 @db_app.command("upgrade")
