@@ -1,7 +1,7 @@
 """A run: model + dataset + layers -> stored records, resumable and idempotent.
 
-Stages per layer: examples (one streaming pass for all layers, checkpointed), featurevis (chunks of
-channels, each chunk one transaction), weights (from the previous selected layer). A stage that is
+Stages per layer: examples (one streaming pass for all layers, checkpointed), weights (from the
+previous selected layer), featurevis (chunks of channels, each chunk one transaction). A stage that is
 done with the same parameters is skipped, so a killed run finishes where it stopped and a second run
 changes nothing.
 """
@@ -143,11 +143,11 @@ def run_compute(
         if config.examples.enabled:
             _examples_stage(config, settings, db, blobs, model, dataset, model_id, ds_id, layer_names, run_id,
                             result, report, check_cancel, show_progress_bars)
+        if config.weights.enabled:  # cheap: before the long feature-vis stage, so circuits show early
+            _weights_stage(config, db, model, model_id, layer_names, run_id, result, report, check_cancel)
         if config.featurevis.enabled:
             _featurevis_stage(config, db, blobs, model, model_id, layer_names, run_id, result, report,
                               check_cancel, show_progress_bars)
-        if config.weights.enabled:
-            _weights_stage(config, db, model, model_id, layer_names, run_id, result, report, check_cancel)
     except BaseException as err:
         status = "cancelled" if isinstance(err, (Cancelled, KeyboardInterrupt)) else "failed"
         with db.session() as s:
