@@ -7,6 +7,11 @@ sees ImageNet-normalized input on both (lucent through a forward pre-hook, so it
 stay the model's own with '.' -> '_'). The activation reached is measured the same way on both
 sides: the channel's spatial mean on the final 8-bit image, without transforms.
 
+The default layer (the middle Conv2d, e.g. ConceptNet's ``conv3.conv``) does not end in a ReLU,
+so both sides optimize the same tensor. On a layer that ends in a ReLU (e.g. ``--layer conv3``)
+circuitscope optimizes the ReLU's input (Lucid's pre_relu) and lucent the output; both are still
+measured on the output.
+
 One difference lucent imposes: render_vis always resizes the transformed image (to 224 px, or to
 ``fixed_image_size``). We pass ``fixed_image_size = size + 24`` (the size after lucent's pad 12),
 an identity resize except on steps whose random scale is > 1, where lucent shrinks the image back.

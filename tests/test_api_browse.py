@@ -97,7 +97,8 @@ def world(request, tmp_path_factory):
                 if c != 2:  # unit 2 has no renders: the grid shows a placeholder
                     for obj, var in [("diversity", 1), ("negative", 0), ("channel", 0), ("neuron", 0), ("diversity", 0)]:
                         s.add(FeatureVis(unit_id=u.id, objective=obj, variant=var, image_hash=h[(c + var) % 12],
-                                         activation=5.0 if obj != "negative" else -2.0, params={"steps": 8}))
+                                         activation=5.0 if obj != "negative" else -2.0,
+                                         peak=7.5 if obj == "channel" else None, params={"steps": 8}))
                 for kind in ("top", "bottom"):
                     for r in range(12):
                         s.add(DatasetExample(unit_id=u.id, kind=kind, rank=r, dataset_image_id=imgs[r % 4].id,
@@ -244,6 +245,7 @@ def test_unit_detail_in_full(world):
     assert [(f["objective"], f["variant"]) for f in u["feature_vis"]] == [
         ("channel", 0), ("neuron", 0), ("negative", 0), ("diversity", 0), ("diversity", 1)]
     assert u["feature_vis"][2]["activation"] == -2.0
+    assert u["feature_vis"][0]["peak"] == 7.5 and u["feature_vis"][1]["peak"] is None  # null: stored before peaks
     assert len(u["top"]) == 10 and len(u["bottom"]) == 10  # default 10 of the 12 stored
     assert [e["rank"] for e in u["top"]] == list(range(10))
     assert u["top"][0]["activation"] == 10 and u["bottom"][1]["activation"] == -1

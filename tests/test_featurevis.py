@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from circuitscope.models.base import LoadedModel, UnknownLayerError
@@ -335,3 +336,192 @@ def test_transform_tracking_follows_a_point():
     # Untransformed, the tracked centre is lucent's centre position (H//2, W//2) of the map.
     assert fv._map_position({"u": 31.5, "v": 31.5}, (64, 64), (16, 16)) == (8, 8)
     assert fv._map_position({"u": 15.5, "v": 15.5}, (32, 32), (7, 7)) == (3, 3)
+
+
+# ---- layers that end in a ReLU: objectives on the pre-activation (Lucid's "pre_relu") -----------
+
+DEAD = [0, 1, 4]  # conv3 units of relu_conceptnet that are 0 everywhere on the (grey) starting image
+LIVE = [6, 9]  # units above 0 on the starting image
+
+
+def relu_conceptnet() -> LoadedModel:
+    """The demo ConceptNet architecture (blocks conv -> ReLU, post-ReLU outputs), random He weights;
+    conv3's bias makes units DEAD zero everywhere on lucent's nearly grey starting image."""
+    from circuitscope.models.demo import ConceptNet
+
+    torch.manual_seed(0)
+    net = ConceptNet(channels=(8, 16, 12, 8, 8), kernels=(5, 3, 3, 3, 3), num_classes=4).eval()
+    with torch.no_grad():
+        for mod in net.modules():
+            if isinstance(mod, nn.Conv2d):
+                nn.init.kaiming_normal_(mod.weight, nonlinearity="relu")
+                mod.bias.zero_()
+        m = LoadedModel("relu-conceptnet", net, input_size=SIZE)
+        grey = torch.full((1, 3, SIZE, SIZE), 0.5)
+        _, pre = fv.forward_to_layer_pre_relu(net, m.normalize(grey), "conv3")
+        top = pre[0].amax(dim=(1, 2))  # the units' largest pre-activation on a grey image
+        for c in DEAD:  # just below 0 everywhere: dead at the start, a little optimization away
+            net.conv3.conv.bias[c] = -float(top[c]) - 0.3
+    return m
+
+
+@pytest.fixture(scope="module")
+def relu_model():
+    return relu_conceptnet()
+
+
+@pytest.fixture(scope="module")
+def relu_render(relu_model):
+    return by_key(render_feature_vis(relu_model, "conv3", DEAD + LIVE, objectives=("channel", "neuron", "negative"),
+                                     steps=STEPS, seed=0))
+
+
+def _post_and_pre(model, layer, images):
+    with torch.no_grad():
+        return fv.forward_to_layer_pre_relu(model.module, model.normalize(images), layer)
+
+
+def test_dead_relu_units_are_dead_at_the_start(relu_model):
+    torch.manual_seed(123)
+    imgs = fv._FFTImage(torch.randn(8, *fv.spectrum_shape(SIZE)) * 0.01, SIZE, SIZE)()
+    post, pre = _post_and_pre(relu_model, "conv3", imgs)
+    assert pre is not None and pre.shape == post.shape
+    for c in DEAD:
+        assert float(post[:, c].abs().max()) == 0.0 and float(pre[:, c].max()) < -0.1, c
+
+
+def test_neuron_render_of_a_dead_relu_unit_moves(relu_model, relu_render):
+    for c in DEAD + LIVE:
+        start = start_activation(relu_model, "conv3", c, "neuron")
+        r = relu_render[(c, "neuron", 0)]
+        assert r.objective_on == "pre_relu" and r.measure == "output"
+        assert r.activation > start + 0.3, (c, start, r.activation)
+        if c in DEAD:  # 0 with zero gradient when optimized on the post-ReLU output
+            assert start == 0.0 and r.activation > 1.0, (c, r.activation)
+        # activation: the post-ReLU centre value of the stored image
+        post, _ = _post_and_pre(relu_model, "conv3", decode_image(r.image_png)[None])
+        h, w = post.shape[2:]
+        assert r.activation == pytest.approx(float(post[0, c, h // 2, w // 2]), abs=1e-5)
+        img = decode_image(r.image_png)
+        assert float(img.std()) > 0.03  # not a flat grey image
+
+
+def test_negative_render_of_a_relu_layer_reports_the_pre_relu_mean(relu_model, relu_render):
+    for c in DEAD + LIVE:
+        start = start_activation(relu_model, "conv3", c, "negative")  # the pre-ReLU mean at the start
+        r = relu_render[(c, "negative", 0)]
+        assert r.measure == "pre_relu" and r.objective_on == "pre_relu"
+        assert r.activation < start - 0.15 and r.activation < 0, (c, start, r.activation)
+        if c in DEAD:
+            assert r.activation < start - 1.0, (c, start, r.activation)
+        _, pre = _post_and_pre(relu_model, "conv3", decode_image(r.image_png)[None])
+        assert r.activation == pytest.approx(float(pre[0, c].mean()), abs=1e-5)
+        assert measure_activation(relu_model, "conv3", c, r.image_png, "negative") == pytest.approx(r.activation, abs=1e-5)
+
+
+def test_channel_render_of_a_relu_layer_reports_output_mean_and_peak(relu_model, relu_render):
+    for c in DEAD + LIVE:
+        r = relu_render[(c, "channel", 0)]
+        assert r.measure == "output" and r.objective_on == "pre_relu"
+        assert r.activation > start_activation(relu_model, "conv3", c) + 0.03
+        post, _ = _post_and_pre(relu_model, "conv3", decode_image(r.image_png)[None])
+        assert r.activation == pytest.approx(float(post[0, c].mean()), abs=1e-5)
+        assert r.peak == pytest.approx(float(post[0, c].max()), abs=1e-5)
+        assert r.peak >= r.activation
+    for r in relu_render.values():  # peak: spatial max of the output, the same measure for every objective
+        assert r.peak == pytest.approx(float(fv.measure_peaks(relu_model, "conv3", [r.channel],
+                                                                decode_image(r.image_png)[None])[0]), abs=1e-5)
+
+
+def test_peak_is_at_least_the_channel_mean_without_relu(full_render):
+    for r in full_render:
+        assert r.measure == "output" and r.objective_on == "output"
+        if r.objective in ("channel", "diversity", "negative"):
+            assert r.peak >= r.activation - 1e-6
+
+
+def test_layer_without_final_relu_is_optimized_on_its_output(relu_model):
+    """conv3.conv (the block's conv, before the ReLU) keeps lucent's behaviour: the output itself."""
+    recs = by_key(render_feature_vis(relu_model, "conv3.conv", LIVE, objectives=("channel", "negative"),
+                                     steps=STEPS, seed=0))
+    for c in LIVE:
+        for o in ("channel", "negative"):
+            assert recs[(c, o, 0)].measure == "output" and recs[(c, o, 0)].objective_on == "output"
+        # Same images as the block's pre-ReLU optimization: the same objective on the same tensor.
+        block = by_key(render_feature_vis(relu_model, "conv3", [c], objectives=("channel", "negative"),
+                                          steps=STEPS, seed=0))
+        for o in ("channel", "negative"):
+            a, b = decode_image(recs[(c, o, 0)].image_png), decode_image(block[(c, o, 0)].image_png)
+            assert (a - b).abs().max() <= 2 / 255
+        assert recs[(c, "negative", 0)].activation == pytest.approx(block[(c, "negative", 0)].activation, abs=1e-4)
+
+
+class _FunctionalRelu(nn.Module):
+    def __init__(self, kind):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.kind = kind
+
+    def forward(self, x):
+        x = self.conv(x)
+        k = self.kind
+        if k == "F.relu":
+            return F.relu(x)
+        if k == "method":
+            return x.relu()
+        if k == "relu_":
+            return torch.relu_(x)
+        if k == "relu6":
+            return F.relu6(x, inplace=True)
+        if k == "relu_then_scale":
+            return F.relu(x) * 2
+        if k == "relu_then_inplace_add":
+            y = F.relu(x)
+            y.add_(1)
+            return y
+        if k == "relu_not_last":
+            return F.relu(x) - x
+        raise AssertionError(k)
+
+
+
+@pytest.mark.parametrize("kind, ends_in_relu", [
+    ("F.relu", True), ("method", True), ("relu_", True), ("relu6", True),
+    ("relu_then_scale", False), ("relu_then_inplace_add", False), ("relu_not_last", False),
+])
+def test_final_relu_detection_functional(kind, ends_in_relu):
+    torch.manual_seed(0)
+    mod = _FunctionalRelu(kind).eval()
+    x = torch.randn(2, 3, 8, 8)
+    out, pre = fv.forward_to_layer_pre_relu(nn.Sequential(mod), x, "0")
+    assert (pre is not None) == ends_in_relu
+    if ends_in_relu:
+        conv = mod.conv(x)
+        assert torch.allclose(pre, conv) and (pre < 0).any()  # the intact pre-activation, even in place
+        hi = 6.0 if kind == "relu6" else float("inf")
+        assert torch.allclose(out, conv.clamp(0, hi))
+
+
+@pytest.mark.parametrize("relu", [nn.ReLU(), nn.ReLU(inplace=True), nn.ReLU6(), nn.ReLU6(inplace=True)])
+def test_final_relu_detection_modules(relu):
+    torch.manual_seed(0)
+    net = nn.Sequential()
+    net.add_module("block", nn.Sequential())
+    net.block.add_module("conv", nn.Conv2d(3, 4, 3, padding=1))
+    net.block.add_module("relu", relu)
+    net.add_module("after", nn.Conv2d(4, 4, 1))
+    net.add_module("act", nn.Hardtanh())  # min -1: not ReLU-like
+    x = torch.randn(2, 3, 8, 8)
+    conv = net.block.conv(x)
+    for layer in ("block", "block.relu"):  # a block ending in the ReLU, or the ReLU module itself
+        out, pre = fv.forward_to_layer_pre_relu(net, x, layer)
+        assert pre is not None and torch.allclose(pre, conv) and torch.allclose(out, relu(conv.clone()))
+    for layer in ("block.conv", "after", "act"):
+        assert fv.forward_to_layer_pre_relu(net, x, layer)[1] is None
+    # The torch-function mode is gone once the forward stops (or fails) at the layer.
+    from torch.overrides import _get_current_function_mode_stack
+
+    assert not _get_current_function_mode_stack()
+    with pytest.raises(RuntimeError):
+        fv.forward_to_layer_pre_relu(net, torch.randn(2, 5, 8, 8), "block")  # wrong channels: conv fails
+    assert not _get_current_function_mode_stack()

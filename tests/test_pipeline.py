@@ -67,6 +67,9 @@ def test_pipeline_stores_every_record_and_second_run_changes_nothing(settings):
         stages = s.scalars(select(LayerStage)).all()
         assert {(st.stage, st.status) for st in stages} >= {("examples", "done"), ("featurevis", "done")}
         ids_before = sorted(s.scalars(select(FeatureVis.id)))
+        fvs = s.scalars(select(FeatureVis)).all()
+        assert all(f.peak is not None for f in fvs)  # the render's spatial max, to compare with dataset examples
+        assert all(f.peak >= f.activation - 1e-5 for f in fvs if f.objective in ("channel", "diversity"))
     again = run_compute(config(), settings, db, show_progress_bars=False)
     assert counts(db) == got
     assert len(again.stages_skipped) == 3 + 3 + 2  # examples, featurevis for 3 layers; weights for 2 pairs

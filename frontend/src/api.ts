@@ -86,6 +86,8 @@ export interface FeatureVis {
   variant: number;
   image: string;
   activation: number;
+  /** Spatial max of the unit's output map on the render (what dataset examples are ranked by); null for older renders. */
+  peak: number | null;
   params: Record<string, unknown>;
 }
 

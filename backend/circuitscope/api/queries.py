@@ -103,7 +103,7 @@ SQL_UNIT = (
     "SELECT id, mean, std, min, max, sparsity, quantiles, histogram, max_histogram, top_activation "
     'FROM units WHERE layer_id = :lid AND "index" = :idx'
 )
-SQL_FEATURE_VIS = "SELECT objective, variant, image_hash, activation, params FROM feature_vis WHERE unit_id = :uid"
+SQL_FEATURE_VIS = "SELECT objective, variant, image_hash, activation, peak, params FROM feature_vis WHERE unit_id = :uid"
 SQL_EXAMPLES = (
     "SELECT e.kind, e.rank, e.activation, e.y, e.x, e.box, e.crop_hash, e.heatmap_hash, "
     'i.dataset_id, i."index", i.ref, i.label, i.image_hash '
@@ -435,8 +435,8 @@ def unit_detail(session: Session, slug: str, name: str, index: int, examples: in
     uid, mean, std, vmin, vmax, sparsity, quantiles, histogram, max_histogram, top_activation = units[0]
     fvs = sorted(_rows(session, SQL_FEATURE_VIS, uid=uid), key=lambda f: (FV_ORDER.get(f[0], 9), f[0], f[1]))
     feature_vis = [
-        {"objective": o, "variant": v, "image": image_url(h), "activation": _f(a), "params": _j(p) or {}}
-        for o, v, h, a, p in fvs
+        {"objective": o, "variant": v, "image": image_url(h), "activation": _f(a), "peak": _f(pk), "params": _j(p) or {}}
+        for o, v, h, a, pk, p in fvs
     ]
     top, bottom = _examples(session, uid, examples)
     incoming = _rows(session, SQL_INCOMING, uid=uid, lim=connections) if connections > 0 else []

@@ -98,7 +98,12 @@ class FeatureVisOut(BaseModel):
     objective: str = Field(description="channel | neuron | negative | diversity")
     variant: int
     image: str
-    activation: float = Field(description="Activation the render reaches on its own objective")
+    activation: float = Field(description="Activation the render reaches on its own objective: channel mean "
+                              "(channel, diversity), centre value (neuron) of the layer output; for negative, "
+                              "the channel mean, taken before the ReLU when the layer ends in one")
+    peak: Optional[float] = Field(None, description="Spatial max of the unit's map of the layer output on the render, "
+                                  "the measure dataset examples are ranked by (compare with stats.top_activation); "
+                                  "null for renders stored before it was recorded")
     params: dict[str, Any]
 
 

@@ -245,7 +245,10 @@ def _featurevis_stage(config, db, blobs, model, model_id, layer_names, run_id, r
     precision = resolve_precision(fv.precision, config.device)
     params = {"steps": fv.steps, "size": size, "lr": fv.lr, "seed": fv.seed, "diversity_n": fv.diversity_n,
               "objectives": list(fv.objectives), "param": "fft+decorrelate", "transforms": "lucent.standard",
-              "precision": precision}
+              "precision": precision,
+              # objectives on the final ReLU's input for layers that end in one (Lucid's pre_relu); renders
+              # stored without this key were optimized on the post-ReLU output: a rerun replaces them
+              "objective_at": "pre_relu_if_final_relu"}
     per_unit = sum(fv.diversity_n if o == "diversity" else 1 for o in fv.objectives)
     t = time.perf_counter()
     for name in layer_names:

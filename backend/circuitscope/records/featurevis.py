@@ -23,7 +23,18 @@ made explicit (lucent hard-codes ``cuda:0 if available`` and draws from numpy's 
 
 ``tests/test_featurevis.py`` checks both against lucent's own functions.
 
-Two deliberate departures from lucent, both about objectives, not transforms:
+Three deliberate departures from lucent, all about objectives, not transforms:
+
+* layers that end in a ReLU: lucent optimizes the layer's output. A post-ReLU unit that is 0 at
+  the start (on lucent's nearly grey starting image) has zero gradient and never moves (flat grey
+  neuron renders), and minimizing a ReLU output is trivially 0 (flat grey negative renders). As
+  Lucid and OpenAI Microscope do ("mixed4a_pre_relu"), the objectives of such a layer are
+  computed on the final ReLU's *input* (the pre-activation). The forward pass still stops at the
+  layer. A layer "ends in a ReLU" when its output tensor is the very tensor a ReLU-like call
+  inside it returned (``nn.ReLU``/``nn.ReLU6`` modules, ``F.relu``/``torch.relu``/``.relu()``,
+  ``F.relu6``, ``F.hardtanh`` with min 0, in place or not; the layer may itself be the ReLU),
+  found with a ``TorchFunctionMode`` active only during the layer's own forward. Other layers
+  (e.g. a bare ``conv``) are optimized on their output exactly as lucent does.
 
 * neuron: lucent takes the centre of the *transformed* image's map; its jitter only shifts by
   +0..7 and +0..3 px, so neuron renders end up off-centre and weak at the centre of the final
@@ -47,6 +58,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from circuitscope.models.base import LoadedModel, UnknownLayerError
 
@@ -70,7 +82,15 @@ class FeatureVisRecord:
 
     ``activation`` is the objective's own measure on the final image (as stored, 8-bit, no
     transforms): the channel's spatial mean for ``channel``, ``negative`` (lower is better there)
-    and ``diversity``; the value at the centre position for ``neuron``.
+    and ``diversity``; the value at the centre position for ``neuron``. It is measured on the
+    layer's output (``measure == "output"``), except for ``negative`` on a layer that ends in a
+    ReLU: there it is the channel's mean *before* the ReLU (``measure == "pre_relu"``, usually a
+    negative number; the post-ReLU mean of a good negative render is just 0).
+    ``peak`` is the spatial max of the unit's map of the layer's output on the same final image
+    (for a [B,C] layer, the value itself): the quantity dataset examples are ranked by, so the
+    one to compare with the top example's activation.
+    ``objective_on`` says what the optimization used: the layer's ``"output"``, or its final
+    ReLU's input (``"pre_relu"``) for a layer that ends in a ReLU.
     ``image_png`` holds the encoded image bytes; ``image_format`` says which lossless format
     ("webp" by default, or "png").
     """
@@ -83,6 +103,9 @@ class FeatureVisRecord:
     layer: str = ""
     image_format: str = "webp"
     size: int = 0
+    peak: float | None = None
+    measure: str = "output"  # what ``activation`` is measured on: "output" | "pre_relu"
+    objective_on: str = "output"  # what the objective was computed on: "output" | "pre_relu"
 
     @property
     def mime(self) -> str:
@@ -106,22 +129,89 @@ def resolve_layer(module: nn.Module, layer: str) -> nn.Module:
         raise UnknownLayerError(layer, valid, close[0] if close else None) from None
 
 
-def forward_to_layer(module: nn.Module, x: torch.Tensor, layer: str | nn.Module) -> torch.Tensor:
-    """Run ``module(x)`` only until ``layer`` has produced its output, and return that output."""
-    target = resolve_layer(module, layer) if isinstance(layer, str) else layer
+# ReLU-like calls whose *input* is the pre-activation Lucid/Microscope optimize ("..._pre_relu").
+_RELU_FUNCS = {F.relu, torch.relu, torch.Tensor.relu, F.relu6}
+_RELU_FUNCS_INPLACE = {F.relu_, torch.relu_, torch.Tensor.relu_}
+_HARDTANH_FUNCS = {F.hardtanh, F.hardtanh_}  # nn.ReLU6 calls F.hardtanh(x, 0., 6.)
+
+
+def _relu_call(func, args, kwargs) -> tuple[bool, bool]:
+    """(is a ReLU-like call, is in place) for a torch function call."""
+    if not args or not isinstance(args[0], torch.Tensor):
+        return False, False
+    if func in _RELU_FUNCS_INPLACE:
+        return True, True
+    if func in _RELU_FUNCS:  # F.relu(input, inplace=False), F.relu6(input, inplace=False)
+        inplace = func in (F.relu, F.relu6) and bool(args[1] if len(args) > 1 else kwargs.get("inplace", False))
+        return True, inplace
+    if func in _HARDTANH_FUNCS:  # F.hardtanh(input, min_val=-1., max_val=1., inplace=False)
+        min_val = args[1] if len(args) > 1 else kwargs.get("min_val", -1.0)
+        if not isinstance(min_val, (int, float)) or min_val != 0:
+            return False, False
+        inplace = func is F.hardtanh_ or bool(args[3] if len(args) > 3 else kwargs.get("inplace", False))
+        return True, inplace
+    return False, False
+
+
+class _ReluRecorder(TorchFunctionMode):
+    """Records every ReLU-like call: (output tensor, its version right after, the input before)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[tuple[torch.Tensor, int, torch.Tensor]] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        is_relu, inplace = _relu_call(func, args, kwargs)
+        if not is_relu:
+            return func(*args, **kwargs)
+        pre = args[0].clone() if inplace else args[0]  # an in-place ReLU overwrites its input
+        out = func(*args, **kwargs)
+        if isinstance(out, torch.Tensor):
+            self.calls.append((out, out._version, pre))
+        return out
+
+
+def _forward(
+    module: nn.Module, x: torch.Tensor, target: nn.Module, layer: str, pre_relu: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Run ``module(x)`` until ``target`` has produced its output: (output, final ReLU's input or None).
+
+    With ``pre_relu``, ReLU-like calls made during ``target``'s own forward are recorded; if the
+    output is the very tensor one of them returned (same object, not modified since), that call's
+    input (the pre-activation) comes back as well, else None.
+    """
     captured: list = []
+    handles = []
+    recorder = None
+    entered = [False]
+    if pre_relu:
+        recorder = _ReluRecorder()
+
+        def pre_hook(_m, _inp):
+            if not entered[0] and not captured:
+                recorder.__enter__()
+                entered[0] = True
+
+        handles.append(target.register_forward_pre_hook(pre_hook))
 
     def hook(_m, _inp, out):
+        if entered[0]:
+            recorder.__exit__(None, None, None)
+            entered[0] = False
         captured.append(out)
         raise _StopForward
 
-    handle = target.register_forward_hook(hook)
+    handles.append(target.register_forward_hook(hook))
     try:
         module(x)
     except _StopForward:
         pass
     finally:
-        handle.remove()
+        if entered[0]:  # the layer's forward raised: leave the torch-function mode stack as it was
+            recorder.__exit__(None, None, None)
+        for h in handles:
+            h.remove()
     if not captured:
         raise RuntimeError(f"Layer '{layer}' was not called during the forward pass of the model.")
     out = captured[0]
@@ -130,7 +220,27 @@ def forward_to_layer(module: nn.Module, x: torch.Tensor, layer: str | nn.Module)
             f"Layer '{layer}' returns {type(out).__name__}, not a tensor; pick a layer whose output "
             "is a [B,C,H,W] (or [B,C]) tensor."
         )
-    return out
+    pre = None
+    if recorder is not None:
+        for o, version, inp in reversed(recorder.calls):
+            if o is out and o._version == version and inp.shape == out.shape:
+                pre = inp
+                break
+    return out, pre
+
+
+def forward_to_layer(module: nn.Module, x: torch.Tensor, layer: str | nn.Module) -> torch.Tensor:
+    """Run ``module(x)`` only until ``layer`` has produced its output, and return that output."""
+    target = resolve_layer(module, layer) if isinstance(layer, str) else layer
+    return _forward(module, x, target, str(layer))[0]
+
+
+def forward_to_layer_pre_relu(
+    module: nn.Module, x: torch.Tensor, layer: str | nn.Module
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Like ``forward_to_layer``, plus the input of the layer's final ReLU (None if it does not end in one)."""
+    target = resolve_layer(module, layer) if isinstance(layer, str) else layer
+    return _forward(module, x, target, str(layer), pre_relu=True)
 
 
 def _as_bchw(out: torch.Tensor, layer: str) -> torch.Tensor:
@@ -305,6 +415,37 @@ def quantize(image01: torch.Tensor) -> torch.Tensor:
     return torch.round(image01.clamp(0, 1) * 255) / 255
 
 
+def _final_measures(
+    acts: torch.Tensor, pre: torch.Tensor | None, chan_idx: torch.Tensor, kind: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image (all [B,C,H,W] float): (the objective's reported measure, the unit's spatial peak).
+
+    The measure is taken on the layer's output, except ``negative`` on a layer ending in a ReLU
+    (``pre`` given): its pre-ReLU channel mean. The peak is the spatial max of the output map.
+    """
+    means, centres = _unit_scores(acts, chan_idx)
+    value = _measure(kind, means, centres)
+    if pre is not None:
+        pre_means, _ = _unit_scores(pre, chan_idx)
+        value = torch.where(kind == _OBJ_CODE["negative"], pre_means, value)
+    sel = acts[torch.arange(acts.shape[0], device=acts.device), chan_idx]
+    return value, sel.amax(dim=(1, 2))
+
+
+def _measure_images(model: LoadedModel, layer: str, channels: Sequence[int], images01: torch.Tensor,
+                    objectives: Sequence[str] | str) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    device = images01.device
+    objs = [objectives] * len(channels) if isinstance(objectives, str) else list(objectives)
+    chan_idx = torch.as_tensor(list(channels), device=device, dtype=torch.long)
+    kind = torch.as_tensor([_OBJ_CODE[o] for o in objs], device=device)
+    with torch.no_grad():
+        out, pre = forward_to_layer_pre_relu(model.module, model.normalize(images01), layer)
+        acts = _as_bchw(out, layer).float()
+        pre = _as_bchw(pre, layer).float() if pre is not None else None
+        value, peak = _final_measures(acts, pre, chan_idx, kind)
+    return value.cpu(), peak.cpu(), pre is not None
+
+
 def measure_activations(
     model: LoadedModel,
     layer: str,
@@ -312,15 +453,17 @@ def measure_activations(
     images01: torch.Tensor,
     objectives: Sequence[str] | str = "channel",
 ) -> torch.Tensor:
-    """Measure images [B,3,H,W] in [0,1] (no transforms): per image the objective's measure of its channel."""
-    device = images01.device
-    objs = [objectives] * len(channels) if isinstance(objectives, str) else list(objectives)
-    chan_idx = torch.as_tensor(list(channels), device=device, dtype=torch.long)
-    kind = torch.as_tensor([_OBJ_CODE[o] for o in objs], device=device)
-    with torch.no_grad():
-        acts = _as_bchw(forward_to_layer(model.module, model.normalize(images01), layer), layer)
-        means, centres = _unit_scores(acts.float(), chan_idx)
-    return _measure(kind, means, centres).cpu()
+    """Measure images [B,3,H,W] in [0,1] (no transforms): per image the objective's measure of its channel.
+
+    The same measure a render's ``activation`` records (``negative`` on a layer that ends in a
+    ReLU: the pre-ReLU channel mean).
+    """
+    return _measure_images(model, layer, channels, images01, objectives)[0]
+
+
+def measure_peaks(model: LoadedModel, layer: str, channels: Sequence[int], images01: torch.Tensor) -> torch.Tensor:
+    """Per image [B,3,H,W] in [0,1]: the spatial max of its channel's map of the layer's output."""
+    return _measure_images(model, layer, channels, images01, "channel")[1]
 
 
 def measure_activation(
@@ -404,6 +547,10 @@ def render_feature_vis(
     512 steps, 128 px (here the model's input size unless ``size`` is given), Adam lr 0.05.
     ``progress(done_steps, total_steps)`` is called after every optimization step of every job.
     Records of a job are yielded when the job ends, ordered by channel, objective, variant.
+    On a layer that ends in a ReLU every objective is computed on that ReLU's input (Lucid's
+    "pre_relu"; records say ``objective_on="pre_relu"``), so dead units still get a gradient and
+    negative renders go below 0; records report ``activation`` on the layer's output (negative:
+    the pre-ReLU mean, ``measure="pre_relu"``) and the output's spatial ``peak``.
     ``precision`` "bf16"/"fp16" runs the network's forward pass under autocast (faster on CPUs
     with AVX512-BF16 and on GPUs); parameters, image and the recorded activations stay fp32.
 
@@ -476,11 +623,13 @@ class _Job:
     autocast_dtype: torch.dtype | None
     progress: Callable[[int, int], None] | None
     memory_format: torch.memory_format = torch.contiguous_format
+    ends_in_relu: bool = False  # objectives on the final ReLU's input (see the module docstring)
     done: int = 0
     total: int = 0
 
     def probe(self) -> tuple[int, bool]:
-        """Run one grey image to the layer: (number of channels, spatial?). Picks the memory format.
+        """Run one grey image to the layer: (number of channels, spatial?). Picks the memory format
+        and finds out whether the layer ends in a ReLU.
 
         Channels-last input makes convolutions markedly faster (CPU oneDNN, CUDA cuDNN); it is
         kept only if the network up to the layer accepts it (code calling .view() on it would not).
@@ -489,11 +638,13 @@ class _Job:
         x = self.model.normalize(grey)
         with torch.no_grad():
             try:
-                out = forward_to_layer(self.model.module, x.contiguous(memory_format=torch.channels_last), self.target)
+                out, pre = _forward(self.model.module, x.contiguous(memory_format=torch.channels_last), self.target,
+                                    self.layer, pre_relu=True)
                 self.memory_format = torch.channels_last
             except RuntimeError:
-                out = forward_to_layer(self.model.module, x, self.target)
+                out, pre = _forward(self.model.module, x, self.target, self.layer, pre_relu=True)
         _as_bchw(out, self.layer)
+        self.ends_in_relu = pre is not None
         return int(out.shape[1]), out.dim() == 4
 
     def tick(self) -> None:
@@ -501,15 +652,19 @@ class _Job:
         if self.progress is not None:
             self.progress(self.done, self.total)
 
-    def forward(self, images01: torch.Tensor) -> torch.Tensor:
+    def forward(self, images01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(layer output, final ReLU's input or None), both [B,C,H,W] float32."""
         x = self.model.normalize(images01).contiguous(memory_format=self.memory_format)
-        out = forward_to_layer(self.model.module, x, self.target)
-        if out.requires_grad and out.dim() == 4 and self.memory_format == torch.channels_last \
-                and out.is_contiguous(memory_format=torch.channels_last):
+        out, pre = _forward(self.model.module, x, self.target, self.layer, pre_relu=self.ends_in_relu)
+        if self.ends_in_relu and pre is None:
+            raise RuntimeError(f"Layer '{self.layer}' ended in a ReLU on the probe but not on this forward pass.")
+        objective_on = pre if pre is not None else out
+        if objective_on.requires_grad and objective_on.dim() == 4 and self.memory_format == torch.channels_last \
+                and objective_on.is_contiguous(memory_format=torch.channels_last):
             # The loss's gradient arrives in the default layout; hand it back in the layer's own
             # (channels-last) layout, else every elementwise backward below runs a slow mixed-layout path.
-            out.register_hook(lambda g: g.contiguous(memory_format=torch.channels_last))
-        return _as_bchw(out, self.layer).float()
+            objective_on.register_hook(lambda g: g.contiguous(memory_format=torch.channels_last))
+        return _as_bchw(out, self.layer).float(), (_as_bchw(pre, self.layer).float() if pre is not None else None)
 
     def render(self, chunk: list[int]) -> Iterator[FeatureVisRecord]:
         """One optimized batch for ``chunk``; on CUDA out-of-memory, split the chunk in two and retry."""
@@ -560,7 +715,8 @@ class _Job:
                 x = t(x)
             with torch.autocast(device.type, dtype=self.autocast_dtype or torch.float32,
                                 enabled=self.autocast_dtype is not None):
-                acts = self.forward(x)
+                out, pre = self.forward(x)
+            acts = pre if pre is not None else out  # a layer ending in a ReLU: its pre-activation
             # ... the neuron objective uses the map position over where the transforms moved the
             # image centre (lucent uses the transformed map's centre: its jitter only shifts by
             # +0..7 and +0..3 px, which leaves neuron renders off-centre on the final image).
@@ -586,13 +742,16 @@ class _Job:
 
         with torch.no_grad():
             final = quantize(image_f())  # what the stored 8-bit image holds
-            means, centres = _unit_scores(self.forward(final), chan_idx)
-            measured = _measure(kind, means, centres).cpu().tolist()
+            out, pre = self.forward(final)
+            measured, peaks = (t.cpu().tolist() for t in _final_measures(out, pre, chan_idx, kind))
         final = final.cpu()
+        on = "pre_relu" if self.ends_in_relu else "output"
         return [
             FeatureVisRecord(channel=c, objective=o, variant=v, image_png=encode_image(final[i], self.image_format),
                              activation=float(measured[i]), layer=self.layer, image_format=self.image_format,
-                             size=self.size)
+                             size=self.size, peak=float(peaks[i]),
+                             measure="pre_relu" if self.ends_in_relu and o == "negative" else "output",
+                             objective_on=on)
             for i, (c, o, v) in enumerate(entries)
         ]
 
@@ -603,7 +762,9 @@ __all__ = [
     "render_feature_vis",
     "measure_activation",
     "measure_activations",
+    "measure_peaks",
     "forward_to_layer",
+    "forward_to_layer_pre_relu",
     "resolve_layer",
     "lucent_standard_transforms",
     "encode_image",

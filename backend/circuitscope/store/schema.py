@@ -158,6 +158,8 @@ class FeatureVis(Base):
     variant: Mapped[int] = mapped_column(default=0)
     image_hash: Mapped[str] = mapped_column(ForeignKey("blobs.hash"))
     activation: Mapped[float]  # what the render reaches on its own objective
+    # spatial max of the unit's map of the layer output on the render (what dataset examples are ranked by)
+    peak: Mapped[Optional[float]]
     params: Mapped[dict[str, Any]]  # steps, size, lr, seed, transforms
 
 

@@ -197,6 +197,7 @@ def write_featurevis(
                 variant=rec.variant,
                 image_hash=store_blob(session, blobs, rec.image_png),
                 activation=float(rec.activation),
+                peak=None if getattr(rec, "peak", None) is None else finite(float(rec.peak)),
                 params=params,
             )
         )

@@ -179,9 +179,17 @@ function FeatureVisSection({ fvs, top, command }: { fvs: FeatureVis[]; top: numb
                 {OBJECTIVE_TEXT[f.objective] ?? f.objective}
                 {f.objective === "diversity" ? ` ${f.variant + 1}` : ""}
               </span>
-              <span className="muted" title="activation the render reaches on its objective (vs. the best dataset example)">
+              <span
+                className="muted"
+                title={
+                  "act: what the render reaches on its objective (channel mean; neuron: centre value; negative: " +
+                  "channel mean before the ReLU when the layer ends in one). peak: the render's spatial max, " +
+                  "compared with the best dataset example's activation (also a spatial max)"
+                }
+              >
                 act {fmt(f.activation, 2)}
-                {top ? ` (${(f.activation / top).toFixed(1)}× top example)` : ""}
+                {f.peak != null ? ` · peak ${fmt(f.peak, 2)}` : ""}
+                {f.peak != null && top ? ` (${(f.peak / top).toFixed(1)}× top example)` : ""}
               </span>
             </figcaption>
           </figure>
