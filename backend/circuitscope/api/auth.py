@@ -111,6 +111,12 @@ def require_reader(request: Request) -> Identity | None:
     return user
 
 
+async def require_reader_inline(request: Request) -> Identity | None:
+    """`require_reader` run on the event loop (no threadpool hop): it is on every read's path and its
+    database work is a cached identity or one indexed token lookup."""
+    return require_reader(request)
+
+
 def require_user(request: Request) -> Identity:
     user = current_user(request)
     if user is None:
