@@ -291,14 +291,15 @@ def _weights_stage(config, db, model, model_id, layer_names, run_id, result, rep
     from ..records.weights import layer_connections
 
     t = time.perf_counter()
-    for src, dst in zip(layer_names, layer_names[1:]):
+    pairs = list(zip(layer_names, layer_names[1:]))
+    for i, (src, dst) in enumerate(pairs):
         params = {"src": src, "top_n": config.weights.top_n}
         with db.session() as s:
             if writer.stage_is_done(s, _layers_of(s, model_id, [dst])[dst], "weights", params):
                 result.stages_skipped.append(f"weights:{dst}")
                 continue
         check_cancel()
-        report("weights", dst, 0, 1)
+        report("weights", dst, i, len(pairs))
         conns = layer_connections(model, src, dst, top_n=config.weights.top_n)
         with db.session() as s:
             layers = _layers_of(s, model_id, [src, dst])
@@ -306,5 +307,5 @@ def _weights_stage(config, db, model, model_id, layer_names, run_id, result, rep
                                      conns.all())
             writer.mark_stage(s, layers[dst], "weights", status="done", params=params, run_id=run_id,
                               units_done=layers[dst].channels)
-        report("weights", dst, 1, 1)
+        report("weights", dst, i + 1, len(pairs))
     result.timings["weights"] = time.perf_counter() - t
