@@ -17,7 +17,7 @@ from ...compute.config import RunConfigError, parse_run_config
 from ...jobs import queue
 from ...settings import Settings
 from ...store.job_schema import Job
-from ..auth import require_reader
+from ..auth import require_reader, require_role
 from ..deps import get_session, get_settings_dep
 from ..errors import ApiError, not_found
 from ..schemas_jobs import (BrowseEntry, BrowseOut, DatasetCheckIn, DatasetCheckOut, DiscoverIn, DiscoverOut,
@@ -28,13 +28,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".ti
 MODEL_SUFFIXES = {".pt", ".pth", ".ckpt", ".bin", ".py", ".jit", ".torchscript"}
 
 
-try:  # starting computations needs the annotator role (admin implied)
-    from ..auth import require_role
-
-    require_writer = require_role("annotator")
-except ImportError:  # auth not configured yet
-    def require_writer() -> None:
-        return None
+# Starting computations needs the annotator role (admin implied).
+require_writer = require_role("annotator")
 
 
 def check_path(settings: Settings, raw: str, what: str) -> Path:
