@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from ..annotate import circuits as circuits_svc
 from ..annotate import families as families_svc
@@ -56,9 +56,7 @@ def export_project(session: Session, models: list[str] | None = None) -> dict[st
         fam_q = fam_q.where(Family.model_slug.in_(models))
         circ_q = circ_q.where(Circuit.model_slug.in_(models))
 
-    label_revs: dict[int, list[LabelRevision]] = defaultdict(list)
-    for r in session.scalars(select(LabelRevision).order_by(LabelRevision.version)):
-        label_revs[r.label_id].append(r)
+    label_revs = _revisions(session, LabelRevision.label_id, label_q.with_only_columns(Label.id))
     labels = []
     for l in session.scalars(label_q):
         labels.append({
@@ -71,10 +69,9 @@ def export_project(session: Session, models: list[str] | None = None) -> dict[st
         })
     labels.sort(key=lambda x: (x["model"], x["layer"], x["index"], x["annotator"]))
 
+    family_revs = _revisions(session, FamilyRevision.family_id, fam_q.with_only_columns(Family.id))
     families = []
-    for f in session.scalars(fam_q):
-        revs = session.scalars(select(FamilyRevision).where(FamilyRevision.family_id == f.id)
-                               .order_by(FamilyRevision.version))
+    for f in session.scalars(fam_q.options(selectinload(Family.members))):
         families.append({
             "uid": f.uid, "model": f.model_slug, "name": f.name, "comment": f.comment, "color": f.color,
             "created_by": use(f.created_by), "deleted": f.deleted, "version": f.version,
@@ -83,15 +80,14 @@ def export_project(session: Session, models: list[str] | None = None) -> dict[st
                                 "added_at": iso(m.added_at)} for m in f.members),
                               key=lambda m: (m["layer"], m["index"])),
             "history": [{"version": r.version, "editor": use(r.editor_id), "action": r.action, "snapshot": r.snapshot,
-                         "created_at": iso(r.created_at)} for r in revs],
+                         "created_at": iso(r.created_at)} for r in family_revs[f.id]],
         })
     families.sort(key=lambda x: (x["model"], x["name"], x["uid"]))
 
+    circuit_revs = _revisions(session, CircuitRevision.circuit_id, circ_q.with_only_columns(Circuit.id))
     circuits = []
-    for c in session.scalars(circ_q):
+    for c in session.scalars(circ_q.options(selectinload(Circuit.nodes), selectinload(Circuit.edges))):
         keys = {n.id: circuits_svc.node_key(n.layer_name, n.unit_index) for n in c.nodes}
-        revs = session.scalars(select(CircuitRevision).where(CircuitRevision.circuit_id == c.id)
-                               .order_by(CircuitRevision.version))
         circuits.append({
             "uid": c.uid, "model": c.model_slug, "name": c.name, "claim": c.claim, "status": c.status,
             "evidence": c.evidence, "supernodes": c.supernodes or [], "author": use(c.author_id), "deleted": c.deleted,
@@ -102,7 +98,7 @@ def export_project(session: Session, models: list[str] | None = None) -> dict[st
                               "weight": e.weight, "l2": e.l2} for e in c.edges),
                             key=lambda e: (e["source"], e["target"])),
             "history": [{"version": r.version, "editor": use(r.editor_id), "action": r.action, "summary": r.summary,
-                         "snapshot": r.snapshot, "created_at": iso(r.created_at)} for r in revs],
+                         "snapshot": r.snapshot, "created_at": iso(r.created_at)} for r in circuit_revs[c.id]],
         })
     circuits.sort(key=lambda x: (x["created_at"] or "", x["uid"]))
 
@@ -114,6 +110,15 @@ def export_project(session: Session, models: list[str] | None = None) -> dict[st
                          for u in used), key=lambda u: u["name"]),
         "labels": labels, "families": families, "circuits": circuits,
     }
+
+
+def _revisions(session: Session, owner_fk, owner_ids) -> dict[int, list[Any]]:
+    """The revisions of the owners `owner_ids` (a select of ids), in one query: owner id -> revisions by version."""
+    rev_cls = owner_fk.class_
+    out: dict[int, list[Any]] = defaultdict(list)
+    for r in session.scalars(select(rev_cls).where(owner_fk.in_(owner_ids)).order_by(rev_cls.version)):
+        out[getattr(r, owner_fk.key)].append(r)
+    return out
 
 
 # --- document schema (what an import accepts) ------------------------------------------------------

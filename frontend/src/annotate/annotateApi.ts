@@ -304,13 +304,3 @@ export function when(iso: string | null | undefined): string {
 export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
-
-/** Save a file the server sends (export buttons use plain links; this is for generated content). */
-export function downloadText(name: string, text: string, mime = "application/json"): void {
-  const url = URL.createObjectURL(new Blob([text], { type: mime }));
-  const a = document.createElement("a");
-  a.href = url;
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
-}

@@ -130,9 +130,9 @@ def patch_user(name: str, body: UserPatchIn, _: Identity = Depends(admin), sessi
 
 def _unit_state(session: Session, ref: UnitRef, who: Identity | None) -> dict[str, Any]:
     info = resolve(session, ref)
-    labels = labels_svc.unit_labels(session, ref)
-    mine = next((l for l in labels_svc.unit_labels(session, ref, include_deleted=True)
-                 if who is not None and l.user_id == who.id), None)
+    every = labels_svc.unit_labels(session, ref, include_deleted=True)  # one query: yours may be withdrawn
+    labels = [l for l in every if not l.deleted]
+    mine = next((l for l in every if who is not None and l.user_id == who.id), None)
     return {
         "unit": {**ref.as_dict(), "unit_id": info.unit_id, "layer_position": info.layer_position},
         "labels": [labels_svc.label_dict(l) for l in labels],

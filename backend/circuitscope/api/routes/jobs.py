@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ...compute.config import RunConfigError, parse_run_config
+from ...annotate.users import Identity
 from ...jobs import queue
 from ...settings import Settings
 from ...store.job_schema import Job
@@ -73,11 +74,6 @@ def job_out(job: Job) -> JobOut:
     )
 
 
-def _user_name(request: Request) -> str | None:
-    user = getattr(request.state, "user", None)
-    return getattr(user, "name", None)
-
-
 @router.get("/jobs", response_model=list[JobOut], dependencies=[Depends(require_reader)])
 def list_jobs(limit: int = Query(50, ge=1, le=500), session: Session = Depends(get_session, scope="function")):
     return [job_out(j) for j in session.scalars(select(Job).order_by(Job.id.desc()).limit(limit))]
@@ -92,8 +88,8 @@ def get_job(job_id: int, session: Session = Depends(get_session, scope="function
 
 
 @router.post("/jobs", response_model=JobOut, status_code=201)
-def create_job(body: dict[str, Any], request: Request, session: Session = Depends(get_session, scope="function"),
-               settings: Settings = Depends(get_settings_dep), _=Depends(require_writer)):
+def create_job(body: dict[str, Any], session: Session = Depends(get_session, scope="function"),
+               settings: Settings = Depends(get_settings_dep), who: Identity = Depends(require_writer)):
     """Queue a run description (same keys as a run file); the worker picks it up."""
     checked_spec(settings, body.get("model") if isinstance(body.get("model"), dict) else None,
                  body.get("dataset") if isinstance(body.get("dataset"), dict) else None)
@@ -101,7 +97,7 @@ def create_job(body: dict[str, Any], request: Request, session: Session = Depend
         config = parse_run_config(body, "(request body)")
     except RunConfigError as err:
         raise ApiError(422, str(err))
-    return job_out(queue.submit(session, config, created_by=_user_name(request)))
+    return job_out(queue.submit(session, config, created_by=who.name))
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut)
