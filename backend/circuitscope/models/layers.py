@@ -179,6 +179,7 @@ def list_layers(model: LoadedModel, include_all: bool = False, input_size: int |
             h.remove()
 
     root_out = records.get("", {}).get("out")
+    modules = dict(named)
     infos: list[LayerInfo] = []
     for name, mod in named:
         rec = records.get(name)
@@ -189,7 +190,7 @@ def list_layers(model: LoadedModel, include_all: bool = False, input_size: int |
         channels = int(t.shape[1]) if t is not None and t.dim() >= 2 else None
         info = LayerInfo(name, type(mod).__name__, shape, channels, rec["order"], _own_params(mod),
                          rec["calls"], bool(t is not None and t._version != rec["version"]))
-        if include_all or _default_keep(name, mod, rec, records, root_out, dict(named)):
+        if include_all or _default_keep(name, mod, rec, records, root_out, modules):
             infos.append(info)
     infos.sort(key=lambda i: i.order)
     cache[key] = infos

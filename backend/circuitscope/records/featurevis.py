@@ -48,7 +48,6 @@ weights, channels-last input; optional bf16/fp16 autocast (``precision``).
 """
 from __future__ import annotations
 
-import difflib
 import io
 import math
 from dataclasses import dataclass
@@ -60,7 +59,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from circuitscope.models.base import LoadedModel, UnknownLayerError
+from circuitscope.activations.hooks import StopForward, get_module
+from circuitscope.models.base import LoadedModel
 
 OBJECTIVES = ("channel", "neuron", "negative", "diversity")
 _OBJ_CODE = {name: i for i, name in enumerate(OBJECTIVES)}
@@ -115,18 +115,8 @@ class FeatureVisRecord:
 # --------------------------------------------------------------------------- layers, forward
 
 
-class _StopForward(Exception):
-    pass
-
-
-def resolve_layer(module: nn.Module, layer: str) -> nn.Module:
-    """The submodule named ``layer`` (dotted path); UnknownLayerError listing valid names if absent."""
-    try:
-        return module.get_submodule(layer)
-    except AttributeError:
-        valid = [n for n, _ in module.named_modules() if n]
-        close = difflib.get_close_matches(layer, valid, n=1)
-        raise UnknownLayerError(layer, valid, close[0] if close else None) from None
+# The submodule named ``layer`` (dotted path); UnknownLayerError listing valid names if absent.
+resolve_layer = get_module
 
 
 # ReLU-like calls whose *input* is the pre-activation Lucid/Microscope optimize ("..._pre_relu").
@@ -200,12 +190,12 @@ def _forward(
             recorder.__exit__(None, None, None)
             entered[0] = False
         captured.append(out)
-        raise _StopForward
+        raise StopForward
 
     handles.append(target.register_forward_hook(hook))
     try:
         module(x)
-    except _StopForward:
+    except StopForward:
         pass
     finally:
         if entered[0]:  # the layer's forward raised: leave the torch-function mode stack as it was
@@ -315,12 +305,13 @@ def lucent_standard_transforms(
     from kornia.geometry.transform import translate
 
     device = torch.device(device)
-    old_kornia = tuple(int(p) for p in kornia.__version__.split(".")[:2]) < (0, 4)
+    kornia_version = tuple(int(p) for p in kornia.__version__.split(".")[:2])
+    old_kornia = kornia_version < (0, 4)
     get_rotation_matrix2d = getattr(kornia, "get_rotation_matrix2d", None) or kornia.geometry.transform.get_rotation_matrix2d
     warp_affine = getattr(kornia, "warp_affine", None) or kornia.geometry.transform.warp_affine
     # kornia < 0.5 normalizes the translation with (size - 1) but samples with align_corners=False,
     # so a shift of d pixels moves the content by d * size / (size - 1).
-    translate_gain = (lambda n: n / (n - 1)) if tuple(int(p) for p in kornia.__version__.split(".")[:2]) < (0, 5) \
+    translate_gain = (lambda n: n / (n - 1)) if kornia_version < (0, 5) \
         else (lambda n: 1.0)
 
     def pad(w: int, value: float = 0.5):
