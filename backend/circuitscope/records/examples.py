@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from circuitscope.activations.hooks import capture_layers, forward_until, StopForward
+from circuitscope.activations.hooks import forward_until
 from circuitscope.datasets.base import DatasetError, ImageDataset
 from circuitscope.datasets.loader import SkippedImages, iterate_batches, model_transform
 from circuitscope.models.base import LoadedModel
@@ -492,12 +492,7 @@ def receptive_field(model: LoadedModel, layer: str, samples: int = 4, seed: int 
     x = torch.randn(2 * samples, 3, S, S, generator=g).to(dev).requires_grad_(True)
     try:
         with torch.enable_grad():
-            with capture_layers(module, [layer], stop_after_last=True, detach=False) as store:
-                try:
-                    module(x)
-                except StopForward:
-                    pass
-            out = store[layer]
+            out = forward_until(module, x, [layer], detach=False)[layer]
             if out.dim() == 2:
                 rf = ReceptiveField(S, 1, 1, S / 2, S / 2, S, S, S / 2, S / 2)
                 cache[key] = rf
