@@ -53,7 +53,8 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..models.base import LoadedModel
-from ..models.layers import dummy_input, require_hooks, resolve_layers
+from ..activations.hooks import StopForward
+from ..models.layers import _first_tensor, dummy_input, require_hooks, resolve_layers
 
 DIRECT, EXPANDED, NONE = "direct", "expanded", "none"
 KEEP_ALL_FLOATS = 4_000_000  # 16 MB of float32: e.g. 480 x 256 channel pairs with 5x5 kernels
@@ -243,16 +244,11 @@ def linearized(module: nn.Module, batch_fix: bool = False):
             h.remove()
 
 
-class _Stop(Exception):
-    pass
-
-
 def _tensor_out(out: Any, layer: str) -> torch.Tensor:
-    if isinstance(out, torch.Tensor):
-        return out
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
-        return out[0]
-    raise ValueError(f"Layer '{layer}' does not output a tensor ({type(out).__name__})")
+    t = _first_tensor(out)
+    if t is None:
+        raise ValueError(f"Layer '{layer}' does not output a tensor ({type(out).__name__})")
+    return t
 
 
 # ----------------------------------------------------------------------------- main entry
@@ -335,7 +331,7 @@ def _record(model: LoadedModel, x: torch.Tensor, src: str, dst: str, mods: dict[
         info["src_out"], info["src_version"] = t, t._version
         info["order"].append(src)
         if info["calls"][dst]:
-            raise _Stop
+            raise StopForward
 
     def dst_hook(mod, inputs, output):
         info["calls"][dst] += 1
@@ -346,7 +342,7 @@ def _record(model: LoadedModel, x: torch.Tensor, src: str, dst: str, mods: dict[
                 and inputs[0] is s and s._version == info["src_version"]:
             info["direct"] = True
         if info["calls"][src]:
-            raise _Stop
+            raise StopForward
 
     h1 = mods[src].register_forward_hook(src_hook)
     h2 = mods[dst].register_forward_hook(dst_hook)
@@ -356,7 +352,7 @@ def _record(model: LoadedModel, x: torch.Tensor, src: str, dst: str, mods: dict[
     try:
         with torch.no_grad(), linearized(module):
             module(x)
-    except _Stop:
+    except StopForward:
         pass
     except Exception as e:  # noqa: BLE001
         raise _ForwardFailed(f"{type(e).__name__}: {e}") from e
@@ -427,7 +423,7 @@ def _run_segment(model: LoadedModel, x: torch.Tensor, src: str, dst: str, mods: 
 
     def dst_hook(mod, inputs, output):
         state["dst"] = _tensor_out(output, dst)
-        raise _Stop
+        raise StopForward
 
     h1 = mods[src].register_forward_hook(src_hook)
     h2 = mods[dst].register_forward_hook(dst_hook)
@@ -437,7 +433,7 @@ def _run_segment(model: LoadedModel, x: torch.Tensor, src: str, dst: str, mods: 
         with torch.enable_grad(), linearized(module, batch_fix=batch > 1):
             try:
                 module(x)
-            except _Stop:
+            except StopForward:
                 pass
     finally:
         h1.remove()
