@@ -5,7 +5,7 @@ COPY pyproject.toml README.md ./
 COPY backend backend
 RUN pip install --no-cache-dir -e .
 COPY frontend frontend
-RUN npm --prefix frontend ci --no-audit --no-fund && npm --prefix frontend run build
+RUN npm --prefix frontend install --no-audit --no-fund && npm --prefix frontend run build
 COPY scripts scripts
 ENV CIRCUITSCOPE_DATA_DIR=/data CIRCUITSCOPE_HOST=0.0.0.0
 EXPOSE 8000

@@ -11,7 +11,9 @@ fi
 .venv/bin/python -m pip install -q -e ".[test]"
 if [ -f frontend/package.json ]; then
   if [ ! -d frontend/node_modules ] || [ frontend/package-lock.json -nt frontend/node_modules/.package-lock.json ]; then
-    npm --prefix frontend ci --no-audit --no-fund --loglevel=error
+    # `npm install` (not `npm ci`): it installs the locked versions, and unlike `npm ci` it accepts a lock
+    # written with omit-lockfile-registry-resolved, whose optional per-platform packages have no entry.
+    npm --prefix frontend install --no-audit --no-fund --loglevel=error
   fi
   npm --prefix frontend run build --silent
 fi
