@@ -489,7 +489,7 @@ def receptive_field(model: LoadedModel, layer: str, samples: int = 4, seed: int 
     was_training = module.training
     module.eval()
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(2 * samples, 3, S, S, generator=g).to(dev).requires_grad_(True)
+    x = torch.randn(2 * samples, len(model.mean), S, S, generator=g).to(dev).requires_grad_(True)
     try:
         with torch.enable_grad():
             out = forward_until(module, x, [layer], detach=False)[layer]
