@@ -21,8 +21,12 @@ class JobNotFound(LookupError):
 
 
 def submit(session: Session, config: RunConfig, created_by: str | None = None) -> Job:
+    from ..compute.pipeline import default_model_slug
+
+    # Known up front, so the job page can link each layer's units as soon as they are stored.
+    slug = config.model_slug or default_model_slug(config.model)
     job = Job(kind="compute", config=config.model_dump(mode="json"), status="queued", stage="queued",
-              created_by=created_by, model_slug=config.model_slug)
+              created_by=created_by, model_slug=slug)
     session.add(job)
     session.flush()
     return job
