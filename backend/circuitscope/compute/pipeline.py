@@ -104,7 +104,6 @@ def run_compute(
         if cancel():
             raise Cancelled("cancelled by request")
 
-    timings: dict[str, float] = {}
     t0 = time.perf_counter()
     check_device(config.device)
     report("loading model", None, 0, 1)
@@ -114,7 +113,7 @@ def run_compute(
     order = {info.name: info.order for info in infos}
     layer_names.sort(key=lambda n: order.get(n, 0))
     dataset = build_dataset(config.dataset)
-    timings["load"] = time.perf_counter() - t0
+    load_seconds = time.perf_counter() - t0
 
     slug = config.model_slug or default_model_slug(model.source or config.model)
     with db.session() as s:
@@ -123,7 +122,7 @@ def run_compute(
             mean=list(model.mean), std=list(model.std), class_names=model.class_names,
         )
         if model_row.source != (model.source or config.model):
-            raise ValueError(
+            raise RunConfigError(
                 f"A model named '{slug}' already exists with another source ({model_row.source}). "
                 "Set model_slug in the run description (or --model-slug) to store this one under a new name."
             )
@@ -138,7 +137,7 @@ def run_compute(
         s.flush()
         run_id, model_id, ds_id = run.id, model_row.id, ds_row.id
 
-    result = RunResult(run_id=run_id, model_slug=slug, layers=layer_names)
+    result = RunResult(run_id=run_id, model_slug=slug, layers=layer_names, timings={"load": load_seconds})
     try:
         if config.examples.enabled:
             _examples_stage(config, settings, db, blobs, model, dataset, model_id, ds_id, layer_names, run_id,
@@ -153,16 +152,16 @@ def run_compute(
         with db.session() as s:
             row = s.get(Run, run_id)
             row.status, row.error, row.finished_at = status, f"{type(err).__name__}: {err}", utcnow()
-            row.summary = _summary(result)
+            row.summary = run_summary(result)
         raise
     result.timings["total"] = time.perf_counter() - t0
     with db.session() as s:
         row = s.get(Run, run_id)
-        row.status, row.finished_at, row.summary = "done", utcnow(), _summary(result)
+        row.status, row.finished_at, row.summary = "done", utcnow(), run_summary(result)
     return result
 
 
-def _summary(result: RunResult) -> dict[str, Any]:
+def run_summary(result: RunResult) -> dict[str, Any]:
     return {
         "layers": result.layers,
         "skipped_images": [{"ref": r, "reason": why} for r, why in result.skipped_images],

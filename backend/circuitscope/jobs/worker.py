@@ -7,7 +7,7 @@ import time
 import traceback
 
 from ..compute.config import RunConfigError, parse_run_config
-from ..compute.pipeline import Cancelled, run_compute
+from ..compute.pipeline import Cancelled, run_compute, run_summary
 from ..settings import Settings
 from ..store import Database
 from . import queue
@@ -82,10 +82,8 @@ class JobRunner:
                 queue.finish(s, job_id, "failed", error=f"{type(err).__name__}: {err}",
                              summary={"traceback": traceback.format_exc()[-4000:]})
         else:
-            from ..compute.pipeline import _summary
-
             with self.db.session() as s:
-                queue.finish(s, job_id, "done", summary=_summary(result), run_id=result.run_id,
+                queue.finish(s, job_id, "done", summary=run_summary(result), run_id=result.run_id,
                              model_slug=result.model_slug)
         finally:
             done.set()
