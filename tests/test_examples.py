@@ -316,3 +316,82 @@ def test_render_examples_records():
     for r, red in ((max(flat, key=lambda r: r.activation), True), (min(flat, key=lambda r: r.activation), False)):
         heat = np.asarray(_decode(r.heatmap_webp).convert("RGBA")).astype(int)[2 * r.y + 1, 2 * r.x + 1]
         assert (heat[0] > heat[2]) == red and heat[3] > 80, (r.activation, heat)
+
+
+# ------------------------------------------------------------------- layers ending in a ReLU
+def relu_model(inplace: bool = False) -> LoadedModel:
+    """"0" = conv->ReLU block (ends in a ReLU), "1" = a bare conv (does not), "2" = the ReLU module itself."""
+    torch.manual_seed(1)
+    net = nn.Sequential(
+        nn.Sequential(nn.Conv2d(3, 5, 3, padding=1), nn.ReLU(inplace=inplace)),
+        nn.Conv2d(5, 4, 3, padding=1),
+        nn.ReLU(inplace=inplace),
+    )
+    return LoadedModel("relu-tiny", net.eval(), input_size=S, mean=(0.5,) * 3, std=(0.5,) * 3)
+
+
+def _pre_relu_maps(model: LoadedModel, dataset: TinyImages, batch_size: int) -> tuple[list[int], torch.Tensor]:
+    """The pre-ReLU map of block "0" (its conv's output) for every readable image, batched like the pass."""
+    from circuitscope.datasets.loader import model_transform
+
+    tf = model_transform(model.input_size)
+    idx, maps = [], []
+    with torch.no_grad():
+        for s in range(0, len(dataset), batch_size):
+            ok = [i for i in range(s, min(s + batch_size, len(dataset))) if i not in dataset.bad]
+            x = torch.stack([tf(dataset.load(i)) for i in ok])
+            idx += ok
+            maps.append(model.module[0][0](model.normalize(x)))
+    return idx, torch.cat(maps).flatten(2).double()
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_bottom_of_a_relu_layer_ranks_the_pre_relu_min(inplace):
+    m, ds, k, bs = relu_model(inplace), TinyImages(21, bad={5}), 4, 4
+    tallies = compute_dataset_examples(m, ds, ["0", "1"], k=k, batch_size=bs, progress=False)
+    t = tallies["0"]
+    assert t.bottom_measure == "pre_relu" and tallies["1"].bottom_measure == "output"
+    # top-k and statistics: the layer's real (post-ReLU) output, as before
+    top, bottom_out, a = brute_force(m, ds, "0", k, bs)
+    assert _entries(t.top) == top
+    assert t.stats(0)["min"] >= 0 and t.stats(0)["max"] == pytest.approx(float(a[:, 0].max()), rel=1e-6)
+    # bottom-k: lowest spatial min of the pre-ReLU map (ties: lower output mean, lower index)
+    idx, pre = _pre_relu_maps(m, ds, bs)
+    mean = a.mean(2)
+    W = t.map_shape[1]
+    for c in range(t.num_channels):
+        order = sorted(range(len(idx)), key=lambda j: (pre[j, c].min(), mean[j, c], idx[j]))[:k]
+        assert [e.image_index for e in t.bottom[c]] == [idx[j] for j in order]
+        for e, j in zip(t.bottom[c], order):
+            assert e.value < 0
+            assert e.value == pytest.approx(float(pre[j, c].min()), rel=1e-5, abs=1e-6)
+            assert (e.y, e.x) == divmod(int(pre[j, c].argmin()), W)
+    # a layer without a final ReLU is unchanged
+    top1, bottom1, _ = brute_force(m, ds, "1", k, bs)
+    assert _entries(tallies["1"].top) == top1 and _entries(tallies["1"].bottom) == bottom1
+
+    # rendering: bottom records carry the pre-ReLU value and are marked so; the heatmap is of that map
+    recs = render_examples(m, TinyImages(21, bad={5}), "0", t)
+    for c, lst in recs.items():
+        for r, e in zip(lst, t.top[c] + t.bottom[c]):
+            assert (r.image_index, r.activation, r.y, r.x) == (e.image_index, e.value, e.y, e.x)
+            assert r.measure == ("pre_relu" if r.kind == "bottom" else "output")
+            if r.kind == "bottom" and r.rank == 0:  # the most negative response is drawn blue
+                heat = np.asarray(_decode(r.heatmap_webp).convert("RGBA")).astype(int)[r.y, r.x]
+                assert heat[2] > heat[0] and heat[3] > 40, heat
+    assert all(r.measure == "output" for lst in render_examples(m, ds, "1", tallies["1"]).values() for r in lst)
+
+
+def test_relu_layer_tallies_survive_checkpoint_and_fingerprint_changed(tmp_path):
+    from circuitscope.records.examples import LayerTallies, _fingerprint
+
+    m, ds = relu_model(), TinyImages(9)
+    ckpt = tmp_path / "examples.pt"
+    ref = compute_dataset_examples(m, ds, ["0", "2"], k=2, batch_size=4, progress=False, checkpoint_path=ckpt)
+    assert ref["2"].bottom_measure == "pre_relu"  # the layer that is itself the ReLU
+    again = compute_dataset_examples(m, TinyImages(9), ["0", "2"], k=2, batch_size=4, progress=False,
+                                     checkpoint_path=ckpt)
+    _assert_same(_state(ref), _state(again))
+    restored = LayerTallies.from_state_dict(ref["0"].state_dict())
+    assert restored.bottom_measure == "pre_relu"
+    assert '"bottom": "pre_relu_if_final_relu"' in _fingerprint(m, ds, ["0"], 2, 64)

@@ -180,7 +180,8 @@ def _examples_stage(config, settings, db, blobs, model, dataset, model_id, ds_id
     from ..datasets.loader import SkippedImages
     from ..records.examples import compute_dataset_examples, render_examples
 
-    params = {"dataset": dataset.describe(), "k": config.examples.k}
+    # "bottom": bottom-k of a layer ending in a ReLU rank the pre-ReLU min (older runs recompute)
+    params = {"dataset": dataset.describe(), "k": config.examples.k, "bottom": "pre_relu_if_final_relu"}
     with db.session() as s:
         layers = _layers_of(s, model_id, layer_names)
         todo = [n for n in layer_names if not writer.stage_is_done(s, layers[n], "examples", params)]

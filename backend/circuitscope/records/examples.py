@@ -4,9 +4,12 @@ Pass 1 (`compute_dataset_examples`): the dataset is read once, in index order, i
 forward pass stops after the deepest requested layer. For every layer and channel it keeps
   * top-k: the images with the highest spatial MAX of the channel (position = argmax),
   * bottom-k: the images with the lowest spatial MIN (position = argmin) - the most negative
-    response, which is what matters for pre-ReLU layers; after a ReLU most minima are 0, so ties
-    are broken by the lower spatial mean (the images where the unit is quietest overall), then by
-    the lower image index (top-k ties: higher spatial mean, then lower index),
+    response (Distill's "Feature Visualization" appendix). On a layer that ends in a ReLU (see
+    activations/relu.py; detected on the first batch) that is the min of the final ReLU's *input*,
+    the pre-activation (``bottom_measure == "pre_relu"``; the records' ``activation`` is then that
+    negative value): the post-ReLU min is 0 for almost every image. Ties are broken by the lower
+    spatial mean of the layer's output, then by the lower image index (top-k ties: higher spatial
+    mean, then lower index),
   * RunningStats (count / mean / std / min / max / sparsity, quantile + histogram sketch, and a
     sketch of the per-image spatial max).
 Everything per batch is a few vectorised reductions on the device; state is O(channels x k) plus
@@ -38,6 +41,7 @@ import torch
 from torch import nn
 
 from circuitscope.activations.hooks import forward_until
+from circuitscope.activations.relu import forward_until_pre_relu
 from circuitscope.datasets.base import DatasetError, ImageDataset
 from circuitscope.datasets.loader import SkippedImages, iterate_batches, model_transform
 from circuitscope.models.base import LoadedModel
@@ -97,6 +101,7 @@ class LayerTallies:
     top: RunningTopK
     bottom: RunningTopK
     running: RunningStats
+    bottom_measure: str = "output"  # what bottom-k ranks: the output's or ("pre_relu") the final ReLU input's min
 
     @classmethod
     def create(
@@ -107,7 +112,10 @@ class LayerTallies:
         k: int,
         device: str | torch.device = "cpu",
         hist_positions: int | None = 64,
+        bottom_measure: str = "output",
     ) -> "LayerTallies":
+        if bottom_measure not in ("output", "pre_relu"):
+            raise ValueError(f"bottom_measure must be 'output' or 'pre_relu', not {bottom_measure!r}")
         return cls(
             layer,
             int(num_channels),
@@ -115,6 +123,7 @@ class LayerTallies:
             RunningTopK(num_channels, k, largest=True, device=device),
             RunningTopK(num_channels, k, largest=False, device=device),
             RunningStats(num_channels, device=device, hist_positions=hist_positions),
+            bottom_measure,
         )
 
     @property
@@ -132,29 +141,48 @@ class LayerTallies:
     def all_stats(self) -> list[dict[str, Any]]:
         return self.running.results()
 
-    def update(self, act: torch.Tensor, image_idx: torch.Tensor, scratch: Scratch | None = None) -> None:
-        """Fold in one batch of this layer's output [B, C, H, W] / [B, C, L] / [B, C]."""
+    def update(
+        self, act: torch.Tensor, image_idx: torch.Tensor, scratch: Scratch | None = None,
+        pre: torch.Tensor | None = None,
+    ) -> None:
+        """Fold in one batch of this layer's output [B, C, H, W] / [B, C, L] / [B, C]; with
+        ``bottom_measure == "pre_relu"``, ``pre`` (the final ReLU's input, same shape) is required."""
         x = act.flatten(2) if act.dim() > 2 else act.unsqueeze(-1)
         if x.dtype != torch.float32:
             x = x.float()
         W = act.shape[3] if act.dim() == 4 else 1
         on_cpu = x.device.type == "cpu"
+        xb = x  # what bottom-k ranks
+        if self.bottom_measure == "pre_relu":
+            if pre is None or pre.shape != act.shape:
+                raise RuntimeError(f"Layer '{self.layer}' ended in a ReLU on the first batch but not on this one.")
+            xb = pre.flatten(2) if pre.dim() > 2 else pre.unsqueeze(-1)
+            if xb.dtype != torch.float32:
+                xb = xb.float()
         # On accelerators argmax/argmin come with the max/min reduction (no host sync); on CPU they
         # cost a slow pass each, so they are computed only for maps that can enter a top/bottom list.
         s = summarize(x, self.running.sample_stride(act), scratch, positions=not on_cpu)
+        if xb is x:
+            bmin = s.min
+        elif on_cpu:
+            bmin = xb.amin(dim=2)  # the one extra reduction of a layer that ends in a ReLU
+        else:
+            bmin, bpos = xb.min(dim=2)
         if on_cpu:
             amax = _candidate_positions(x, s.max, s.mean, image_idx, self.top, largest=True)
-            amin = _candidate_positions(x, s.min, s.mean, image_idx, self.bottom, largest=False)
+            amin = _candidate_positions(xb, bmin, s.mean, image_idx, self.bottom, largest=False)
         else:
-            amax, amin = s.argmax, s.argmin
+            amax, amin = s.argmax, (s.argmin if xb is x else bpos)
         self.top.update(s.max, image_idx, amax // W, amax % W, tiebreak=s.mean)
-        self.bottom.update(s.min, image_idx, amin // W, amin % W, tiebreak=s.mean)
+        self.bottom.update(bmin, image_idx, amin // W, amin % W, tiebreak=s.mean)
         self.running.update_from_summary(s)
 
     def merge(self, other: "LayerTallies") -> "LayerTallies":
         """Fold in another shard's tallies of the same layer (disjoint image sets)."""
         if (other.layer, other.num_channels) != (self.layer, self.num_channels):
             raise ValueError("cannot merge tallies of different layers")
+        if other.bottom_measure != self.bottom_measure:
+            raise ValueError("cannot merge tallies whose bottom-k rank different measures")
         self.top.merge(other.top)
         self.bottom.merge(other.bottom)
         self.running.merge(other.running)
@@ -168,6 +196,7 @@ class LayerTallies:
             "top": self.top.state_dict(),
             "bottom": self.bottom.state_dict(),
             "running": self.running.state_dict(),
+            "bottom_measure": self.bottom_measure,
         }
 
     @classmethod
@@ -183,6 +212,7 @@ class LayerTallies:
             RunningTopK.from_state_dict(state["top"], device),
             RunningTopK.from_state_dict(state["bottom"], device),
             running,
+            state.get("bottom_measure", "output"),
         )
 
 
@@ -196,15 +226,18 @@ class ExampleRecord:
     rank: int  # 0 = best
     image_index: int
     image_ref: str
-    activation: float  # spatial max (top) / spatial min (bottom) of the channel on this image
+    activation: float  # spatial max (top) / spatial min (bottom) of the channel on this image, of `measure`
     y: int  # position of that value in the activation map
     x: int
     box: tuple[int, int, int, int]  # (x0, y0, x1, y1) receptive field in input pixels, x1/y1 exclusive
     crop_webp: bytes  # the box cropped from the model-input image, upsampled to >= 64 px (lossy)
     image_webp: bytes  # the full model-input image (lossy); same bytes object for every record of an image
-    heatmap_webp: bytes  # RGBA overlay of the channel's map at image size (lossless): red +, blue -
+    heatmap_webp: bytes  # RGBA overlay of the channel's map (of `measure`) at image size (lossless): red +, blue -
     label: int | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    # which map `activation`, (y, x) and the heatmap are of: the layer's "output", or ("pre_relu",
+    # bottom examples of a layer that ends in a ReLU) the final ReLU's input
+    measure: str = "output"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,6 +292,7 @@ def _fingerprint(model: LoadedModel, dataset: ImageDataset, layers: list[str], k
             "layers": list(layers),
             "k": k,
             "hist_positions": hist_positions,
+            "bottom": "pre_relu_if_final_relu",
         },
         sort_keys=True,
         default=str,
@@ -383,15 +417,24 @@ def compute_dataset_examples(
             for idx, imgs in batches:
                 report_skips()
                 x = model.normalize(imgs.to(device, non_blocking=True))
-                acts = forward_until(module, x, layers)
+                # The first batch finds out which layers end in a ReLU; afterwards only those are watched.
+                watch = layers if not tallies else [n for n in layers if tallies[n].bottom_measure == "pre_relu"]
+                if watch:
+                    acts, pres = forward_until_pre_relu(module, x, layers, watch)
+                else:
+                    acts, pres = forward_until(module, x, layers), {}
                 idx_dev = idx.to(device, non_blocking=True)
                 with _intra_op_threads(tally_threads if device.type == "cpu" else None):
                     for name in layers:
                         act = acts[name]
+                        pre = pres.get(name)
                         if name not in tallies:
                             hw = (act.shape[2], act.shape[3] if act.dim() == 4 else 1) if act.dim() > 2 else (1, 1)
-                            tallies[name] = LayerTallies.create(name, act.shape[1], hw, k, device, hist_positions)
-                        tallies[name].update(act, idx_dev, scratch)
+                            tallies[name] = LayerTallies.create(
+                                name, act.shape[1], hw, k, device, hist_positions,
+                                bottom_measure="pre_relu" if pre is not None else "output",
+                            )
+                        tallies[name].update(act, idx_dev, scratch, pre=pre)
                 images_ok += len(idx)
                 n_batches += 1
                 chunk = (int(idx[0]) - start) // batch_size
@@ -569,22 +612,30 @@ def iter_examples(
     scales = {name: _channel_scales(t) for name, t in tallies.items()}
     order = sorted(jobs)
     S = model.input_size
+    pre_layers = [n for n, t in tallies.items() if t.bottom_measure == "pre_relu" and "bottom" in kinds]
     own_skipped = SkippedImages()
     report_skips = _Forward(own_skipped, skipped)
     for idx, imgs in iterate_batches(
         dataset, model_transform(S), batch_size, 0, skipped=own_skipped, indices=order
     ):
         report_skips()
-        with torch.inference_mode():
-            acts = forward_until(module, model.normalize(imgs.to(dev)), layers)
-        maps = {}
-        for name, a in acts.items():
+        if pre_layers:  # no_grad: inference tensors have no version counter, which the ReLU check reads
+            with torch.no_grad():
+                acts, pres = forward_until_pre_relu(module, model.normalize(imgs.to(dev)), layers, pre_layers)
+        else:
+            with torch.inference_mode():
+                acts, pres = forward_until(module, model.normalize(imgs.to(dev)), layers), {}
+        for name in pre_layers:
+            if pres.get(name) is None:
+                raise RuntimeError(f"Layer '{name}' ended in a ReLU in the examples pass but not when rendering.")
+        maps: dict[tuple[str, str], np.ndarray] = {}
+        for key, a in [((n, "output"), a) for n, a in acts.items()] + [((n, "pre_relu"), pres[n]) for n in pre_layers]:
             a = a.float()
             if a.dim() == 2:
                 a = a[:, :, None, None]
             elif a.dim() == 3:
                 a = a[..., None]
-            maps[name] = a.cpu().numpy()
+            maps[key] = a.cpu().numpy()
         for b, i in enumerate(idx.tolist()):
             pil = overlays.to_pil(imgs[b])
             image_webp = overlays.encode_webp(pil)
@@ -594,9 +645,10 @@ def iter_examples(
             heat_cache: dict[tuple[str, int], bytes] = {}
             for name, c, kind, rank, e in jobs[i]:
                 box = rfs[name].box(e.y, e.x)
-                hkey = (name, c)
+                measure = tallies[name].bottom_measure if kind == "bottom" else "output"
+                hkey = (name, c, measure)
                 if hkey not in heat_cache:
-                    heat = overlays.heatmap_rgba(maps[name][b, c], scales[name][c], pil.size)
+                    heat = overlays.heatmap_rgba(maps[(name, measure)][b, c], scales[name][c], pil.size)
                     heat_cache[hkey] = overlays.encode_webp(heat, lossless=True)
                 yield ExampleRecord(
                     layer=name,
@@ -614,6 +666,7 @@ def iter_examples(
                     heatmap_webp=heat_cache[hkey],
                     label=label,
                     attributes=attrs,
+                    measure=measure,
                 )
     report_skips()
 

@@ -57,9 +57,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
 from circuitscope.activations.hooks import StopForward, get_module
+from circuitscope.activations.relu import ReluRecorder, final_relu_input, relu_call
 from circuitscope.models.base import LoadedModel
 
 OBJECTIVES = ("channel", "neuron", "negative", "diversity")
@@ -119,47 +119,9 @@ class FeatureVisRecord:
 resolve_layer = get_module
 
 
-# ReLU-like calls whose *input* is the pre-activation Lucid/Microscope optimize ("..._pre_relu").
-_RELU_FUNCS = {F.relu, torch.relu, torch.Tensor.relu, F.relu6}
-_RELU_FUNCS_INPLACE = {F.relu_, torch.relu_, torch.Tensor.relu_}
-_HARDTANH_FUNCS = {F.hardtanh, F.hardtanh_}  # nn.ReLU6 calls F.hardtanh(x, 0., 6.)
-
-
-def _relu_call(func, args, kwargs) -> tuple[bool, bool]:
-    """(is a ReLU-like call, is in place) for a torch function call."""
-    if not args or not isinstance(args[0], torch.Tensor):
-        return False, False
-    if func in _RELU_FUNCS_INPLACE:
-        return True, True
-    if func in _RELU_FUNCS:  # F.relu(input, inplace=False), F.relu6(input, inplace=False)
-        inplace = func in (F.relu, F.relu6) and bool(args[1] if len(args) > 1 else kwargs.get("inplace", False))
-        return True, inplace
-    if func in _HARDTANH_FUNCS:  # F.hardtanh(input, min_val=-1., max_val=1., inplace=False)
-        min_val = args[1] if len(args) > 1 else kwargs.get("min_val", -1.0)
-        if not isinstance(min_val, (int, float)) or min_val != 0:
-            return False, False
-        inplace = func is F.hardtanh_ or bool(args[3] if len(args) > 3 else kwargs.get("inplace", False))
-        return True, inplace
-    return False, False
-
-
-class _ReluRecorder(TorchFunctionMode):
-    """Records every ReLU-like call: (output tensor, its version right after, the input before)."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls: list[tuple[torch.Tensor, int, torch.Tensor]] = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        is_relu, inplace = _relu_call(func, args, kwargs)
-        if not is_relu:
-            return func(*args, **kwargs)
-        pre = args[0].clone() if inplace else args[0]  # an in-place ReLU overwrites its input
-        out = func(*args, **kwargs)
-        if isinstance(out, torch.Tensor):
-            self.calls.append((out, out._version, pre))
-        return out
+# ReLU detection is shared with records/examples.py (activations/relu.py); the old names stay here.
+_relu_call = relu_call
+_ReluRecorder = ReluRecorder
 
 
 def _forward(
@@ -212,10 +174,7 @@ def _forward(
         )
     pre = None
     if recorder is not None:
-        for o, version, inp in reversed(recorder.calls):
-            if o is out and o._version == version and inp.shape == out.shape:
-                pre = inp
-                break
+        pre = final_relu_input(recorder.calls, out)
     return out, pre
 
 
