@@ -209,7 +209,17 @@ function ExamplesSection({ u, heatmap, onToggle }: { u: UnitDetail; heatmap: boo
         </label>
       </div>
       <ExampleGrid title="Top" rows={u.top} heatmap={heatmap} kind="top" inputSize={u.input_size} />
-      <ExampleGrid title="Bottom" rows={u.bottom} heatmap={heatmap} kind="bottom" inputSize={u.input_size} />
+      <ExampleGrid
+        title="Bottom"
+        rows={u.bottom}
+        heatmap={heatmap}
+        kind="bottom"
+        inputSize={u.input_size}
+        note={
+          // Below the layer's own minimum: the engine ranked these by the input of the layer's final ReLU.
+          (u.stats.min ?? 0) >= 0 && u.bottom.some((r) => r.activation < 0) ? "pre-ReLU values (most negative input to the final ReLU)" : undefined
+        }
+      />
     </section>
   );
 }
@@ -218,13 +228,28 @@ const EX = 88;
 
 /** Dataset examples: the receptive-field crop, or (heatmap on) the whole image with the activation
  * overlay and the crop's box outlined. */
-function ExampleGrid({ title, rows, heatmap, kind, inputSize }: { title: string; rows: Example[]; heatmap: boolean; kind: string; inputSize: number }) {
+function ExampleGrid({
+  title,
+  rows,
+  heatmap,
+  kind,
+  inputSize,
+  note,
+}: {
+  title: string;
+  rows: Example[];
+  heatmap: boolean;
+  kind: string;
+  inputSize: number;
+  note?: string;
+}) {
   return (
     <div className={`examples examples-${kind}`}>
       <h3>
         {title}{" "}
         <span className="muted small">
           {rows.length ? `${rows.length} images · activation at (y, x) of the activation map · ${heatmap ? "whole image, overlay: red +, blue −" : "receptive-field crop"}` : ""}
+          {note ? ` · ${note}` : ""}
         </span>
       </h3>
       {rows.length === 0 ? (
