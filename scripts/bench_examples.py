@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from circuitscope.activations.hooks import forward_until
+from circuitscope.activations.capture import forward_until
 from circuitscope.datasets.loader import iterate_batches, model_transform
 from circuitscope.models.base import LoadedModel
 from circuitscope.records import examples as ex

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from circuitscope.activations.hooks import StopForward, capture_layers, forward_until
+from circuitscope.activations import StopForward, capture_layers, forward_until
 from circuitscope.models import LoadedModel, ModelLoadError, is_scripted, list_layers, require_hooks
 from circuitscope.models.sources import load_model
 from circuitscope.models.torchscript import InterpretedModule, TorchScriptUnsupportedError, make_hookable

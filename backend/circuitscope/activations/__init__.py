@@ -1,10 +1,19 @@
-"""Hooks that capture (and stop at) named layers."""
-from circuitscope.activations.hooks import (
-    StopForward,
-    capture_layers,
-    first_tensor,
-    forward_until,
-    get_module,
-)
+"""Model internals: the one hook primitive (``Trace``: capture, edit, stop) and helpers built on it.
 
-__all__ = ["StopForward", "capture_layers", "first_tensor", "forward_until", "get_module"]
+Only this package registers torch hooks; everything else calls ``Trace`` or the helpers here.
+"""
+from circuitscope.activations.capture import capture_layers, forward_until, forward_until_pre_relu
+from circuitscope.activations.hooks import StopForward, first_tensor, get_module
+from circuitscope.activations.trace import ChannelEdit, Trace, replace_first_tensor
+
+__all__ = [
+    "ChannelEdit",
+    "StopForward",
+    "Trace",
+    "capture_layers",
+    "first_tensor",
+    "forward_until",
+    "forward_until_pre_relu",
+    "get_module",
+    "replace_first_tensor",
+]

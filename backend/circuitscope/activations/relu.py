@@ -5,7 +5,7 @@ layer's own forward returned, unmodified since (``nn.ReLU``/``nn.ReLU6`` modules
 ``F.relu``/``torch.relu``/``.relu()``, ``F.relu6``, ``F.hardtanh`` with min 0, in place or not;
 the layer may itself be the ReLU). That call's input is the layer's pre-ReLU map, which Lucid and
 OpenAI Microscope use for "..._pre_relu" objectives and the most negative dataset examples.
-Shared by records/featurevis.py (one layer, gradients) and records/examples.py (many layers).
+Used by `Trace(pre_relu=...)` (trace.py).
 """
 from __future__ import annotations
 
@@ -16,9 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from circuitscope.activations.hooks import StopForward, first_tensor, get_module
 
-__all__ = ["ReluRecorder", "final_relu_input", "forward_until_pre_relu", "relu_call"]
+__all__ = ["ReluRecorder", "final_relu_input", "relu_call"]
 
 _RELU_FUNCS = {F.relu, torch.relu, torch.Tensor.relu, F.relu6}
 _RELU_FUNCS_INPLACE = {F.relu_, torch.relu_, torch.Tensor.relu_}
@@ -70,78 +69,3 @@ def final_relu_input(calls: Iterable[tuple[torch.Tensor, int, torch.Tensor]], ou
         if o is out and o._version == version and inp.shape == out.shape:
             return inp
     return None
-
-
-def forward_until_pre_relu(
-    module: nn.Module, x: torch.Tensor, names: Iterable[str], pre_relu: Iterable[str] | None = None
-) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor | None]]:
-    """Like ``forward_until`` (detached outputs, stops after the last layer), plus for every layer in
-    ``pre_relu`` (default: all of ``names``) the input of its final ReLU, or None where it does not
-    end in one. ReLU-like calls are only intercepted while such a layer's own forward runs."""
-    names = list(dict.fromkeys(names))
-    watch = set(names if pre_relu is None else pre_relu) & set(names)
-    store: dict[str, torch.Tensor] = {}
-    pres: dict[str, torch.Tensor | None] = {n: None for n in watch}
-    starts: dict[str, int] = {}
-    recorder = ReluRecorder()
-    depth = [0]  # watched layers whose forward is running (nested layers share one recorder)
-    handles = []
-
-    def enter():
-        if depth[0] == 0:
-            recorder.__enter__()
-        depth[0] += 1
-
-    def leave():
-        depth[0] -= 1
-        if depth[0] == 0:
-            recorder.__exit__(None, None, None)
-            recorder.calls.clear()
-
-    def make_pre_hook(name: str):
-        def pre_hook(_mod, _inp):
-            if name in store or name in starts:  # a shared module: only its first run counts
-                return None
-            starts[name] = len(recorder.calls)
-            enter()
-            return None
-
-        return pre_hook
-
-    def make_hook(name: str):
-        def hook(_mod, _inp, out):
-            if name in store:
-                return None
-            t = first_tensor(out)
-            if t is None:
-                raise TypeError(f"Layer '{name}' produced no tensor output (got {type(out).__name__}).")
-            if name in starts:
-                pre = final_relu_input(recorder.calls[starts.pop(name):], t)
-                pres[name] = None if pre is None else pre.detach()
-                leave()
-            store[name] = t.detach()
-            if len(store) == len(names):
-                raise StopForward()
-            return None
-
-        return hook
-
-    try:
-        for name in names:
-            mod = get_module(module, name)
-            if name in watch:
-                handles.append(mod.register_forward_pre_hook(make_pre_hook(name)))
-            handles.append(mod.register_forward_hook(make_hook(name)))
-        try:
-            module(x)
-        except StopForward:
-            pass
-    finally:
-        while depth[0] > 0:  # a layer's forward raised: leave the torch-function mode stack as it was
-            leave()
-        for h in handles:
-            h.remove()
-    missing = [n for n in names if n not in store]
-    if missing:
-        raise RuntimeError(f"Layers did not run during the forward pass: {', '.join(missing)}")
-    return {n: store[n] for n in names}, pres

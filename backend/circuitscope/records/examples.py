@@ -40,8 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from circuitscope.activations.hooks import forward_until
-from circuitscope.activations.relu import forward_until_pre_relu
+from circuitscope.activations.capture import forward_until, forward_until_pre_relu
 from circuitscope.datasets.base import DatasetError, ImageDataset
 from circuitscope.datasets.loader import SkippedImages, iterate_batches, model_transform
 from circuitscope.models.base import LoadedModel
