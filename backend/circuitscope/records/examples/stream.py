@@ -1,6 +1,7 @@
 """Pass 1: one streaming pass over the dataset that folds every batch into each layer's tallies."""
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -52,6 +53,7 @@ def compute_dataset_examples(
     hist_positions: int | None = 64,
     shard: tuple[int, int] | None = None,
     tally_threads: int | None = 1,
+    concepts: Any = None,
 ) -> dict[str, LayerTallies]:
     """One streaming pass over `dataset` for all `layers`; returns {layer: LayerTallies}.
 
@@ -67,6 +69,8 @@ def compute_dataset_examples(
       torch's setting); None = torch's setting. The tallies are a dozen cheap memory-bound passes
       per layer; 1 thread avoids an OpenMP barrier per pass, which is what costs on a loaded
       machine (2x less overhead on the shared 2-core box). On an idle many-core CPU, None may be faster.
+    concepts: a ConceptVocabulary (concepts/vocabulary.py): per-concept histograms of every channel's
+      per-image spatial max are tallied too (LayerTallies.concepts), for AUC / mean-difference scores.
     """
     layers = list(dict.fromkeys(layers))
     if not layers:
@@ -81,6 +85,8 @@ def compute_dataset_examples(
             raise ValueError(f"shard must be (i, n) with 0 <= i < n, not {shard}")
         lo, hi = i_shard * n_all // n_shards, (i_shard + 1) * n_all // n_shards
     fp = fingerprint(model, dataset, layers, k, hist_positions) + f"|range={lo}:{hi}"
+    if concepts is not None:
+        fp += "|concepts=" + json.dumps(list(concepts.names))
     ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
 
     tallies: dict[str, LayerTallies] = {}
@@ -139,6 +145,7 @@ def compute_dataset_examples(
                 else:
                     acts, pres = forward_until(module, x, layers), {}
                 idx_dev = idx.to(device, non_blocking=True)
+                membership = None if concepts is None else concepts.membership(idx).to(device, non_blocking=True)
                 with _intra_op_threads(tally_threads if device.type == "cpu" else None):
                     for name in layers:
                         act = acts[name]
@@ -148,8 +155,9 @@ def compute_dataset_examples(
                             tallies[name] = LayerTallies.create(
                                 name, act.shape[1], hw, k, device, hist_positions,
                                 bottom_measure="pre_relu" if pre is not None else "output",
+                                concepts=None if concepts is None else concepts.names,
                             )
-                        tallies[name].update(act, idx_dev, scratch, pre=pre)
+                        tallies[name].update(act, idx_dev, scratch, pre=pre, membership=membership)
                 images_ok += len(idx)
                 n_batches += 1
                 chunk = (int(idx[0]) - start) // batch_size

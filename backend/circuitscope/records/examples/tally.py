@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from circuitscope.concepts.tally import ConceptTallies
 from circuitscope.records.stats import RunningStats, Scratch, summarize
 from circuitscope.records.topk import RunningTopK
 
@@ -49,6 +50,8 @@ class LayerTallies:
     bottom: RunningTopK
     running: RunningStats
     bottom_measure: str = "output"  # what bottom-k ranks: the output's or ("pre_relu") the final ReLU input's min
+    # per-concept histograms of the per-image spatial max (concepts/tally.py); None: not tallied
+    concepts: ConceptTallies | None = None
 
     @classmethod
     def create(
@@ -60,6 +63,7 @@ class LayerTallies:
         device: str | torch.device = "cpu",
         hist_positions: int | None = 64,
         bottom_measure: str = "output",
+        concepts: list[str] | None = None,
     ) -> "LayerTallies":
         if bottom_measure not in ("output", "pre_relu"):
             raise ValueError(f"bottom_measure must be 'output' or 'pre_relu', not {bottom_measure!r}")
@@ -71,6 +75,7 @@ class LayerTallies:
             RunningTopK(num_channels, k, largest=False, device=device),
             RunningStats(num_channels, device=device, hist_positions=hist_positions),
             bottom_measure,
+            ConceptTallies(concepts, num_channels, device=device) if concepts else None,
         )
 
     @property
@@ -90,10 +95,11 @@ class LayerTallies:
 
     def update(
         self, act: torch.Tensor, image_idx: torch.Tensor, scratch: Scratch | None = None,
-        pre: torch.Tensor | None = None,
+        pre: torch.Tensor | None = None, membership: torch.Tensor | None = None,
     ) -> None:
         """Fold in one batch of this layer's output [B, C, H, W] / [B, C, L] / [B, C]; with
-        ``bottom_measure == "pre_relu"``, ``pre`` (the final ReLU's input, same shape) is required."""
+        ``bottom_measure == "pre_relu"``, ``pre`` (the final ReLU's input, same shape) is required;
+        ``membership`` (bool [B, K], the images' concepts) feeds the concept tallies, if any."""
         x = act.flatten(2) if act.dim() > 2 else act.unsqueeze(-1)
         if x.dtype != torch.float32:
             x = x.float()
@@ -123,6 +129,10 @@ class LayerTallies:
         self.top.update(s.max, image_idx, amax // W, amax % W, tiebreak=s.mean)
         self.bottom.update(bmin, image_idx, amin // W, amin % W, tiebreak=s.mean)
         self.running.update_from_summary(s)
+        if self.concepts is not None:
+            if membership is None:
+                raise ValueError(f"Layer '{self.layer}' tallies concepts: pass the batch's concept membership")
+            self.concepts.update(s.max, membership)
 
     def merge(self, other: "LayerTallies") -> "LayerTallies":
         """Fold in another shard's tallies of the same layer (disjoint image sets)."""
@@ -133,6 +143,10 @@ class LayerTallies:
         self.top.merge(other.top)
         self.bottom.merge(other.bottom)
         self.running.merge(other.running)
+        if (self.concepts is None) != (other.concepts is None):
+            raise ValueError("cannot merge tallies with and without concept scores")
+        if self.concepts is not None:
+            self.concepts.merge(other.concepts)
         return self
 
     def state_dict(self) -> dict[str, Any]:
@@ -144,6 +158,7 @@ class LayerTallies:
             "bottom": self.bottom.state_dict(),
             "running": self.running.state_dict(),
             "bottom_measure": self.bottom_measure,
+            "concepts": None if self.concepts is None else self.concepts.state_dict(),
         }
 
     @classmethod
@@ -160,4 +175,5 @@ class LayerTallies:
             RunningTopK.from_state_dict(state["bottom"], device),
             running,
             state.get("bottom_measure", "output"),
+            None if state.get("concepts") is None else ConceptTallies.from_state_dict(state["concepts"], device),
         )
