@@ -1,4 +1,5 @@
 // Typed client for the browse API (backend/circuitscope/api/schemas_browse.py mirrors these types).
+import type { UnitConcepts } from "./concepts/conceptApi";
 
 export type LayerStatus = "done" | "running" | "partial" | "not_computed";
 
@@ -148,6 +149,10 @@ export interface UnitDetail {
   bottom: Example[];
   incoming: ConnectionOut[];
   outgoing: ConnectionOut[];
+  /** Concept selectivity (concepts/conceptApi.ts): ranked scores, or null with the reason in concept_status. */
+  concepts: UnitConcepts["concepts"];
+  concept_status: UnitConcepts["concept_status"];
+  suggested_label: UnitConcepts["suggested_label"];
 }
 
 /** An HTTP error from the API; `detail` is the server's message (always JSON {"detail": ...}). */

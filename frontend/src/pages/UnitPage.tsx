@@ -9,6 +9,7 @@ import { KernelHeatmap } from "../components/KernelHeatmap";
 import { useKeys } from "../components/keys";
 import { Loading } from "../components/Loading";
 import { StatusBadge } from "../components/StatusBadge";
+import { ConceptPanel } from "../concepts";
 import { UnitImage, UnitThumb } from "../components/UnitThumb";
 import { useApi, useTitle } from "../components/useApi";
 
@@ -27,6 +28,7 @@ export function UnitPage() {
   useTitle(`${layer}:${indexParam} · ${model}`);
   const url = Number.isNaN(index) ? null : apiPaths.unit(model, layer, index);
   const { data: u, error, loading } = useApi<UnitDetail>(url);
+  const [labelTick, setLabelTick] = useState(0); // a concept suggestion adopted: reload the annotation panel
   const [heatmap, setHeatmap] = useState(() => localStorage.getItem("cs.heatmap") === "1");
   const toggleHeatmap = () =>
     setHeatmap((h) => {
@@ -127,7 +129,7 @@ export function UnitPage() {
               <section className="panel annotation-section" aria-label="annotations">
                 <h2>Annotations</h2>
                 {u.id !== null ? (
-                  <UnitAnnotationPanel modelSlug={u.model} layerName={lyr.name} unitIndex={u.index} unitId={u.id} />
+                  <UnitAnnotationPanel key={labelTick} modelSlug={u.model} layerName={lyr.name} unitIndex={u.index} unitId={u.id} />
                 ) : null}
                 {u.label && (
                   <p className="small">
@@ -135,6 +137,7 @@ export function UnitPage() {
                   </p>
                 )}
               </section>
+              <ConceptPanel model={u.model} layer={lyr.name} index={u.index} data={u} onAdopted={() => setLabelTick((t) => t + 1)} />
               <StatsSection u={u} />
             </aside>
           </div>
