@@ -18,10 +18,6 @@ FIXTURES = Path(__file__).parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
 import evidence_models as em  # noqa: E402
 
-GABOR_SPEC = {"kind": "factory", "target": f"{FIXTURES / 'evidence_models.py'}:gabor_net", "input_size": 64,
-              "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
-
-
 def circular_gap(a: float, b: float, period: float) -> float:
     d = (a - b) % period
     return min(d, period - d)
@@ -79,19 +75,7 @@ def test_stimulus_the_generator_cannot_make(prober):
 @pytest.fixture(scope="module")
 def computed(tmp_path_factory):
     """The Gabor net computed through the real pipeline (examples only) on a few concept images."""
-    from circuitscope.compute.config import parse_run_config
-    from circuitscope.compute.pipeline import run_compute
-    from circuitscope.settings import Settings
-    from circuitscope.store import Database
-
-    root = tmp_path_factory.mktemp("tuning")
-    settings = Settings(data_dir=root / "data", allowed_roots=[FIXTURES, root])
-    db = Database(settings.sqlalchemy_url)
-    config = parse_run_config({"model": GABOR_SPEC, "model_slug": "gabor", "dataset": {"kind": "concepts",
-                               "size": 48, "seed": 1}, "layers": ["1"], "examples": {"k": 3, "batch_size": 24},
-                               "featurevis": {"enabled": False}, "weights": {"enabled": False}})
-    run_compute(config, settings, db, show_progress_bars=False)
-    return settings, db
+    return em.compute_gabor_world(tmp_path_factory.mktemp("tuning"))
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ each stimulus set are cached, so a second unit of the same layer costs only its 
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy.orm import Session
@@ -43,5 +43,73 @@ def tuning(request: Request, model: str, layer: str, index: int = Path(ge=0),
     try:
         return unit_tuning(session, settings.data_dir, get_blobs(request), model, layer, index, param, stimulus,
                            device=settings.device)
+    except EvidenceError as err:
+        raise raise_api(err)
+
+
+# --- blind human comparison ------------------------------------------------------------------------------
+from pydantic import BaseModel, Field  # noqa: E402
+
+from ...annotate.users import Identity  # noqa: E402
+from ...evidence import comparison as comparison_svc  # noqa: E402
+from ..auth import current_user, require_role  # noqa: E402
+
+annotator = require_role("annotator")
+
+
+class SampleIn(BaseModel):
+    per_bin: int = Field(8, ge=1, le=comparison_svc.MAX_PER_BIN, description="images drawn from each bin")
+    bins: int = Field(10, ge=2, le=50, description="equal-width bins over the unit's activation range")
+    max_images: int = Field(2000, ge=10, le=comparison_svc.MAX_SCAN, description="images scanned for the range")
+    seed: int = 0
+
+
+class AnswerIn(BaseModel):
+    label_id: int
+    label_version: int = Field(ge=1)
+    item_id: int
+    answer: Literal["fits", "partly", "not"]
+
+
+@router.post("/comparison/{model}/{layer}/{index}/sample", status_code=201,
+             summary="Scan the unit's dataset and sample images evenly across its activation range (annotator)")
+def create_sample(request: Request, model: str, layer: str, index: int, body: SampleIn,
+                  who: Identity = Depends(annotator), session: Session = Tx):
+    settings = request.app.state.settings
+    try:
+        sample = comparison_svc.create_sample(session, settings.data_dir, get_blobs(request), model, layer, index,
+                                              who, body.per_bin, body.bins, body.max_images, body.seed,
+                                              device=settings.device)
+    except EvidenceError as err:
+        raise raise_api(err)
+    return comparison_svc.sample_dict(sample)
+
+
+@router.get("/comparison/{model}/{layer}/{index}/task", dependencies=reader,
+            summary="The blind task for one label: images without activations, in your own random order")
+def comparison_task(request: Request, model: str, layer: str, index: int, label_id: int, session: Session = Tx):
+    try:
+        return comparison_svc.task(session, model, layer, index, label_id, current_user(request))
+    except EvidenceError as err:
+        raise raise_api(err)
+
+
+@router.put("/comparison/{model}/{layer}/{index}/answers",
+            summary="Answer one item for one label version: fits | partly | not (annotator; 409 if the label changed)")
+def comparison_answer(model: str, layer: str, index: int, body: AnswerIn, who: Identity = Depends(annotator),
+                      session: Session = Tx):
+    try:
+        return comparison_svc.answer(session, model, layer, index, body.label_id, body.label_version, body.item_id,
+                                     body.answer, who)
+    except EvidenceError as err:
+        raise raise_api(err)
+
+
+@router.get("/comparison/{model}/{layer}/{index}/results", dependencies=reader,
+            summary="Answer share per activation bin and the activation-weighted share of a label version")
+def comparison_results(model: str, layer: str, index: int, label_id: int, version: Optional[int] = None,
+                       session: Session = Tx):
+    try:
+        return comparison_svc.label_results(session, model, layer, index, label_id, version)
     except EvidenceError as err:
         raise raise_api(err)
