@@ -26,6 +26,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(browse.router)
     app.include_router(annotate.router)
     app.include_router(jobs.router)
+    from .routes import concepts as concept_routes
+
+    app.include_router(concept_routes.router)
     from .routes import evidence
 
     app.include_router(evidence.router)

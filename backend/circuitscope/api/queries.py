@@ -431,7 +431,7 @@ def unit_detail(session: Session, slug: str, name: str, index: int, examples: in
     units = _rows(session, SQL_UNIT, lid=row.id, idx=index)
     if not units:  # a valid unit whose layer has not been computed (yet)
         return {**base, "id": None, "computed": False, "label": None, "stats": dict.fromkeys(_STATS), "feature_vis": [],
-                "top": [], "bottom": [], "incoming": [], "outgoing": []}
+                "top": [], "bottom": [], "incoming": [], "outgoing": [], **_concepts(session, row.id, None)}
     uid, mean, std, vmin, vmax, sparsity, quantiles, histogram, max_histogram, top_activation = units[0]
     fvs = sorted(_rows(session, SQL_FEATURE_VIS, uid=uid), key=lambda f: (FV_ORDER.get(f[0], 9), f[0], f[1]))
     feature_vis = [
@@ -454,7 +454,15 @@ def unit_detail(session: Session, slug: str, name: str, index: int, examples: in
         **base, "id": uid, "computed": computed, "label": labels.get(uid), "stats": stats,
         "feature_vis": feature_vis, "top": top, "bottom": bottom,
         "incoming": _connections_out(incoming, labels), "outgoing": _connections_out(outgoing, labels),
+        **_concepts(session, row.id, uid),
     }
+
+
+def _concepts(session: Session, layer_id: int, unit_id: int | None) -> dict[str, Any]:
+    """`concepts` (ranked scores or null), `concept_status`, `suggested_label` (concepts/store.py)."""
+    from ..concepts.store import unit_concepts_payload
+
+    return unit_concepts_payload(session, layer_id, unit_id)
 
 
 _STATS = ("mean", "std", "min", "max", "sparsity", "quantiles", "top_activation", "histogram", "max_histogram")

@@ -22,6 +22,9 @@ class ExamplesConfig(Strict):
     k: int = Field(10, ge=1, le=200, description="top-k and bottom-k dataset examples per unit")
     batch_size: int = Field(64, ge=1, le=4096)
     num_workers: int = Field(0, ge=0, le=64)
+    concepts: bool = Field(True, description="score every unit against the dataset's concepts (AUC) in the same pass")
+    concept_tags: str | None = Field(None, description="optional CSV of per-image tags (columns image,tags) "
+                                                       "scored as concepts 'tag=...'")
 
 
 class FeatureVisConfig(Strict):

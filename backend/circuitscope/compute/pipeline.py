@@ -113,6 +113,9 @@ def run_compute(
     order = {info.name: info.order for info in infos}
     layer_names.sort(key=lambda n: order.get(n, 0))
     dataset = build_dataset(config.dataset)
+    from ..concepts.pipeline_stage import concept_setup
+
+    concepts = concept_setup(config.examples, dataset) if config.examples.enabled else (None, {})  # bad tags CSV: fails here
     load_seconds = time.perf_counter() - t0
 
     slug = config.model_slug or default_model_slug(model.source or config.model)
@@ -141,7 +144,7 @@ def run_compute(
     try:
         if config.examples.enabled:
             _examples_stage(config, settings, db, blobs, model, dataset, model_id, ds_id, layer_names, run_id,
-                            result, report, check_cancel, show_progress_bars)
+                            result, report, check_cancel, show_progress_bars, concepts=concepts)
         if config.weights.enabled:  # cheap: before the long feature-vis stage, so circuits show early
             _weights_stage(config, db, model, model_id, layer_names, run_id, result, report, check_cancel)
         if config.featurevis.enabled:
@@ -176,12 +179,15 @@ def _layers_of(s, model_id: int, names: list[str]) -> dict[str, Layer]:
 
 
 def _examples_stage(config, settings, db, blobs, model, dataset, model_id, ds_id, layer_names, run_id,
-                    result, report, check_cancel, bars) -> None:
+                    result, report, check_cancel, bars, concepts=(None, {})) -> None:
     from ..datasets.loader import SkippedImages
+    from ..concepts.pipeline_stage import write_concept_scores
     from ..records.examples import compute_dataset_examples, render_examples
 
     # "bottom": bottom-k of a layer ending in a ReLU rank the pre-ReLU min (older runs recompute)
     params = {"dataset": dataset.describe(), "k": config.examples.k, "bottom": "pre_relu_if_final_relu"}
+    vocab, concept_params = concepts  # concepts/pipeline_stage.py: concept_setup, before the run is stored
+    params.update(concept_params)
     with db.session() as s:
         layers = _layers_of(s, model_id, layer_names)
         todo = [n for n in layer_names if not writer.stage_is_done(s, layers[n], "examples", params)]
@@ -212,7 +218,7 @@ def _examples_stage(config, settings, db, blobs, model, dataset, model_id, ds_id
     tallies = compute_dataset_examples(
         model, dataset, todo_pass, k=config.examples.k, batch_size=config.examples.batch_size,
         device=config.device, checkpoint_path=ckpt, skipped=skipped, progress=bars,
-        on_batch=on_batch, num_workers=config.examples.num_workers,
+        on_batch=on_batch, num_workers=config.examples.num_workers, concepts=vocab,
     )
     result.skipped_images = list(skipped.items)
     if skipped.count:
@@ -229,6 +235,7 @@ def _examples_stage(config, settings, db, blobs, model, dataset, model_id, ds_id
             ds = s.get(writer.Dataset, ds_id)
             stats = {c: tallies[name].stats(c) for c in range(layer.channels)}
             writer.write_layer_examples(s, blobs, ds, units, records, stats)
+            write_concept_scores(s, config.examples, layer.id, ds_id, units, tallies[name], vocab)
             writer.mark_stage(s, layer, "examples", status="done", params=params, run_id=run_id,
                               units_done=layer.channels)
     result.timings["examples"] = time.perf_counter() - t

@@ -119,7 +119,7 @@ class FeatureVisRecord:
 resolve_layer = get_module
 
 
-# ReLU detection is shared with records/examples.py (activations/relu.py); the old names stay here.
+# ReLU detection is shared with records/examples/ (activations/relu.py); the old names stay here.
 _relu_call = relu_call
 _ReluRecorder = ReluRecorder
 

@@ -10,6 +10,10 @@ try:
 except ImportError:  # pragma: no cover
     pass
 try:
+    from . import concept_schema  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+try:
     from . import evidence_schema  # noqa: F401
 except ImportError:  # pragma: no cover
     pass

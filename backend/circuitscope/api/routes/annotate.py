@@ -212,8 +212,12 @@ def search(q: str = Query("", max_length=200), model: Optional[str] = None, laye
            family: Optional[int] = None, labeled: Optional[bool] = None, annotator: Optional[str] = None,
            status: Optional[Literal["draft", "confident", "disputed"]] = None, tag: Optional[str] = Query(None, max_length=50),
            limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+           concept: Optional[str] = Query(None, max_length=200, description="units scored against this concept "
+                                          "('orientation=45', or a kind: 'orientation')"),
+           min_auc: float = Query(0.9, ge=0, le=1, description="with `concept`: the least AUC"),
            session: Session = Tx):
-    return search_svc.search(session, q, model, layer, family, labeled, annotator, status, tag, limit, offset)
+    return search_svc.search(session, q, model, layer, family, labeled, annotator, status, tag, limit, offset,
+                             concept, min_auc)
 
 
 # --- families ----------------------------------------------------------------------------------------
