@@ -1,7 +1,7 @@
 """label evidence tables
 
 Revision ID: 11fdcfd0fad3
-Revises: 1efc1b013bd9
+Revises: 928996d8f0d0
 Create Date: 2026-12-01 22:56:05.791543
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '11fdcfd0fad3'
-down_revision = '1efc1b013bd9'
+down_revision = '928996d8f0d0'  # chained after concept's migration (merged into this branch)
 branch_labels = None
 depends_on = None
 
