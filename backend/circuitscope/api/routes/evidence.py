@@ -113,3 +113,27 @@ def comparison_results(model: str, layer: str, index: int, label_id: int, versio
         return comparison_svc.label_results(session, model, layer, index, label_id, version)
     except EvidenceError as err:
         raise raise_api(err)
+
+
+# --- the label's evidence (claims, concept AUC, human share, weak flag) --------------------------------------
+from ...evidence import label_scores  # noqa: E402
+
+
+class ClaimsIn(BaseModel):
+    concepts: list[str] = Field(default_factory=list, max_length=label_scores.MAX_CLAIMS,
+                                description='concepts the label claims, e.g. ["colour=red"]')
+
+
+@router.get("/labels/{model}/{layer}/{index}", dependencies=reader,
+            summary="Every label on a unit with its claimed concepts' AUC, blind human share and weak-evidence flag")
+def unit_label_evidence(model: str, layer: str, index: int, session: Session = Tx):
+    return label_scores.unit_evidence(session, model, layer, index)
+
+
+@router.put("/claims/{label_id}", summary="Set the concepts a label claims (its annotator or an admin); "
+                                          "422 lists the concepts the layer was scored against")
+def put_claims(label_id: int, body: ClaimsIn, who: Identity = Depends(annotator), session: Session = Tx):
+    try:
+        return {"label_id": label_id, "concepts": label_scores.set_claims(session, label_id, body.concepts, who)}
+    except EvidenceError as err:
+        raise raise_api(err)
