@@ -310,6 +310,9 @@ def _mount_optional_commands() -> None:
         app.command("worker")(jobs_cli.worker_cmd)
     if jobs_cli is not None and hasattr(jobs_cli, "jobs_app"):
         app.add_typer(jobs_cli.jobs_app, name="jobs")
+    from .evidence import cli as evidence_cli
+
+    app.command("tuning")(evidence_cli.tuning_cmd)
 
 
 _mount_optional_commands()

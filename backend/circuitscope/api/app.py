@@ -29,6 +29,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from .routes import concepts as concept_routes
 
     app.include_router(concept_routes.router)
+    from .routes import evidence
+
+    app.include_router(evidence.router)
 
     from .frontend import mount_frontend  # last: its catch-all route must not shadow /api
 

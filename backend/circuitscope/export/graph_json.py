@@ -63,6 +63,9 @@ def circuit_to_graph(session: Session, circuit_id: int) -> dict[str, Any]:
         for l in session.scalars(select(Label).where(Label.unit_id.in_(unit_ids), Label.deleted.is_(False))
                                  .order_by(Label.id)):
             by_unit.setdefault(l.unit_id, []).append(l)
+    from ..evidence.label_scores import evidence_for_labels  # claims, concept AUC, blind share, weak flag
+
+    evidence = evidence_for_labels(session, [l for ls in by_unit.values() for l in ls])
     nodes = []
     for n in d["nodes"]:
         nodes.append({
@@ -73,7 +76,9 @@ def circuit_to_graph(session: Session, circuit_id: int) -> dict[str, Any]:
             "model": d["model"], "layer_name": n["layer"], "unit_index": n["index"], "pinned": n["pinned"],
             "note": n["note"], "label_state": n["label_state"], "missing": n["missing"],
             "labels": [{"annotator": l.user.name, "label": l.label, "description": l.description, "tags": l.tags,
-                        "confidence": l.confidence, "status": l.status} for l in by_unit.get(n["unit_id"], [])],
+                        "confidence": l.confidence, "status": l.status, "evidence": evidence.get(l.id)}
+                       for l in by_unit.get(n["unit_id"], [])],
+            "evidence_weak": any(evidence[l.id]["weak"] for l in by_unit.get(n["unit_id"], []) if l.id in evidence),
         })
     links = [{"source": ids[e["source"]], "target": ids[e["target"]], "weight": e["weight"], "kind": e["kind"],
               "l2": e["l2"]} for e in d["edges"]]

@@ -13,3 +13,7 @@ try:
     from . import concept_schema  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
+try:
+    from . import evidence_schema  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
