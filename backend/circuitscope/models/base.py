@@ -7,22 +7,17 @@ from typing import Any
 import torch
 from torch import nn
 
+# defined with the layer lookup that raises it; activations/ depends on torch only, models/ on activations/
+from circuitscope.activations.hooks import UnknownLayerError
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "LoadedModel", "ModelLoadError", "UnknownLayerError"]
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class ModelLoadError(RuntimeError):
     """A model could not be imported, built or loaded; the message names the source and the fix."""
-
-
-class UnknownLayerError(ValueError):
-    """A layer name that the model does not have; the message lists valid names and a close match."""
-
-    def __init__(self, name: str, valid: list[str], suggestion: str | None = None):
-        self.name, self.valid, self.suggestion = name, valid, suggestion
-        hint = f" Did you mean '{suggestion}'?" if suggestion else ""
-        shown = ", ".join(valid[:60]) + (" ..." if len(valid) > 60 else "")
-        super().__init__(f"Unknown layer '{name}'.{hint} Valid layers: {shown}")
 
 
 @dataclass

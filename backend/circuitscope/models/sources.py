@@ -30,8 +30,9 @@ import os
 import sys
 import traceback
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 import torch
@@ -156,7 +157,8 @@ def _torch_load(path: Path, allow_pickle: bool = True) -> Any:
     except Exception:  # noqa: BLE001 - not a zip checkpoint at all
         unsafe = None
     if not unsafe:
-        raise ModelLoadError(f"'{path}' is not a PyTorch checkpoint that torch.load can read: {_cause(first)}") from first
+        raise ModelLoadError(
+            f"'{path}' is not a PyTorch checkpoint that torch.load can read: {_cause(first)}") from first
     shown = ", ".join(unsafe[:5]) + (" ..." if len(unsafe) > 5 else "")
     if not allow_pickle:
         raise ModelLoadError(
@@ -469,8 +471,8 @@ def _load_torchscript(spec: dict, data_dir: Path) -> LoadedModel:
     except TorchScriptUnsupportedError as e:
         remember_unhookable(model, str(e))
     except Exception as e:  # noqa: BLE001 - a converter bug must not make the file unloadable
-        remember_unhookable(model, f"Converting it to a hookable Python module failed: {_cause(e)}. Load the "
-                                   f"original nn.Module instead (model kind 'checkpoint' with an 'arch', or 'factory').")
+        remember_unhookable(model, f"Converting it to a hookable Python module failed: {_cause(e)}. Load the original "
+                                   f"nn.Module instead (model kind 'checkpoint' with an 'arch', or 'factory').")
     return _wrap(model, str(spec.get("name") or path.stem))
 
 
