@@ -227,13 +227,13 @@ class Trace:
     def _enter(self) -> None:
         if self._depth == 0:
             self._recorder = ReluRecorder()
-            self._recorder.__enter__()
+            self._recorder.__enter__()  # type: ignore[no-untyped-call]  # untyped in torch
         self._depth += 1
 
     def _leave(self) -> None:
         self._depth -= 1
         if self._depth == 0 and self._recorder is not None:
-            self._recorder.__exit__(None, None, None)
+            self._recorder.__exit__(None, None, None)  # type: ignore[no-untyped-call]  # untyped in torch
             self._recorder = None
 
     def _make_pre_hook(self, name: str) -> Callable[..., None]:

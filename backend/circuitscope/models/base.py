@@ -27,8 +27,8 @@ class LoadedModel:
     name: str
     module: nn.Module
     input_size: int = 224  # square H = W the model is fed
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
+    mean: tuple[float, ...] = IMAGENET_MEAN  # one value per input channel (3 for RGB)
+    std: tuple[float, ...] = IMAGENET_STD
     class_names: list[str] | None = None
     # JSON-able description that reproduces this model (stored with the run).
     source: dict[str, Any] = field(default_factory=dict)

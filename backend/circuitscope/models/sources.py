@@ -313,7 +313,7 @@ def build_torchvision_arch(name: str, sd: dict[str, torch.Tensor] | None = None,
     kw = dict(kwargs or {})
     if name in _AUX_ARCHS:
         kw.setdefault("init_weights", False)
-        has_aux = bool(sd) and any(k.startswith(("aux1.", "aux2.", "AuxLogits.")) for k in sd)
+        has_aux = sd is not None and any(k.startswith(("aux1.", "aux2.", "AuxLogits.")) for k in sd)
         kw.setdefault("aux_logits", has_aux)
         if transform_input is not None:
             kw.setdefault("transform_input", transform_input)
@@ -334,7 +334,7 @@ def build_torchvision_arch(name: str, sd: dict[str, torch.Tensor] | None = None,
 
 def _drop_aux(model: nn.Module) -> None:
     if getattr(model, "aux_logits", False):
-        model.aux_logits = False
+        setattr(model, "aux_logits", False)  # noqa: B010 - a plain attribute, not a submodule
         for attr in ("aux1", "aux2", "AuxLogits"):
             if hasattr(model, attr):
                 setattr(model, attr, None)
@@ -440,9 +440,8 @@ def _load_checkpoint(spec: dict, data_dir: Path) -> LoadedModel:
                 f"no 'arch' to load it into: add \"arch\": \"<torchvision model name>\" or "
                 f"\"arch\": \"path/to/file.py:build_fn\".")
         if ":" in str(arch):
-            model = _call_factory(str(arch), dict(spec.get("kwargs") or {}), data_dir)
-            if isinstance(model, LoadedModel):
-                model = model.module
+            built = _call_factory(str(arch), dict(spec.get("kwargs") or {}), data_dir)
+            model = built.module if isinstance(built, LoadedModel) else built
         else:
             model = build_torchvision_arch(str(arch), state, num_classes=spec.get("num_classes"),
                                            transform_input=spec.get("transform_input"), kwargs=spec.get("kwargs"))

@@ -268,6 +268,7 @@ def _rank(l2: torch.Tensor, top_n: int) -> list[np.ndarray]:
 
 
 def _direct(layer: nn.Module, src: str, dst: str, c_src: int, top_n: int) -> LayerConnections:
+    assert isinstance(layer, (nn.Conv2d, nn.Linear))  # _record decides "direct" only for these
     w = layer.weight.detach().float().cpu()
     if isinstance(layer, nn.Linear):
         w = w[:, :, None, None]

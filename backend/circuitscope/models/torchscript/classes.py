@@ -20,7 +20,7 @@ _MANGLE = re.compile(r"___torch_mangle_\d+\.?")
 _IMPORTABLE_PREFIXES = ("torch.", "torchvision.")
 _PACKAGE = "circuitscope.models.torchscript"  # where the stand-in classes say they live
 
-_CLASS_CACHE: dict[tuple[str, type | None], type] = {}
+_CLASS_CACHE: dict[tuple[str, type | None], type[InterpretedModule]] = {}
 
 
 def resolve_class(qualified: str) -> type | None:
@@ -51,7 +51,7 @@ def original_module_class(qualified: str) -> type | None:
     return None
 
 
-def python_class(name: str, qualified: str) -> type:
+def python_class(name: str, qualified: str) -> type[InterpretedModule]:
     """The stand-in class for a TorchScript module type: an InterpretedModule that subclasses the
     original class when it is known, named after it."""
     base = original_module_class(qualified)
@@ -67,7 +67,7 @@ def python_class(name: str, qualified: str) -> type:
     return cls
 
 
-def namedtuple_wrapper(t: torch._C.Type) -> Callable[[Any], Any] | None:
+def namedtuple_wrapper(t: Any) -> Callable[[Any], Any] | None:  # t: a torch._C.JitType
     """A NamedTuple return type -> a function rebuilding its Python namedtuple class, when resolvable."""
     try:
         if t.kind() != "TupleType":

@@ -100,7 +100,7 @@ class Compiler:
             nv = g.addInput()
             nv.setType(v.type())
             args.append(nv)
-        fc = g.createClone(fnode, lambda v: v)
+        fc = g.createClone(fnode, lambda v: v)  # type: ignore[attr-defined]  # missing from torch's stubs
         g.insertNode(fc)
         c2 = g.create("prim::CallFunction", [fc.output(), *args], call.outputsSize())
         g.insertNode(c2)
@@ -134,7 +134,7 @@ class Compiler:
     def _message(node: torch._C.Node, prog: Program, why: str) -> str:
         src = ""
         try:
-            rng = node.sourceRange().strip().splitlines()
+            rng = str(node.sourceRange()).strip().splitlines()  # a str at runtime; the stubs say SourceRange
             src = f" (at {rng[0].strip()})" if rng else ""
         except Exception:  # noqa: BLE001
             pass

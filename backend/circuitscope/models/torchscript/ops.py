@@ -63,7 +63,7 @@ def _set_item(container: Any, key: Any, value: Any) -> Any:
 
 # In-place operators on lists / dicts: the Python objects must change, which torch.ops (converting
 # the arguments) would not do.
-MUTATING = {
+MUTATING: dict[str, Callable[..., Any]] = {
     "append": lambda l, x: (l.append(x), l)[1],
     "insert": lambda l, i, x: l.insert(i, x),
     "extend": lambda l, o: l.extend(o),
@@ -114,7 +114,7 @@ NATIVE_BY_SCHEMA: dict[str, Callable] = {
 
 # Operators on generic lists/dicts (schemas with type variables, ``t[]``, ``Dict(str, t)``):
 # torch.ops cannot convert Python lists to a type variable, so they are evaluated in Python.
-GENERIC = {
+GENERIC: dict[str, Callable[..., Any]] = {
     "__getitem__": lambda a, b: a[b],
     "len": len,
     "list": list,
@@ -143,7 +143,7 @@ INTERNAL_PRIM = re.compile(r"mkldnn|MKLDNN|Fusion|fusion|TensorExpr|Differentiab
                             r"TypeCheck|RequiresGradCheck|Guard|Static|Fused|oneDNN|onednn|llga|LlgaFusion")
 
 
-def has_type_var(t: torch._C.Type) -> bool:
+def has_type_var(t: Any) -> bool:  # a torch._C.JitType
     try:
         return t.kind() == "VarType" or any(has_type_var(c) for c in t.containedTypes())
     except Exception:  # noqa: BLE001

@@ -3,7 +3,7 @@ file's own parameter and buffer tensors, copied attributes, conv/linear/batch-no
 read off the graphs, and every method compiled by the interpreter."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 import torch
 from torch import nn
@@ -15,7 +15,7 @@ from circuitscope.models.torchscript.interpreter import Compiler
 __all__ = ["is_script_module", "make_hookable"]
 
 
-def is_script_module(module: Any) -> bool:
+def is_script_module(module: Any) -> TypeGuard[torch.jit.ScriptModule]:
     return isinstance(module, torch.jit.ScriptModule)
 
 
@@ -47,7 +47,7 @@ def _build(script: torch.jit.ScriptModule, path: str, compiler: Compiler) -> nn.
     object.__setattr__(m, "_cs_type", qualified)
     object.__setattr__(m, "_cs_methods", {})
 
-    info = torch._C._jit_debug_module_iterators(script._c)
+    info = torch._C._jit_debug_module_iterators(script._c)  # type: ignore[attr-defined]  # not in torch's stubs
     params = dict(script.named_parameters(recurse=False))
     buffers = dict(script.named_buffers(recurse=False))
     for n, p in params.items():
@@ -57,7 +57,7 @@ def _build(script: torch.jit.ScriptModule, path: str, compiler: Compiler) -> nn.
     for n, b in buffers.items():
         m.register_buffer(n, b)
     for n, child in script.named_children():
-        m.add_module(n, _build(child, f"{path}.{n}" if path else n, compiler))
+        m.add_module(n, _build(cast(torch.jit.ScriptModule, child), f"{path}.{n}" if path else n, compiler))
     m.training = bool(getattr(script, "training", False))  # frozen modules drop the attribute
     taken = set(params) | set(buffers) | set(m._modules)
     for item in info.get("named_attributes", []):
@@ -164,7 +164,7 @@ def _fill_hyperparameters(m: nn.Module, script: torch.jit.ScriptModule) -> None:
             if k not in m.__dict__:
                 setattr(m, k, v)
     elif isinstance(m, nn.modules.batchnorm._NormBase):
-        ref = m._parameters.get("weight")
+        ref: torch.Tensor | None = m._parameters.get("weight")
         if ref is None:
             ref = m._buffers.get("running_mean")
         if ref is not None and "num_features" not in m.__dict__:
