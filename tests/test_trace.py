@@ -224,3 +224,10 @@ def test_layers_without_a_tensor_output_are_counted_when_allowed():
     assert t.order == ["side", "conv"] and set(t.output) == {"conv"}
     with pytest.raises(ValueError, match="stop names layers that are not traced: side"):
         Trace(net, "conv", stop=["side"])
+
+
+def test_inference_mode_captures_without_version_counters():
+    net, x = SharedReluNet().eval(), torch.randn(1, 2, 4, 4)
+    with torch.inference_mode(), Trace(net, ["conv", "relu"], stop=True) as t:
+        t.forward(x)
+    assert set(t.output) == {"conv", "relu"} and t.version == {}

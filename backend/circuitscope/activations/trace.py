@@ -111,8 +111,8 @@ class Trace:
     ``trace.pre_relu[name]`` (with ``pre_relu``; None where the layer does not end in a ReLU) hold the
     captured tensors, ``trace.version[name]`` the output's autograd version counter when it was
     captured (compare it with ``trace.output[name]._version`` afterwards to see whether something
-    modified the tensor in place later, e.g. an in-place ReLU or a residual ``+=``; use
-    ``detach=False`` for that, or the detached copy may miss it), ``trace.calls[name]`` how often the
+    modified the tensor in place later, e.g. an in-place ReLU or a residual ``+=``; absent under
+    ``torch.inference_mode``, whose tensors have no version counter), ``trace.calls[name]`` how often the
     layer ran and ``trace.order`` the order in which layers first fired. ``trace.forward(x)`` runs
     the model, swallowing ``StopForward``, and clears the previous pass's captures first.
 
@@ -279,7 +279,8 @@ class Trace:
                     if edited is not None:
                         replaced = replace_first_tensor(output, edited)
                         tensor = edited
-                self.version[name] = tensor._version
+                if not tensor.is_inference():  # inference-mode tensors have no version counter
+                    self.version[name] = tensor._version
                 if self.retain_output:
                     self.output[name] = tensor.detach() if self.detach else tensor
             elif self.require_tensor:

@@ -25,7 +25,7 @@ Python forward hooks never run on a loaded TorchScript module (``RecursiveScript
   Traced modules called more than once have methods ``forward1``, ``forward2`` ...: these also go
   through the submodule's ``__call__`` (hooks fire on every call).
 * Operators are presented to ``__torch_function__`` modes under their aten names (``relu_``,
-  ``max_pool2d``, ``cat`` ...), so modes such as records.weights' linearisation see them.
+  ``max_pool2d``, ``cat`` ...), so modes such as activations.linearize's see them.
 
 Files: ``tree.py`` builds the module tree (`make_hookable`), ``module.py`` is the stand-in module
 class, ``classes.py`` resolves TorchScript type names to Python classes (the one resolver),
