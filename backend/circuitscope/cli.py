@@ -310,6 +310,12 @@ def _mount_optional_commands() -> None:
         app.command("worker")(jobs_cli.worker_cmd)
     if jobs_cli is not None and hasattr(jobs_cli, "jobs_app"):
         app.add_typer(jobs_cli.jobs_app, name="jobs")
+    try:
+        from .circuit_tests import cli as circuit_tests_cli
+    except ImportError:
+        circuit_tests_cli = None
+    if circuit_tests_cli is not None:
+        app.add_typer(circuit_tests_cli.circuits_app, name="circuits")
 
 
 _mount_optional_commands()

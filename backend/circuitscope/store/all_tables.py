@@ -9,3 +9,7 @@ try:
     from . import job_schema  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
+try:
+    from . import circuit_test_schema  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
