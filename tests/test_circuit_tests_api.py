@@ -187,3 +187,52 @@ def test_moved_checkpoint_fails_the_job_naming_the_path(env):
     assert job["status"] == "failed"
     assert str(env["ckpt"]) in job["error"] and "Put the file back" in job["error"]
     assert n_tests(env) == before
+
+
+def test_exports_carry_the_test_and_project_round_trip_is_identical(env, db_url):
+    from circuitscope.circuit_tests.plan import TestParams
+    from circuitscope.circuit_tests.runner import run_circuit_test
+    from circuitscope.export.graph_json import circuit_to_graph, validate_graph
+    from circuitscope.export.html_report import circuit_report_html
+    from circuitscope.export.project import export_project, import_project
+
+    db, cid = env["db"], env["planted"]
+    _, doc = run_circuit_test(db, env["settings"], cid, TestParams(**SMALL), user="alice")
+    with db.session() as s:
+        graph = circuit_to_graph(s, cid)
+        report = circuit_report_html(s, cid, None)
+        exported = export_project(s)
+    validate_graph(graph)
+    nodes = {f"{n['layer_name']}:{n['unit_index']}": n for n in graph["nodes"]}
+    assert nodes["conv2:0"]["activation"] == doc["node_activation"]["conv2:0"] > 0
+    drop = doc["results"]["zero"]["necessity"]["drop"]
+    for m in doc["results"]["zero"]["members"]:
+        assert nodes[m["unit"]]["influence"] == pytest.approx(m["drop"] / drop, abs=1e-6)
+    with db.session() as s:
+        weights = {(e.src.layer_name + f":{e.src.unit_index}", e.dst.layer_name + f":{e.dst.unit_index}"): e.weight
+                   for e in circuits_svc.get_circuit(s, cid).edges}
+    ids = {n["node_id"]: k for k, n in nodes.items()}
+    attr = {(e["source"], e["target"]): e["attribution"] for e in doc["edges"]}
+    for link in graph["links"]:
+        pair = (ids[link["source"]], ids[link["target"]])
+        assert link["weight"] == weights[pair] and link["attribution"] == attr[pair]
+    assert graph["metadata"]["info"]["circuit_test"]["stale"] is False
+    assert doc["verdict"].replace("<", "&lt;") in report and "random drops" in report and "<script" not in report
+
+    circuit = next(c for c in exported["circuits"] if c["uid"] == doc_uid(env, cid))
+    assert circuit["tests"] and circuit["tests"][-1]["results"] == doc
+    target = Database(db_url)
+    try:
+        with target.session() as s:
+            import_project(s, json.loads(json.dumps(exported)), allow_missing_units=True)
+        with target.session() as s:
+            again = export_project(s)
+    finally:
+        target.dispose()
+    exported.pop("exported_at"), again.pop("exported_at")
+    assert again == exported
+
+
+def doc_uid(env, cid):
+    with env["db"].session() as s:
+        return circuits_svc.get_circuit(s, cid).uid

@@ -19,8 +19,9 @@ from ..settings import Settings
 from ..store import Database
 from ..store.annotation_schema import Circuit
 from ..store.circuit_test_schema import CircuitTest
-from .engine import ProgressFn, TestInputs, run_test
 from .plan import TestParams, TestPlan, build_plan
+
+ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 class TestFailed(RuntimeError):
@@ -51,6 +52,8 @@ def load_for_plan(plan: TestPlan, settings: Settings, device: str = "cpu"):
 def run_plan(plan: TestPlan, settings: Settings, progress: ProgressFn | None = None,
              should_cancel: Callable[[], bool] | None = None, device: str = "cpu") -> dict[str, Any]:
     """The result document of one test (the `--json` output)."""
+    from .engine import TestInputs, run_test  # torch and the models: only when a test runs
+
     model, dataset = load_for_plan(plan, settings, device)
     p = plan.params
     inp = TestInputs(module=model.module, normalize=model.normalize, dataset=dataset, input_size=model.input_size,
