@@ -313,6 +313,9 @@ def _mount_optional_commands() -> None:
     from .evidence import cli as evidence_cli
 
     app.command("tuning")(evidence_cli.tuning_cmd)
+    from .circuit_tests import cli as circuit_tests_cli
+
+    app.add_typer(circuit_tests_cli.circuits_app, name="circuits")
 
 
 _mount_optional_commands()

@@ -32,6 +32,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from .routes import evidence
 
     app.include_router(evidence.router)
+    from .routes import circuit_tests
+
+    app.include_router(circuit_tests.router)
 
     from .frontend import mount_frontend  # last: its catch-all route must not shadow /api
 

@@ -83,7 +83,7 @@ def circuit_to_graph(session: Session, circuit_id: int) -> dict[str, Any]:
     links = [{"source": ids[e["source"]], "target": ids[e["target"]], "weight": e["weight"], "kind": e["kind"],
               "l2": e["l2"]} for e in d["edges"]]
     supernodes = [[s["name"], *[ids[k] for k in s["nodes"] if k in ids]] for s in d["supernodes"]]
-    return {
+    graph = {
         "metadata": {
             "slug": f"{d['model']}-{_slugify(d['name'])}-{d['id']}",
             "scan": d["model"],
@@ -99,6 +99,10 @@ def circuit_to_graph(session: Session, circuit_id: int) -> dict[str, Any]:
         "nodes": nodes,
         "links": links,
     }
+    from ..circuit_tests.exchange import annotate_graph  # activation, influence, attribution from a test
+
+    annotate_graph(session, c, graph)
+    return graph
 
 
 def graph_to_circuit_spec(doc: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ..annotate import circuits as circuits_svc
+from ..circuit_tests import exchange as circuit_tests_exchange
 from ..annotate import families as families_svc
 from ..annotate.common import LIMITS
 from ..annotate.units import resolve_many
@@ -99,6 +100,7 @@ def export_project(session: Session, models: list[str] | None = None) -> dict[st
                             key=lambda e: (e["source"], e["target"])),
             "history": [{"version": r.version, "editor": use(r.editor_id), "action": r.action, "summary": r.summary,
                          "snapshot": r.snapshot, "created_at": iso(r.created_at)} for r in circuit_revs[c.id]],
+            "tests": circuit_tests_exchange.export_tests(session, c.id),  # stored circuit tests (evidence)
         })
     circuits.sort(key=lambda x: (x["created_at"] or "", x["uid"]))
 
@@ -262,6 +264,7 @@ class CircuitDoc(_M):
     nodes: list[CircuitNodeDoc] = Field(max_length=LIMITS["circuit_nodes"])
     edges: list[CircuitEdgeDoc]
     history: list[RevisionDoc] = Field(min_length=1)
+    tests: list[circuit_tests_exchange.CircuitTestDoc] = []
 
 
 class ProjectDoc(_M):
@@ -509,6 +512,7 @@ def import_project(session: Session, raw: Any, allow_missing_units: bool = False
         for h in c.history:
             session.add(CircuitRevision(circuit_id=row.id, version=h.version, editor_id=ids[h.editor], action=h.action,
                                         summary=h.summary, snapshot=h.snapshot, created_at=_dt(h.created_at)))
+        circuit_tests_exchange.import_tests(session, row.id, c.tests)
     session.flush()
     return {"users_created": created_users, "labels": len(doc.labels), "families": len(doc.families),
             "circuits": len(doc.circuits), "warnings": checked["warnings"]}

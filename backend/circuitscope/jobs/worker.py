@@ -38,7 +38,13 @@ class JobRunner:
             if job is None:
                 return None
             job_id, config_data, attempt = job.id, job.config, job.attempts
+            kind, created_by = job.kind, job.created_by
         log.info("job %s: starting (attempt %s)", job_id, attempt)
+        if kind == "circuit-test":  # the other job kind: circuit_tests/job.py
+            from ..circuit_tests.job import run_test_job
+
+            run_test_job(self.db, self.settings, job_id, config_data, created_by)
+            return job_id
         try:
             config = parse_run_config(config_data, f"of job {job_id}")
         except RunConfigError as err:

@@ -18,10 +18,18 @@ function loadCytoscape() {
   return loaded;
 }
 
-function elements(c: Circuit): ElementDefinition[] {
+export type EdgeStrength = "weight" | "attribution";
+
+/** Edge strength shown: the weight, or (from a circuit test) weight x activation on the target's images. */
+function strengthOf(e: Circuit["edges"][number], strength: EdgeStrength, attributions?: Record<string, number | null>) {
+  if (strength === "attribution") return attributions?.[`${e.source}->${e.target}`] ?? 0;
+  return e.weight;
+}
+
+function elements(c: Circuit, strength: EdgeStrength = "weight", attributions?: Record<string, number | null>): ElementDefinition[] {
   const parentOf = new Map<string, string>();
   c.supernodes.forEach((s, i) => s.nodes.forEach((n) => parentOf.has(n) || parentOf.set(n, `sn${i}`)));
-  const maxW = Math.max(1e-9, ...c.edges.map((e) => Math.abs(e.weight)));
+  const maxW = Math.max(1e-9, ...c.edges.map((e) => Math.abs(strengthOf(e, strength, attributions))));
   // columns (layer order): edges that skip a column are drawn as arcs so they do not hide the others
   const cols = [...new Set(c.nodes.map((n) => n.layer_position ?? 1e6))].sort((a, b) => a - b);
   const colOf = new Map(c.nodes.map((n) => [n.id, cols.indexOf(n.layer_position ?? 1e6)]));
@@ -39,14 +47,15 @@ function elements(c: Circuit): ElementDefinition[] {
     });
   }
   for (const e of c.edges) {
+    const v = strengthOf(e, strength, attributions);
     els.push({
       data: {
         id: `${e.source}->${e.target}`,
         source: e.source,
         target: e.target,
-        color: e.weight >= 0 ? POS : NEG,
-        width: 1 + (7 * Math.abs(e.weight)) / maxW,
-        wlabel: (e.weight >= 0 ? "+" : "") + e.weight.toPrecision(3),
+        color: v >= 0 ? POS : NEG,
+        width: 1 + (7 * Math.abs(v)) / maxW,
+        wlabel: (v >= 0 ? "+" : "") + v.toPrecision(3) + (strength === "attribution" ? " attr" : ""),
         kind: e.kind,
         skip: Math.abs((colOf.get(e.target) ?? 0) - (colOf.get(e.source) ?? 0)) > 1 ? 1 : 0,
       },
@@ -73,11 +82,15 @@ export function CircuitGraph({
   layout,
   onSelect,
   onOpen,
+  strength = "weight",
+  attributions,
 }: {
   circuit: Circuit;
   layout: LayoutKind;
   onSelect: (ids: string[]) => void;
   onOpen: (id: string) => void;
+  strength?: EdgeStrength;
+  attributions?: Record<string, number | null>;
 }) {
   const box = useRef<HTMLDivElement>(null);
   const cyRef = useRef<Core | null>(null);
@@ -92,7 +105,7 @@ export function CircuitGraph({
         const pos = layerPositions(circuit);
         const cy = cytoscape({
           container: box.current,
-          elements: elements(circuit),
+          elements: elements(circuit, strength, attributions),
           wheelSensitivity: 0.3,
           boxSelectionEnabled: true,
           style: [
@@ -172,13 +185,13 @@ export function CircuitGraph({
       cyRef.current?.destroy();
       cyRef.current = null;
     };
-  }, [circuit, layout]);
+  }, [circuit, layout, strength, attributions]);
   return (
     <div className="circuit-graph-wrap">
       <div ref={box} className="circuit-graph" data-testid="circuit-graph" aria-label="circuit graph" />
       {err && <div className="error-box">Could not draw the graph: {err}</div>}
       <div className="legend small muted">
-        <span style={{ color: POS }}>━ positive</span> <span style={{ color: NEG }}>━ negative</span> width ∝ |weight| · dashed = expanded weight · orange
+        <span style={{ color: POS }}>━ positive</span> <span style={{ color: NEG }}>━ negative</span> width ∝ |{strength === "attribution" ? "attribution (weight × activation, from the test)" : "weight"}| · dashed = expanded weight · orange
         frame = pinned · shift-click or drag a box to select · double-click opens a unit
       </div>
     </div>

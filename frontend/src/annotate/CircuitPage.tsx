@@ -21,7 +21,8 @@ import {
   type Suggestions,
 } from "./annotateApi";
 import { Thumb } from "./bits";
-import { CircuitGraph, type LayoutKind } from "./CircuitGraph";
+import { CircuitGraph, type EdgeStrength, type LayoutKind } from "./CircuitGraph";
+import { CircuitTestPanel, EdgeStrengthSwitch } from "./CircuitTestPanel";
 
 /** All circuit hypotheses, filterable; create a new one. */
 export function CircuitsPage() {
@@ -151,6 +152,8 @@ export function CircuitPage() {
   const [err, setErr] = useState<string | null>(null);
   const [conflict, setConflict] = useState<string | null>(null);
   const [histTick, setHistTick] = useState(0);
+  const [strength, setStrength] = useState<EdgeStrength>("weight");
+  const [attributions, setAttributions] = useState<Record<string, number | null> | undefined>(undefined);
   const writable = canWrite(me);
   if (loading && !data) return <Loading what="Loading circuit" />;
   if (error) return <ErrorBox error={error} />;
@@ -219,11 +222,14 @@ export function CircuitPage() {
               />
             )}
             {selected.length === 0 && <span className="muted small">{c.nodes.length} units · {c.edges.length} edges</span>}
+            <EdgeStrengthSwitch value={attributions ? strength : "weight"} onChange={setStrength} disabled={!attributions} />
           </div>
           {c.nodes.length ? (
             <CircuitGraph
               circuit={c}
               layout={layout}
+              strength={attributions ? strength : "weight"}
+              attributions={attributions}
               onSelect={setSelected}
               onOpen={(k) => {
                 const n = c.nodes.find((x) => x.id === k);
@@ -233,6 +239,12 @@ export function CircuitPage() {
           ) : (
             <EmptyState title="No units yet">Add units below or from a unit page.</EmptyState>
           )}
+          <CircuitTestPanel
+            circuit={c}
+            writable={writable}
+            onResult={(doc, stale) => setAttributions(doc && !stale ? Object.fromEntries(doc.edges.map((e) => [`${e.source}->${e.target}`, e.attribution])) : undefined)}
+            onSetStatus={(status) => mutate("PATCH", A.circuit(cid), { status })}
+          />
           <Supernodes circuit={c} writable={writable} onChange={(sn) => mutate("PATCH", A.circuit(cid), { supernodes: sn })} />
           <NodesTable circuit={c} />
         </div>
