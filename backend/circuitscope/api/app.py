@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.blobs = BlobStore(settings.blob_dir)
 
     from .errors import document_errors, install_error_handlers
-    from .routes import annotate, browse, jobs
+    from .routes import annotate, browse, jobs, sessions
     from .security import SecurityMiddleware
 
     install_error_handlers(app)
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(browse.router)
     app.include_router(annotate.router)
     app.include_router(jobs.router)
+    app.include_router(sessions.router)
 
     from .frontend import mount_frontend  # last: its catch-all route must not shadow /api
 

@@ -53,9 +53,15 @@ def me(request: Request):
 
 @router.post("/auth/login", summary="Sign in with name and password; sets the session cookie")
 def login(body: LoginIn, request: Request, response: Response, session: Session = Tx):
+    from ...annotate.ratelimit import limiter_for
+
+    limiter, client = limiter_for(request.app), request.client.host if request.client else "?"
+    limiter.check(body.name, client)  # 429 once this name or address has failed too often
     user = users_svc.authenticate(session, body.name, body.password)
     if user is None:
+        limiter.failed(body.name, client)
         raise ApiError(401, "Wrong user name or password.")
+    limiter.succeeded(body.name)
     _, secret = users_svc.create_token(session, user, name="browser session", kind="session",
                                        expires_days=users_svc.SESSION_DAYS)
     response.set_cookie(SESSION_COOKIE, secret, max_age=users_svc.SESSION_DAYS * 86400, httponly=True,
@@ -441,7 +447,7 @@ async def import_project(request: Request, allow_missing_units: bool = False, wh
     doc = await _json_body(request)
 
     def work():
-        with request.app.state.db.session() as session:  # one transaction: all or nothing
+        with request.app.state.db.session(write=True) as session:  # one transaction: all or nothing
             return run(session, doc, allow_missing_units=allow_missing_units)
 
     return await run_in_threadpool(work)
@@ -455,7 +461,7 @@ async def import_circuit(request: Request, who: Identity = Depends(annotator)):
     doc = await _json_body(request)
 
     def work():
-        with request.app.state.db.session() as session:
+        with request.app.state.db.session(write=True) as session:
             return circuits_svc.circuit_dict(session, import_graph_circuit(session, doc, who))
 
     return await run_in_threadpool(work)
