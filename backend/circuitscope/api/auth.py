@@ -195,8 +195,9 @@ def require_compute(request: Request) -> Identity:
     user = require_user(request)
     role = request.app.state.settings.compute_role
     if not user.has_role(role):
-        raise refuse(request, 403, f"Computations need the {role} role (CIRCUITSCOPE_COMPUTE_ROLE); {user.name!r} "
-                                   f"is a {user.role}. Ask an admin to start it, or to change your role.")
+        raise refuse(request, 403, f"Computations need the compute permission (the {role} role, set by "
+                                   f"CIRCUITSCOPE_COMPUTE_ROLE); {user.name!r} has the {user.role} role. Ask an admin "
+                                   "to start it, or to change your role.")
     return user
 
 
@@ -208,6 +209,6 @@ def require_compute_reader(request: Request) -> Identity:
                                    "'Authorization: Bearer <token>'.")
     role = request.app.state.settings.compute_role
     if not user.has_role(role):
-        raise refuse(request, 403, f"This shows server paths and needs the {role} role; {user.name!r} is a "
-                                   f"{user.role}.")
+        raise refuse(request, 403, f"This shows server paths and needs the compute permission (the {role} "
+                                   f"role); {user.name!r} has the {user.role} role.")
     return user
