@@ -25,6 +25,18 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` keeps the server on this machine."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def parse_model_arg(value: str) -> dict:
     """'demo' | 'torchvision:NAME[:WEIGHTS]' | 'lucent[:pretrained]' | 'checkpoint:PATH[:ARCH]' |
     'torchscript:PATH' | 'factory:FILE.py:FUNC' or 'factory:pkg.module:FUNC'."""
@@ -191,7 +203,10 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
           worker: bool = typer.Option(True, "--worker/--no-worker",
                                       help="also start a worker process for computations queued in the browser"),
           workers: int = typer.Option(1, "--workers", min=1, max=64,
-                                      help="web server processes (more serve more concurrent readers)")) -> None:
+                                      help="web server processes (more serve more concurrent readers)"),
+          network_admin: bool = typer.Option(False, "--allow-local-admin-on-network",
+                                             help="serve the single-user local admin on a non-loopback address "
+                                                  "(everyone who can reach it is admin)")) -> None:
     """Serve the browser UI and the JSON API (and, by default, a worker for queued jobs)."""
     import subprocess
 
@@ -201,6 +216,13 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
     from .store import DatabaseVersionError
 
     settings = get_settings()
+    bind = host or settings.host
+    if settings.local_user and not is_loopback(bind) and not network_admin:
+        fail(f"refusing to listen on {bind}: in single-user mode every visitor acts as the local admin "
+             f"{settings.local_user!r}, so anyone who can reach this address could change everything and run "
+             "computations. For a shared server set CIRCUITSCOPE_LOCAL_USER= (empty) and create accounts "
+             "(`circuitscope users create NAME --role admin --prompt`); to serve only this machine use "
+             "--host 127.0.0.1; or pass --allow-local-admin-on-network if you really mean it.")
     try:
         application = create_app(settings)
     except DatabaseVersionError as err:
