@@ -263,7 +263,18 @@ class RayEngine:
                     f"(pip install 'ray==CLUSTER_VERSION'), or start the cluster with Ray {ray.__version__}."
                 ) from None
             raise RayEngineError(f"Cannot join the Ray cluster at {address or 'this machine'}: {err}") from None
+        except ray.exceptions.AuthenticationError:
+            raise RayEngineError(
+                f"The Ray cluster at {address} refused this machine's authentication token; set RAY_AUTH_TOKEN "
+                "(or RAY_AUTH_TOKEN_PATH) here to the cluster's token (`ray get-auth-token` on its head node)."
+            ) from None
         except ConnectionError as err:
+            if address and address != "auto":  # the port answered (checked above), Ray did not let us in
+                raise RayEngineError(
+                    f"Something listens at {address} but Ray could not join it as a cluster ({err}). If the cluster "
+                    "uses token authentication (the default of new Ray clusters), set RAY_AUTH_TOKEN here to its "
+                    "token (`ray get-auth-token` on the head node); else check that the address is the head's "
+                    "GCS port (`ray start --head --port ...`).") from None
             raise RayEngineError(f"Cannot reach a Ray cluster at {address}: {err}; {START_A_CLUSTER}.") from None
         try:
             replicas = plan_replicas(ray.cluster_resources(), config.device, config.ray_replicas, where)
