@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -37,6 +38,7 @@ SHARD_BATCHES = 8  # batches per dataset shard: finer shards balance better, coa
 MAX_SHARDS = 256
 RESTARTS = 3  # how often a dead replica is restarted (and its task run again) before the run fails
 SHARDS_FORMAT = "circuitscope.ray-shards/1"
+REPLICA_PREFIX = "circuitscope-replica-"  # + run tag + index, in the Ray namespace "circuitscope"
 
 
 class RayEngineError(RunConfigError):
@@ -304,10 +306,12 @@ class RayEngine:
         import torch
 
         remote = ray.remote(max_restarts=RESTARTS, max_task_retries=RESTARTS)(ModelReplica)
+        run_tag = uuid.uuid4().hex[:12]  # names the replicas on the cluster (`ray list actors`)
         self._replicas = [
-            remote.options(scheduling_strategy="SPREAD", **replica_resources(self.device)).remote(
+            remote.options(scheduling_strategy="SPREAD", name=f"{REPLICA_PREFIX}{run_tag}-{i}",
+                           **replica_resources(self.device)).remote(
                 self.config.model, self.config.dataset, str(Path(self.settings.data_dir).resolve()), self.device)
-            for _ in range(self.n_replicas)
+            for i in range(self.n_replicas)
         ]
         try:
             infos = ray.get([r.info.remote() for r in self._replicas])
