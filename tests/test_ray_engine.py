@@ -72,21 +72,26 @@ class LocalCluster:
         self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **self.auth,
                     "PYTHONPATH": os.pathsep.join([str(ROOT / "backend"), os.environ.get("PYTHONPATH", "")])}
 
-    def _start(self, name: str, args: list[str]) -> None:
+    def _launch(self, name: str, args: list[str]) -> None:
         log = open(self.temp / f"{name}.log", "w")
         self.procs.append(subprocess.Popen(
             [str(RAY_BIN), "start", "--block", "--num-cpus", "1", "--node-ip-address", "127.0.0.1",
              "--disable-usage-stats", "--temp-dir", str(self.temp), *args],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-        deadline = time.time() + 90
-        while "block forever" not in (self.temp / f"{name}.log").read_text():
-            if self.procs[-1].poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"ray start ({name}) failed:\n{(self.temp / f'{name}.log').read_text()[-3000:]}")
-            time.sleep(0.5)
 
-    def start(self) -> "LocalCluster":
-        self._start("head", ["--head", "--port", str(self.port), "--include-dashboard=false"])
-        self._start("node", ["--address", self.address])
+    def launch(self) -> "LocalCluster":
+        """Start both nodes without waiting (the second one retries until the head answers)."""
+        self._launch("head", ["--head", "--port", str(self.port), "--include-dashboard=false"])
+        self._launch("node", ["--address", self.address])
+        return self
+
+    def wait_ready(self) -> "LocalCluster":
+        deadline = time.time() + 120
+        for name, proc in zip(("head", "node"), self.procs):
+            while "block forever" not in (self.temp / f"{name}.log").read_text():
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"ray start ({name}) failed:\n{(self.temp / f'{name}.log').read_text()[-3000:]}")
+                time.sleep(0.5)
         return self
 
     def processes(self) -> list[psutil.Process]:
@@ -119,7 +124,7 @@ class LocalCluster:
                 os.killpg(proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        deadline = time.time() + 10
+        deadline = time.time() + 4  # a head drains for up to 30 s on SIGTERM; nothing here needs draining
         while any(_alive(p) for p in everything) and time.time() < deadline:
             time.sleep(0.3)
         for proc in everything:  # whatever did not stop on SIGTERM, by pid
@@ -139,13 +144,13 @@ def _alive(proc: psutil.Process) -> bool:
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def launched():
     c = LocalCluster()
     saved = {k: os.environ.get(k) for k in ("RAY_USAGE_STATS_ENABLED", *c.auth)}
     os.environ.update({"RAY_USAGE_STATS_ENABLED": "0", **c.auth})
     _reload_ray_auth()
     try:
-        yield c.start()
+        yield c.launch()
     finally:
         if ray.is_initialized():
             ray.shutdown()
@@ -156,6 +161,11 @@ def cluster():
             else:
                 os.environ[k] = v
         _reload_ray_auth()
+
+
+@pytest.fixture(scope="module")
+def cluster(launched):
+    return launched.wait_ready()
 
 
 def _reload_ray_auth() -> None:
@@ -203,7 +213,7 @@ def assert_same_records(got: dict, want: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def local_records(tmp_path_factory):
+def local_records(tmp_path_factory, launched):  # computed while the cluster starts
     settings = Settings(data_dir=tmp_path_factory.mktemp("local") / "data")
     db = Database(settings.sqlalchemy_url)
     run_compute(run_config(), settings, db, show_progress_bars=False)
@@ -211,12 +221,27 @@ def local_records(tmp_path_factory):
 
 
 # ------------------------------------------------------------------------------------------------
-def test_ray_run_equals_the_local_run_and_reports_progress(cluster, local_records, tmp_path):
+def test_ray_run_equals_the_local_run_even_with_a_killed_replica(local_records, cluster, tmp_path):
+    """Two replicas on two nodes; one replica process is SIGKILLed in the dataset pass and one in
+    feature vis: Ray restarts it and reruns its task, and every record equals the local engine's."""
     settings = Settings(data_dir=tmp_path / "data")
     db = Database(settings.sqlalchemy_url)
+    killed: dict[str, int] = {}
     reports = []
+
+    def kill_a_replica(stage, layer, done, total) -> None:
+        reports.append((stage, layer, done, total))
+        when = ("examples" if stage == "examples" and layer is None and 0 < done < total
+                else "featurevis" if stage == "featurevis" and done == 0 else None)
+        if when and when not in killed:
+            pids = cluster.replica_pids()
+            if pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed[when] = pids[0]
+
     result = run_compute(run_config(engine="ray", ray_address=cluster.address), settings, db,
-                         progress=lambda *a: reports.append(a), show_progress_bars=False)
+                         progress=kill_a_replica, show_progress_bars=False)
+    assert set(killed) == {"examples", "featurevis"}
     assert_same_records(snapshot(db), local_records)
     with db.session() as s:
         run = s.get(Run, result.run_id)
@@ -229,28 +254,7 @@ def test_ray_run_equals_the_local_run_and_reports_progress(cluster, local_record
     assert not ray.is_initialized()  # the driver left the cluster
 
 
-def test_killed_replica_is_restarted_and_the_run_finishes_identically(cluster, local_records, tmp_path):
-    settings = Settings(data_dir=tmp_path / "data")
-    db = Database(settings.sqlalchemy_url)
-    killed: dict[str, int] = {}
-
-    def kill_a_replica(stage, layer, done, total) -> None:
-        """SIGKILL one replica process while it works: once in the dataset pass, once in feature vis."""
-        when = ("examples" if stage == "examples" and layer is None and 0 < done < total
-                else "featurevis" if stage == "featurevis" and done == 0 else None)
-        if when and when not in killed:
-            pids = cluster.replica_pids()
-            if pids:
-                os.kill(pids[0], signal.SIGKILL)
-                killed[when] = pids[0]
-
-    run_compute(run_config(engine="ray", ray_address=cluster.address), settings, db, progress=kill_a_replica,
-                show_progress_bars=False)
-    assert set(killed) == {"examples", "featurevis"}
-    assert_same_records(snapshot(db), local_records)
-
-
-def test_cancelled_driver_resumes_from_its_finished_shards(cluster, local_records, tmp_path):
+def test_cancelled_driver_resumes_from_its_finished_shards(local_records, cluster, tmp_path):
     settings = Settings(data_dir=tmp_path / "data")
     db = Database(settings.sqlalchemy_url)
     config = run_config(engine="ray", ray_address=cluster.address, ray_replicas=1,
