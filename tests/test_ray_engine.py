@@ -346,3 +346,23 @@ def test_tallies_merge_generically_through_their_state():
     assert "u" in merged
     with pytest.raises(ValueError, match="refusing"):
         unpack_tallies({"t": ("os:system", {})})
+
+
+def test_browser_jobs_run_on_the_servers_cluster_only(tmp_path):
+    """A queued job may ask for engine = 'ray', but not name a cluster: the worker would run code there."""
+    from fastapi.testclient import TestClient
+
+    from circuitscope.api.app import create_app
+
+    settings = Settings(data_dir=tmp_path / "data", ray_address="10.1.2.3:6379")
+    (tmp_path / "data").mkdir()
+    db = Database(settings.sqlalchemy_url)
+    body = {"model": {"kind": "demo"}, "dataset": {"kind": "concepts", "size": 20}, "layers": ["conv1"]}
+    with TestClient(create_app(settings, db)) as client:
+        r = client.post("/api/jobs", json={**body, "engine": "ray"})
+        assert r.status_code == 201 and r.json()["config"]["engine"] == "ray"
+        r = client.post("/api/jobs", json={**body, "engine": "ray", "ray_address": "203.0.113.9:6379"})
+        assert r.status_code == 422 and "CIRCUITSCOPE_RAY_ADDRESS" in r.json()["detail"]
+        r = client.post("/api/jobs", json={**body, "ray_address": "10.1.2.3:6379"})
+        assert r.status_code == 422 and "engine = 'ray'" in r.json()["detail"]
+    db.dispose()
