@@ -3,7 +3,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && r
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY backend backend
-RUN pip install --no-cache-dir -e .
+RUN pip install --no-cache-dir -e ".[ray]"
 COPY frontend frontend
 RUN npm --prefix frontend install --no-audit --no-fund && npm --prefix frontend run build
 COPY scripts scripts

@@ -140,8 +140,18 @@ def compute(
     no_featurevis: bool = typer.Option(False, "--no-featurevis"),
     no_weights: bool = typer.Option(False, "--no-weights"),
     no_examples: bool = typer.Option(False, "--no-examples"),
+    engine: Optional[str] = typer.Option(
+        None, help="local (this process, the default) or ray: spread the work over a Ray cluster's model "
+                   "replicas (same records; see README 'Scaling out with Ray')"),
+    ray_address: Optional[str] = typer.Option(
+        None, help="with --engine ray: HOST:PORT of the Ray head to join (default CIRCUITSCOPE_RAY_ADDRESS, "
+                   "else a Ray instance started on this machine)"),
+    ray_replicas: Optional[int] = typer.Option(
+        None, help="with --engine ray: model replicas (default one per GPU, or per CPU with --device cpu)"),
 ) -> None:
-    """Compute dataset examples, statistics, feature visualizations and weights for chosen layers."""
+    """Compute dataset examples, statistics, feature visualizations and weights for chosen layers.
+
+    --engine ray [--ray-address HOST:PORT] runs the same computation on a Ray cluster."""
     from .compute.config import RunConfigError, load_run_file, parse_run_config
 
     try:
@@ -173,6 +183,9 @@ def compute(
         data["device"] = get_settings().device
     if model_slug:
         data["model_slug"] = model_slug
+    for key, value in [("engine", engine), ("ray_address", ray_address), ("ray_replicas", ray_replicas)]:
+        if value is not None:
+            data[key] = value
     if "layers" not in data:
         fail("say which layers to compute: --layers 'conv1,layer1.*' (see `circuitscope layers --model ...`)")
     try:

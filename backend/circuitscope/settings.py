@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     # CIRCUITSCOPE_ALLOWED_ROOTS='["/models", "/images"]'). Empty: the directory the server started in.
     allowed_roots: list[Path] = Field(default_factory=list)
     secret_key: str = "change-me-in-production"
+    # Ray cluster (HOST:PORT of its head) for runs with engine = "ray" that name no ray_address; set by an
+    # admin (jobs from the browser may not name another). Unset: such runs start a Ray instance here.
+    ray_address: str | None = None
     # Host names this server answers to (the Host header; DNS-rebinding defence). Comma-separated or a JSON
     # list; "*.example.org" matches subdomains, "*" switches the check off. Empty: the bound host (when it
     # is a name or a specific address), localhost, 127.0.0.1 and ::1.

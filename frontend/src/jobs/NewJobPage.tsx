@@ -601,6 +601,18 @@ export function NewJobPage() {
                     <option value="cuda:0" />
                     <option value="mps" />
                   </datalist>
+                  <div className="field" data-field="engine">
+                    <label htmlFor="engine">Engine</label>
+                    <select id="engine" name="engine" value={settings.engine} onChange={(e) => st({ engine: e.target.value as "local" | "ray" })}>
+                      <option value="local">local (the worker)</option>
+                      <option value="ray">Ray cluster</option>
+                    </select>
+                    <div className="muted small">
+                      {settings.engine === "ray"
+                        ? "spread over the server's Ray cluster; same records"
+                        : "runs in the worker process"}
+                    </div>
+                  </div>
                   <TextField
                     label="Model name (slug)"
                     name="model_slug"

@@ -105,6 +105,9 @@ def create_job(body: dict[str, Any], session: Session = Depends(get_session, sco
         config = parse_run_config(body, "(request body)")
     except RunConfigError as err:
         raise ApiError(422, str(err))
+    if config.ray_address and config.ray_address != settings.ray_address:  # the worker would run code there
+        raise ApiError(422, "A job from the browser may not name a Ray cluster (ray_address); jobs with "
+                            "engine = 'ray' run on the server's cluster, CIRCUITSCOPE_RAY_ADDRESS, set by an admin.")
     return job_out(queue.submit(session, config, created_by=who.name))
 
 
