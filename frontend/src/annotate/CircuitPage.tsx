@@ -69,6 +69,7 @@ export function CircuitsPage() {
         </EmptyState>
       )}
       {data && data.length > 0 && (
+        <div className="table-scroll">
         <table className="layers circuits-table">
           <thead>
             <tr>
@@ -101,6 +102,7 @@ export function CircuitsPage() {
             ))}
           </tbody>
         </table>
+        </div>
       )}
     </div>
   );
