@@ -248,7 +248,11 @@ def _listing(options: list[str]) -> str:
 def _model_summary(m: tuple, layers: list[dict[str, Any]]) -> dict[str, Any]:
     _id, slug, name, description, input_size = m
     units = sum(lyr["channels"] for lyr in layers)
-    progress = (sum(lyr["progress"] * lyr["channels"] for lyr in layers) / units) if units else 0.0
+    # Progress and status count the layers some run asked for (they have stage rows), not every module the
+    # model lists (sub-modules, pools, the classifier), which would read "partly computed" when all is done.
+    asked = [lyr for lyr in layers if lyr["stages"]]
+    asked_units = sum(lyr["channels"] for lyr in asked)
+    progress = (sum(lyr["progress"] * lyr["channels"] for lyr in asked) / asked_units) if asked_units else 0.0
     return {
         "slug": slug,
         "name": name,
@@ -256,7 +260,7 @@ def _model_summary(m: tuple, layers: list[dict[str, Any]]) -> dict[str, Any]:
         "input_size": input_size,
         "num_layers": len(layers),
         "num_units": units,
-        "status": _combine_status([lyr["status"] for lyr in layers]),
+        "status": _combine_status([lyr["status"] for lyr in asked]),
         "progress": progress,
         "layers": layers,
     }

@@ -108,7 +108,7 @@ export function UnitPage() {
         </div>
       </div>
       <p className="muted small">
-        {u.model_name} · {lyr.module_type} · {lyr.channels} units · <StatusBadge status={lyr.status} progress={lyr.progress} /> · keys: ←/→ unit, ↑/↓ layer, Esc grid, h heatmaps
+        {u.model_name} · {lyr.module_type} · {lyr.channels} units · <StatusBadge status={lyr.status} progress={lyr.progress} stages={lyr.stages} /> · keys: ←/→ unit, ↑/↓ layer, Esc grid, h heatmaps
       </p>
 
       {!u.computed ? (
