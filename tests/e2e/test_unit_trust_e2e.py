@@ -321,3 +321,30 @@ def test_pages_fit_800px(browser, e2e, path):
         assert widths[0] <= widths[1] + 1, f"{url} overflows at 800 px: {widths}"
     finally:
         ctx.close()
+
+
+# --- weights -----------------------------------------------------------------------------------------------
+
+def test_kernels_show_values_enlarge_and_linked_units_carry_their_label(probe, e2e):
+    from conftest import XSS_LABEL
+
+    page = probe.page
+    layer, index = e2e.labelled  # a labelled unit of the middle layer: its outputs' pages list it as an input
+    down = e2e.layers[e2e.layers.index(layer) + 1]
+    page.goto(unit_url(e2e, down, 0))
+    conn = page.locator(f"[data-testid=incoming] .conn[data-conn-layer='{layer}'][data-conn-index='{index}']")
+    if conn.count() == 0:
+        page.get_by_role("button", name=re.compile("show all")).first.click()
+    conn.wait_for()
+    assert conn.get_by_test_id("conn-label").inner_text() == XSS_LABEL  # the consensus label, as text
+    first_rect = conn.locator("svg.kernel rect").first
+    assert re.match(r"w\[0,0\] = -?\d", first_rect.locator("title").text_content())
+    assert conn.locator("svg.kernel").evaluate("el => el.getBoundingClientRect().width") >= 50
+    conn.get_by_role("button", name=re.compile("enlarge the kernel")).click()
+    big = page.get_by_test_id("kernel-large")
+    big.wait_for()
+    assert big.locator("svg").evaluate("el => el.getBoundingClientRect().width") >= 300
+    assert big.locator("svg text").count() == conn.locator("svg.kernel rect").count()
+    probe.shot("kernel")
+    page.keyboard.press("Escape")
+    assert probe.dialogs == [] and probe.console_errors == []

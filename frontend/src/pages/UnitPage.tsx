@@ -1,18 +1,18 @@
 import { useEffect, useState } from "react";
 import { Link, useLocation, useNavigate, useParams } from "react-router-dom";
 import { UnitAnnotationPanel } from "../annotate";
-import { apiPaths, fmt, layerAbove, layerBelow, pagePaths, prefetch, type ConnectionOut, type FeatureVis, type UnitDetail } from "../api";
+import { apiPaths, fmt, layerAbove, layerBelow, pagePaths, prefetch, type FeatureVis, type UnitDetail } from "../api";
 import { BorderFlag, mapSizeOf } from "../components/BorderFlag";
 import { EnlargeLink } from "../components/EnlargeLink";
 import { ExampleGrid } from "../components/ExampleGrid";
 import { StatsSection } from "../components/StatsSection";
 import { ComputeHint } from "../components/ComputeHint";
 import { EmptyState, ErrorBox } from "../components/ErrorBox";
-import { KernelHeatmap } from "../components/KernelHeatmap";
+import { ConnectionList } from "../components/ConnectionList";
 import { useKeys } from "../components/keys";
 import { Loading } from "../components/Loading";
 import { StatusBadge } from "../components/StatusBadge";
-import { UnitImage, UnitThumb } from "../components/UnitThumb";
+import { UnitImage } from "../components/UnitThumb";
 import { useApi, useTitle } from "../components/useApi";
 
 const OBJECTIVE_TEXT: Record<string, string> = {
@@ -229,58 +229,5 @@ function ExamplesSection({ u, heatmap, onToggle }: { u: UnitDetail; heatmap: boo
         }
       />
     </section>
-  );
-}
-
-const INITIAL_CONNECTIONS = 12;
-
-function ConnectionList({ title, rows, empty, testid, model }: { title: string; rows: ConnectionOut[]; empty: string; testid: string; model: string }) {
-  const [all, setAll] = useState(false);
-  const shown = all ? rows : rows.slice(0, INITIAL_CONNECTIONS);
-  const scale = Math.max(1e-12, ...rows.flatMap((r) => (r.kernel as unknown[]).flat(2) as number[]).map((v) => Math.abs(v)));
-  return (
-    <div className="connections" data-testid={testid}>
-      <h3>
-        {title} <span className="muted small">{rows.length ? `${rows.length} strongest` : ""}</span>
-      </h3>
-      {rows.length === 0 ? (
-        <p className="muted small">{empty}</p>
-      ) : (
-        <>
-          <div className="conn-grid">
-            {shown.map((c) => (
-              <div key={c.unit.id} className={`conn ${c.relative < 0.3 ? "weak" : ""}`} data-conn-layer={c.unit.layer} data-conn-index={c.unit.index}>
-                <UnitThumb model={c.unit.model} layer={c.unit.layer} index={c.unit.index} image={c.unit.image} label={c.unit.label} size={64} />
-                <div className="conn-info">
-                  <span className="conn-layer mono" title={`${c.unit.model} / ${c.unit.layer}`}>
-                    {c.unit.model !== model ? `${c.unit.model}/` : ""}
-                    {c.unit.layer}
-                  </span>
-                  <span className="conn-weights">
-                    <KernelHeatmap kernel={c.kernel} size={40} scale={scale} />
-                    <span className="conn-nums">
-                      <span className={c.strength >= 0 ? "pos" : "neg"} title="signed strength: sum of the kernel">
-                        {c.strength >= 0 ? "+" : "−"}
-                        {fmt(Math.abs(c.strength), 3)}
-                      </span>
-                      <span className="muted small" title="L2 norm of the kernel, and its share of the strongest">
-                        ‖w‖ {fmt(c.l2, 2)}
-                      </span>
-                      <span className="muted small">{Math.round(c.relative * 100)}%</span>
-                    </span>
-                  </span>
-                  {c.kind !== "direct" && <span className="badge">{c.kind}</span>}
-                </div>
-              </div>
-            ))}
-          </div>
-          {rows.length > INITIAL_CONNECTIONS && (
-            <button type="button" className="small" onClick={() => setAll((a) => !a)}>
-              {all ? "show fewer" : `show all ${rows.length}`}
-            </button>
-          )}
-        </>
-      )}
-    </div>
   );
 }
