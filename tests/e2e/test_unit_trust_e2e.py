@@ -348,3 +348,44 @@ def test_kernels_show_values_enlarge_and_linked_units_carry_their_label(probe, e
     probe.shot("kernel")
     page.keyboard.press("Escape")
     assert probe.dialogs == [] and probe.console_errors == []
+
+
+# --- compute form ------------------------------------------------------------------------------------------
+
+def test_compute_form_estimates_cost_asks_before_a_big_run_and_warns_of_a_name_clash(probe, e2e):
+    page = probe.page
+    # the model's layers (as "Discover layers" answers) and one finished job to measure the speed from
+    layers = {"name": "Big net", "input_size": 224, "class_count": None, "layers": [
+        {"name": "layer1", "module_type": "Conv2d", "output_shape": [256, 56, 56], "channels": 256},
+        {"name": "layer2", "module_type": "Conv2d", "output_shape": [256, 28, 28], "channels": 256}]}
+    page.route("**/api/sources/layers", lambda route: route.fulfill(json=layers))
+    real_jobs = httpx.get(f"{e2e.base}/api/jobs?limit=100").json()
+    finished = {"id": 999, "status": "done", "stage": "done", "layer": None, "done": 1, "total": 1,
+                "eta_seconds": None, "error": None, "run_id": 1, "model_slug": e2e.model, "created_by": None,
+                "cancel_requested": False, "attempts": 1, "created_at": "2026-01-01T00:00:00Z",
+                "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:01:00Z",
+                "config": {"model": {"kind": "demo"}, "dataset": {"kind": "concepts"}, "layers": [e2e.layers[1]],
+                           "featurevis": {"steps": 100, "objectives": ["channel"]}},
+                # 12 units x 1 render x 100 steps in 12 s: 10 ms per render-step
+                "summary": {"layers": [e2e.layers[1]], "timings": {"featurevis": 12.0}}}
+    page.route("**/api/jobs?limit=100", lambda route: route.fulfill(json=[finished, *real_jobs]))
+    posted = []
+    page.on("request", lambda r: r.method == "POST" and r.url.endswith("/api/jobs") and posted.append(r.url))
+    page.goto("/compute/new")
+    page.get_by_role("button", name="Discover layers").click()
+    page.get_by_label("layer layer1").check()
+    estimate = page.get_by_test_id("cost-estimate")
+    # 256 units x 7 renders (channel, neuron, negative, 4 diverse) x 512 steps x 10 ms
+    page.wait_for_function("() => document.querySelector('[data-testid=cost-estimate]').innerText.includes('917,504')")
+    assert "≈ 2.5 h" in estimate.inner_text(), estimate.inner_text()
+    page.get_by_role("button", name="Start", exact=True).click()
+    confirm = page.get_by_test_id("confirm-start")
+    confirm.wait_for()
+    assert "about 2.5 h" in confirm.inner_text()
+    confirm.get_by_role("button", name="Go back").click()
+    assert posted == []
+    # the model name of an existing model is flagged before Start
+    page.get_by_label("Model name (slug)").fill(e2e.model)
+    page.get_by_test_id("name-clash").wait_for()
+    assert e2e.model in page.get_by_test_id("name-clash").inner_text()
+    probe.shot("compute-form")
