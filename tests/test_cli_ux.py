@@ -119,3 +119,20 @@ def test_sigterm_on_serve_stops_its_worker(tmp_path):
             serve.kill()
         if worker and _alive(worker):
             os.kill(worker, signal.SIGKILL)
+
+
+def test_progress_bars_never_overlap():
+    """Reports interleave as in a real run (examples over layers, then feature vis per layer, weights): at
+    most one bar is open at any time, and finished stages leave no bar behind."""
+    from tqdm import tqdm
+
+    from circuitscope.cli import _progress_printer
+
+    report = _progress_printer()
+    sequence = [("examples", "conv1", 0, 2), ("examples", "conv1", 1, 2), ("featurevis", "conv1", 0, 4),
+                ("featurevis", "conv1", 4, 4), ("examples", "conv2", 2, 2), ("weights", "conv2", 0, 1),
+                ("featurevis", "conv2", 2, 4), ("weights", "conv2", 1, 1), ("featurevis", "conv2", 4, 4)]
+    for stage, layer, done, total in sequence:
+        report(stage, layer, done, total)
+        assert len(tqdm._instances) <= 1, f"{len(tqdm._instances)} bars open after {stage} {layer} {done}/{total}"
+    assert len(tqdm._instances) == 0

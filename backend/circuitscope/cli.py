@@ -61,28 +61,40 @@ def parse_dataset_arg(value: str, max_images: Optional[int], seed: int) -> dict:
 
 
 def _progress_printer():
-    """tqdm bars: one per stage for examples/weights (over layers), one per layer for feature vis (units)."""
+    """tqdm bars, one at a time: per stage for examples/weights (over layers), per layer for feature vis (units).
+
+    Only one bar is ever open: when a report for another stage or layer arrives, the current bar is closed
+    (its last state stays printed) and a new one starts, so bars never redraw over each other and each bar's
+    rate covers only its own work (an open "weights" bar used to count the feature-vis time as its own)."""
     from tqdm import tqdm
 
-    bars: dict[str, tqdm] = {}
+    current: dict[str, object] = {"key": None, "bar": None}
+
+    def close() -> None:
+        bar = current["bar"]
+        if bar is not None:
+            bar.close()  # type: ignore[attr-defined]
+        current["key"] = current["bar"] = None
 
     def report(stage: str, layer: str | None, done: int, total: int) -> None:
         if layer is None:
             return  # the streaming dataset pass draws its own bar
         per_layer = stage == "featurevis"
         key = f"{stage}:{layer}" if per_layer else stage
-        bar = bars.get(key)
-        if bar is None:
+        if current["key"] != key:
+            close()
             desc = f"feature vis {layer}" if per_layer else {"examples": "render + store examples",
                                                              "weights": "weights"}.get(stage, stage)
-            bar = bars[key] = tqdm(total=total, desc=desc, unit="unit" if per_layer else "layer")
-        bar.total = total
-        bar.n = done
+            current["bar"] = tqdm(total=total, initial=done, desc=desc, unit="unit" if per_layer else "layer")
+            current["key"] = key
+        bar = current["bar"]
+        bar.total = total  # type: ignore[attr-defined]
+        bar.n = done  # type: ignore[attr-defined]
         if not per_layer:
-            bar.set_postfix_str(layer)
-        bar.refresh()
-        if done >= total and per_layer:
-            bar.close()
+            bar.set_postfix_str(layer)  # type: ignore[attr-defined]
+        bar.refresh()  # type: ignore[attr-defined]
+        if done >= total:
+            close()
 
     return report
 
