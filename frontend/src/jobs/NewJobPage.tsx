@@ -1,4 +1,5 @@
 import { useId, useMemo, useRef, useState, type ReactNode } from "react";
+import { StartGuard } from "./StartGuard";
 import { Link, useLocation, useNavigate } from "react-router-dom";
 import { ApiError } from "../api";
 import { ErrorBox } from "../components/ErrorBox";
@@ -628,9 +629,13 @@ export function NewJobPage() {
           </Section>
 
           <div className="start-row" ref={startRef}>
-            <button type="button" className="primary big" onClick={start} disabled={submitting}>
-              {submitting ? "Starting…" : "Start"}
-            </button>
+            <StartGuard
+              description={description}
+              units={discovered && !stale ? selectedUnits : null}
+              slug={settings.slug.trim() || defaultSlug(modelSpec(model))}
+              submitting={submitting}
+              onStart={start}
+            />
             {showProblems && Object.keys(problems).length > 0 && (
               <div className="field-problem" role="alert" data-testid="form-problems">
                 Fix first:{" "}
