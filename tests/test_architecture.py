@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "backend" / "circuitscope"
 HOOK_CALL = re.compile(r"\.register_(forward_hook|forward_pre_hook|full_backward_hook|full_backward_pre_hook|"
                        r"backward_hook)\s*\(")
 # Being moved onto activations.Trace by their owners; delete an entry once its file is clean.
-PENDING = {"records/featurevis.py"}
+PENDING: set[str] = set()
 
 
 def _sources() -> list[Path]:
