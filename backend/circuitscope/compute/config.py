@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
+import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, packaged
+    import tomli as tomllib
 from pathlib import Path
 from typing import Any, Literal
 
