@@ -4,16 +4,16 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10: the same parser, packaged
-    import tomli as tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, packaged
+    import tomli as tomllib
 
 OBJECTIVES = ("channel", "neuron", "negative", "diversity")
 
