@@ -341,6 +341,7 @@ def test_kernels_show_values_enlarge_and_linked_units_carry_their_label(probe, e
     layer, index = e2e.labelled  # a labelled unit of the middle layer: its outputs' pages list it as an input
     down = e2e.layers[e2e.layers.index(layer) + 1]
     page.goto(unit_url(e2e, down, 0))
+    page.locator("[data-testid=incoming] .conn").first.wait_for()
     conn = page.locator(f"[data-testid=incoming] .conn[data-conn-layer='{layer}'][data-conn-index='{index}']")
     if conn.count() == 0:
         page.get_by_role("button", name=re.compile("show all")).first.click()
