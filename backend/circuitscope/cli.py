@@ -232,7 +232,8 @@ def layers(model: str = typer.Option("demo", help="model, as for `compute --mode
         loaded = load_model(spec, get_settings().data_dir)
         found = list_layers(loaded, include_all=all_modules)
     except ModelLoadError as err:  # e.g. the model fails on the dummy input: the message says why, no traceback
-        hint = "" if input_size else " If the model expects another image size, pass --input-size (and --mean/--std)."
+        hint = (" If the model expects another image size, pass --input-size (and --mean/--std)."
+                if "dummy input" in str(err) and not input_size else "")
         fail(str(err) + hint)
     for info in found:
         typer.echo(f"{info.name:40s} {info.module_type:20s} {str(tuple(info.output_shape)):20s} {info.channels}")
