@@ -55,14 +55,14 @@ def main() -> None:
     configs = build_configs({"conv3": members}, {"conv3": 64}, sets)
     shared = prefix_sharing_valid(setup, x)
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     batched = {k: evaluate(setup, k, configs, x, donors if k == "resample" else None, share_prefix=shared)
                for k in KINDS}
-    t_batched = time.perf_counter() - t0
+    t_batched, c_batched = time.perf_counter() - t0, time.process_time() - c0
 
     step = 1 if args.naive_all else max(1, len(configs) // args.naive_sample)
     sample = list(range(0, len(configs), step))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     max_diff = 0.0
     equal = True
     for k in KINDS:
@@ -70,8 +70,9 @@ def main() -> None:
         ref = batched[k][0][sample]
         equal &= bool(torch.equal(got, ref))
         max_diff = max(max_diff, float((got - ref).abs().max()))
-    t_naive_sample = time.perf_counter() - t0
+    t_naive_sample, c_naive_sample = time.perf_counter() - t0, time.process_time() - c0
     t_naive = t_naive_sample * len(configs) / len(sample)
+    c_naive = c_naive_sample * len(configs) / len(sample)
     print(json.dumps({
         "circuit": {"target": f"conv4:{args.target}", "members": [f"conv3:{m}" for m in members]},
         "images": len(x), "random_sets": len(sets), "kinds": list(KINDS), "configs_per_kind": len(configs),
@@ -81,6 +82,9 @@ def main() -> None:
         "naive_configs_run": len(sample) * len(KINDS), "naive_sample_s": round(t_naive_sample, 2),
         "naive_s" + ("" if args.naive_all else "_extrapolated"): round(t_naive, 2),
         "speedup": round(t_naive / t_batched, 2),
+        "batched_cpu_s": round(c_batched, 2), "naive_cpu_s_extrapolated": round(c_naive, 2),
+        "speedup_cpu_time": round(c_naive / c_batched, 2),
+        "load_average_1min": round(__import__("os").getloadavg()[0], 1),
         "naive_equals_batched_bitwise": equal, "max_abs_diff": max_diff,
     }, indent=1))
 
