@@ -28,12 +28,14 @@ def main() -> None:
     ap.add_argument("--target", type=int, default=0, help="conv4 unit used as the target")
     ap.add_argument("--naive-sample", type=int, default=24, help="configs per kind run naively (timed, extrapolated)")
     ap.add_argument("--naive-all", action="store_true", help="run every config naively")
+    ap.add_argument("--no-slice", action="store_true", help="run the full target layer (no target-channel shortcut)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     from circuitscope.circuit_tests.ablation import KINDS, AblationSetup, clean_pass, evaluate, evaluate_naive, prefix_sharing_valid
     from circuitscope.circuit_tests.images import load_images, select_images
     from circuitscope.circuit_tests.statistics import build_configs, draw_random_sets
+    from circuitscope.circuit_tests.target_slice import find_target_shortcut
     from circuitscope.datasets import build_dataset
     from circuitscope.models.demo import load_or_train_demo
 
@@ -54,6 +56,8 @@ def main() -> None:
     sets = draw_random_sets({"conv3": members}, {"conv3": 64}, args.random_sets, seed=0)
     configs = build_configs({"conv3": members}, {"conv3": 64}, sets)
     shared = prefix_sharing_valid(setup, x)
+    if not args.no_slice:
+        setup.shortcut = find_target_shortcut(module, "conv4", [args.target], ["conv3"], x, setup.device)
 
     t0, c0 = time.perf_counter(), time.process_time()
     batched = {k: evaluate(setup, k, configs, x, donors if k == "resample" else None, share_prefix=shared)
@@ -76,7 +80,7 @@ def main() -> None:
     print(json.dumps({
         "circuit": {"target": f"conv4:{args.target}", "members": [f"conv3:{m}" for m in members]},
         "images": len(x), "random_sets": len(sets), "kinds": list(KINDS), "configs_per_kind": len(configs),
-        "threads": torch.get_num_threads(), "prefix_shared": shared,
+        "threads": torch.get_num_threads(), "prefix_shared": shared, "target_sliced": setup.shortcut is not None,
         "select_images_s": round(t_select, 2), "scanned": sel.scanned,
         "batched_s": round(t_batched, 2),
         "naive_configs_run": len(sample) * len(KINDS), "naive_sample_s": round(t_naive_sample, 2),
