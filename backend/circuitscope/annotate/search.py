@@ -25,10 +25,21 @@ def _family_filter(family_id: int, model_col, layer_col, index_col):
 
 def search(session: Session, q: str = "", model: str | None = None, layer: str | None = None,
            family: int | None = None, labeled: bool | None = None, annotator: str | None = None,
-           status: str | None = None, tag: str | None = None, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+           status: str | None = None, tag: str | None = None, limit: int = 50, offset: int = 0,
+           concept: str | None = None, min_auc: float = 0.9) -> dict[str, Any]:
     check_len("q", q or "", "query")
     limit = max(1, min(int(limit), 500))
     offset = max(0, int(offset))
+    if concept:  # units by concept selectivity (concepts/search.py), labelled or not
+        if q or annotator or status or tag or labeled is not None:
+            raise AnnotateError(422, "concept search filters units by AUC: combine it with model, layer and family "
+                                     "only (drop q, annotator, status, tag and labeled)")
+        from ..concepts.search import ConceptSearchError, concept_search
+
+        try:
+            return concept_search(session, concept, min_auc, model, layer, family, limit, offset)
+        except ConceptSearchError as e:
+            raise AnnotateError(422, str(e)) from None
     if labeled is False:
         if q or annotator or status or tag:
             raise AnnotateError(422, "labeled=false lists units without labels: drop q, annotator, status and tag")

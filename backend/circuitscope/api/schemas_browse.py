@@ -166,3 +166,10 @@ class UnitDetail(BaseModel):
     bottom: list[ExampleOut]
     incoming: list[ConnectionOut] = Field(description="Strongest inputs by L2 norm of the kernel")
     outgoing: list[ConnectionOut] = Field(description="Strongest outputs by L2 norm of the kernel")
+    concepts: Optional[list[dict[str, Any]]] = Field(
+        default=None, description="Concept selectivity, best first: [{concept, display, auc, auc_err, diff, n_with}]; "
+        "null when the dataset provides no concepts or the layer is not computed (see concept_status)")
+    concept_status: Optional[dict[str, Any]] = Field(
+        default=None, description="{status: scored | none | not_computed, reason, source, images, bins, concepts}")
+    suggested_label: Optional[dict[str, Any]] = Field(
+        default=None, description="{label, concepts, auc, description} where a concept reaches AUC >= 0.9")

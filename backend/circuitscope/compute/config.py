@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, packaged
+    import tomli as tomllib
 
 OBJECTIVES = ("channel", "neuron", "negative", "diversity")
 
@@ -22,6 +27,9 @@ class ExamplesConfig(Strict):
     k: int = Field(10, ge=1, le=200, description="top-k and bottom-k dataset examples per unit")
     batch_size: int = Field(64, ge=1, le=4096)
     num_workers: int = Field(0, ge=0, le=64)
+    concepts: bool = Field(True, description="score every unit against the dataset's concepts (AUC) in the same pass")
+    concept_tags: str | None = Field(None, description="optional CSV of per-image tags (columns image,tags) "
+                                                       "scored as concepts 'tag=...'")
 
 
 class FeatureVisConfig(Strict):
@@ -51,6 +59,21 @@ class RunConfig(Strict):
     examples: ExamplesConfig = ExamplesConfig()
     featurevis: FeatureVisConfig = FeatureVisConfig()
     weights: WeightsConfig = WeightsConfig()
+    # Where the work runs (compute/engine_ray.py). Results are the same on both engines, so a stage
+    # finished on one is reused by the other.
+    engine: Literal["local", "ray"] = Field("local", description="local = this process; ray = a Ray cluster")
+    ray_address: str | None = Field(
+        None, max_length=300,
+        description="Ray cluster to join, HOST:PORT of its head (or 'auto'); none = the server's "
+                    "CIRCUITSCOPE_RAY_ADDRESS, else a Ray instance started on this machine")
+    ray_replicas: int | None = Field(
+        None, ge=1, le=4096, description="model replicas on the cluster; default one per GPU (cuda) or CPU slot (cpu)")
+
+    @model_validator(mode="after")
+    def _engine_options(self) -> "RunConfig":
+        if self.engine == "local" and (self.ray_address or self.ray_replicas):
+            raise ValueError("ray_address and ray_replicas only apply to engine = 'ray'; set engine = 'ray' or remove them")
+        return self
 
     @field_validator("device")
     @classmethod

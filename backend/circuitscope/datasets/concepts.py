@@ -22,7 +22,9 @@ Conventions (all attributes are JSON-able):
 """
 from __future__ import annotations
 
+import copy
 import math
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Any
 
@@ -64,6 +66,7 @@ _COLOR_RGB = np.array([PALETTE[n] for n in _COLOR_NAMES], dtype=np.float32)
 BACKGROUNDS = ["solid", "gradient", "noise"]
 _BLOCK = 1024  # groups of class permutations generated together
 _NOISE_BANK = 8
+_RECENT_ATTRS = 4096  # attributes of the most recently loaded images, kept to skip a second render
 _SS = 4  # supersampling factor for PIL-drawn polygons
 
 
@@ -111,6 +114,8 @@ def _aa(d: np.ndarray) -> np.ndarray:
 class ConceptDataset:
     """Deterministic generated images with ground-truth attributes (see module docstring)."""
 
+    attribute_schema = "concepts"  # attributes() follows this module's conventions (concepts/vocabulary.py)
+
     def __init__(self, seed: int = 0, size: int = 20000, resolution: int = 64):
         if size < 1:
             raise ValueError("size must be >= 1")
@@ -140,10 +145,17 @@ class ConceptDataset:
         return int(_group_perms(self.seed, block)[row, slot])
 
     def load(self, index: int) -> Image.Image:
-        return Image.fromarray(self.render(index)[0])
+        img, attrs = self.render(index)
+        # attributes() right after load() (concept scores, example records) reuses this render
+        recent = self.__dict__.setdefault("_recent_attrs", OrderedDict())
+        recent[int(index)] = attrs
+        if len(recent) > _RECENT_ATTRS:
+            recent.popitem(last=False)
+        return Image.fromarray(img)
 
     def attributes(self, index: int) -> dict[str, Any]:
-        return self.render(index)[1]
+        cached = self.__dict__.get("_recent_attrs", {}).get(int(index))
+        return copy.deepcopy(cached) if cached is not None else self.render(index)[1]
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "concepts", "seed": self.seed, "size": self.size, "resolution": self.resolution}

@@ -118,6 +118,9 @@ def circuit_report_html(session: Session, circuit_id: int, blobs: BlobStore | No
                                                                DatasetExample.rank < 4)
                                   .order_by(DatasetExample.unit_id, DatasetExample.rank)):
             examples[ex.unit_id].append(ex.crop_hash)
+    from ..evidence.label_scores import evidence_for_labels, evidence_text
+
+    evidence = evidence_for_labels(session, [l for ls in labels.values() for l in ls])
     rows = []
     for n in sorted(d["nodes"], key=lambda n: (n["layer_position"] if n["layer_position"] is not None else 10**6,
                                                n["index"])):
@@ -128,6 +131,8 @@ def circuit_report_html(session: Session, circuit_id: int, blobs: BlobStore | No
             f"<li><b>{_e(l.label)}</b> — {_e(l.user.name)}, {_e(l.status)}, confidence {l.confidence:.2f}"
             + (f"<br><span class='muted'>{_e(l.description)}</span>" if l.description else "")
             + (f"<br><span class='tags'>{' '.join('#' + _e(t) for t in l.tags or [])}</span>" if l.tags else "")
+            + f"<br><span class='{'bad' if evidence.get(l.id, {}).get('weak') else 'muted'}'>"
+            + f"{_e(evidence_text(evidence.get(l.id)))}</span>"
             + "</li>" for l in labels.get(n["unit_id"], []))
         fv = f'<img class="fv" src="{_e(img)}" alt="feature visualization">' if img else ""
         rows.append(

@@ -60,7 +60,7 @@ function Plot({ data, layout, height = 200, testid }: { data: unknown[]; layout:
   useEffect(() => {
     let live = true;
     const node = el.current;
-    import("plotly.js-dist-min")
+    import("plotly.js-basic-dist-min")
       .then(({ default: Plotly }) => {
         if (!live || !node) return;
         return Plotly.react(
@@ -78,7 +78,7 @@ function Plot({ data, layout, height = 200, testid }: { data: unknown[]; layout:
   useEffect(() => {
     const node = el.current;
     return () => {
-      if (node) import("plotly.js-dist-min").then(({ default: Plotly }) => Plotly.purge(node)).catch(() => undefined);
+      if (node) import("plotly.js-basic-dist-min").then(({ default: Plotly }) => Plotly.purge(node)).catch(() => undefined);
     };
   }, []);
   if (error) return <div className="error-box">{error}</div>;

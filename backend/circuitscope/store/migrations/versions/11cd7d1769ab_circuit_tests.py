@@ -1,7 +1,7 @@
 """circuit tests
 
 Revision ID: 11cd7d1769ab
-Revises: 1efc1b013bd9
+Revises: 11fdcfd0fad3
 Create Date: 2026-12-01 23:02:52.811308
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '11cd7d1769ab'
-down_revision = '1efc1b013bd9'
+down_revision = '11fdcfd0fad3'  # chained after the label-evidence tables
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,179 @@
+"""Pass 1's per-layer state: running top-k / bottom-k of each channel's spatial max / min, and statistics.
+
+`LayerTallies` is mergeable (`.merge`) and serialisable (`state_dict`), so shards of the pass can
+run anywhere and be combined.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from circuitscope.concepts.tally import ConceptTallies
+from circuitscope.records.stats import RunningStats, Scratch, summarize
+from circuitscope.records.topk import RunningTopK
+
+__all__ = ["LayerTallies"]
+
+
+def _candidate_positions(
+    x: torch.Tensor, v: torch.Tensor, t: torch.Tensor, idx: torch.Tensor, kept: RunningTopK, largest: bool
+) -> torch.Tensor:
+    """argmax (argmin) over positions of the maps that would enter the list, i.e. whose (value,
+    tiebreak, index) beats the k-th kept entry of their channel; 0 elsewhere (those are not kept)."""
+    B, C, L = x.shape
+    wv, wt, wi = kept.values[:, -1], kept.tiebreak[:, -1], kept.index[:, -1]
+    i = idx.view(B, 1)
+    if largest:
+        mask = (v > wv) | ((v == wv) & ((t > wt) | ((t == wt) & (i < wi))))
+    else:
+        mask = (v < wv) | ((v == wv) & ((t < wt) | ((t == wt) & (i < wi))))
+    nz = mask.nonzero()
+    if nz.shape[0] * 4 >= B * C:  # most maps are candidates (first batches): one full pass
+        return x.argmax(dim=2) if largest else x.argmin(dim=2)
+    pos = torch.zeros((B, C), dtype=torch.int64, device=x.device)
+    if nz.shape[0]:
+        rows = x[nz[:, 0], nz[:, 1]]
+        pos[nz[:, 0], nz[:, 1]] = rows.argmax(dim=1) if largest else rows.argmin(dim=1)
+    return pos
+
+
+@dataclass
+class LayerTallies:
+    """Everything pass 1 keeps for one layer. `top[c]` / `bottom[c]` are lists of TopKEntry, best first."""
+
+    layer: str
+    num_channels: int
+    map_shape: tuple[int, int]  # (H, W) of the activation map; (1, 1) for a [B, C] output
+    top: RunningTopK
+    bottom: RunningTopK
+    running: RunningStats
+    bottom_measure: str = "output"  # what bottom-k ranks: the output's or ("pre_relu") the final ReLU input's min
+    # per-concept histograms of the per-image spatial max (concepts/tally.py); None: not tallied
+    concepts: ConceptTallies | None = None
+
+    @classmethod
+    def create(
+        cls,
+        layer: str,
+        num_channels: int,
+        map_shape: tuple[int, int],
+        k: int,
+        device: str | torch.device = "cpu",
+        hist_positions: int | None = 64,
+        bottom_measure: str = "output",
+        concepts: list[str] | None = None,
+    ) -> "LayerTallies":
+        if bottom_measure not in ("output", "pre_relu"):
+            raise ValueError(f"bottom_measure must be 'output' or 'pre_relu', not {bottom_measure!r}")
+        return cls(
+            layer,
+            int(num_channels),
+            (int(map_shape[0]), int(map_shape[1])),
+            RunningTopK(num_channels, k, largest=True, device=device),
+            RunningTopK(num_channels, k, largest=False, device=device),
+            RunningStats(num_channels, device=device, hist_positions=hist_positions),
+            bottom_measure,
+            ConceptTallies(concepts, num_channels, device=device) if concepts else None,
+        )
+
+    @property
+    def k(self) -> int:
+        return self.top.k
+
+    @property
+    def images(self) -> int:
+        return int(self.running.images)
+
+    def stats(self, channel: int) -> dict[str, Any]:
+        """JSON-able statistics of one channel (see RunningStats.results for the keys)."""
+        return self.running.result(channel)
+
+    def all_stats(self) -> list[dict[str, Any]]:
+        return self.running.results()
+
+    def update(
+        self, act: torch.Tensor, image_idx: torch.Tensor, scratch: Scratch | None = None,
+        pre: torch.Tensor | None = None, membership: torch.Tensor | None = None,
+    ) -> None:
+        """Fold in one batch of this layer's output [B, C, H, W] / [B, C, L] / [B, C]; with
+        ``bottom_measure == "pre_relu"``, ``pre`` (the final ReLU's input, same shape) is required;
+        ``membership`` (bool [B, K], the images' concepts) feeds the concept tallies, if any."""
+        x = act.flatten(2) if act.dim() > 2 else act.unsqueeze(-1)
+        if x.dtype != torch.float32:
+            x = x.float()
+        W = act.shape[3] if act.dim() == 4 else 1
+        on_cpu = x.device.type == "cpu"
+        xb = x  # what bottom-k ranks
+        if self.bottom_measure == "pre_relu":
+            if pre is None or pre.shape != act.shape:
+                raise RuntimeError(f"Layer '{self.layer}' ended in a ReLU on the first batch but not on this one.")
+            xb = pre.flatten(2) if pre.dim() > 2 else pre.unsqueeze(-1)
+            if xb.dtype != torch.float32:
+                xb = xb.float()
+        # On accelerators argmax/argmin come with the max/min reduction (no host sync); on CPU they
+        # cost a slow pass each, so they are computed only for maps that can enter a top/bottom list.
+        s = summarize(x, self.running.sample_stride(act), scratch, positions=not on_cpu)
+        if xb is x:
+            bmin = s.min
+        elif on_cpu:
+            bmin = xb.amin(dim=2)  # the one extra reduction of a layer that ends in a ReLU
+        else:
+            bmin, bpos = xb.min(dim=2)
+        if on_cpu:
+            amax = _candidate_positions(x, s.max, s.mean, image_idx, self.top, largest=True)
+            amin = _candidate_positions(xb, bmin, s.mean, image_idx, self.bottom, largest=False)
+        else:
+            amax, amin = s.argmax, (s.argmin if xb is x else bpos)
+        self.top.update(s.max, image_idx, amax // W, amax % W, tiebreak=s.mean)
+        self.bottom.update(bmin, image_idx, amin // W, amin % W, tiebreak=s.mean)
+        self.running.update_from_summary(s)
+        if self.concepts is not None:
+            if membership is None:
+                raise ValueError(f"Layer '{self.layer}' tallies concepts: pass the batch's concept membership")
+            self.concepts.update(s.max, membership)
+
+    def merge(self, other: "LayerTallies") -> "LayerTallies":
+        """Fold in another shard's tallies of the same layer (disjoint image sets)."""
+        if (other.layer, other.num_channels) != (self.layer, self.num_channels):
+            raise ValueError("cannot merge tallies of different layers")
+        if other.bottom_measure != self.bottom_measure:
+            raise ValueError("cannot merge tallies whose bottom-k rank different measures")
+        self.top.merge(other.top)
+        self.bottom.merge(other.bottom)
+        self.running.merge(other.running)
+        if (self.concepts is None) != (other.concepts is None):
+            raise ValueError("cannot merge tallies with and without concept scores")
+        if self.concepts is not None:
+            self.concepts.merge(other.concepts)
+        return self
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "num_channels": self.num_channels,
+            "map_shape": list(self.map_shape),
+            "top": self.top.state_dict(),
+            "bottom": self.bottom.state_dict(),
+            "running": self.running.state_dict(),
+            "bottom_measure": self.bottom_measure,
+            "concepts": None if self.concepts is None else self.concepts.state_dict(),
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any], device: str | torch.device = "cpu") -> "LayerTallies":
+        running = RunningStats(
+            state["num_channels"], device=device, hist_positions=state["running"].get("hist_positions")
+        )
+        running.load_state_dict(state["running"])
+        return cls(
+            state["layer"],
+            int(state["num_channels"]),
+            tuple(state["map_shape"]),
+            RunningTopK.from_state_dict(state["top"], device),
+            RunningTopK.from_state_dict(state["bottom"], device),
+            running,
+            state.get("bottom_measure", "output"),
+            None if state.get("concepts") is None else ConceptTallies.from_state_dict(state["concepts"], device),
+        )
