@@ -248,7 +248,10 @@ export function CircuitPage() {
           <CircuitTestPanel
             circuit={c}
             writable={writable}
-            onResult={(doc, stale) => setAttributions(doc && !stale ? Object.fromEntries(doc.edges.map((e) => [`${e.source}->${e.target}`, e.attribution])) : undefined)}
+            onResult={(doc, stale) => {
+              setAttributions(doc && !stale ? Object.fromEntries(doc.edges.map((e) => [`${e.source}->${e.target}`, e.attribution])) : undefined);
+              setHistTick((t) => t + 1); // a new stored test shows in the history
+            }}
             onSetStatus={(status) => mutate("PATCH", A.circuit(cid), { status })}
           />
           <Supernodes circuit={c} writable={writable} onChange={(sn) => mutate("PATCH", A.circuit(cid), { supernodes: sn })} />
@@ -465,7 +468,10 @@ function ExportPanel({ circuit }: { circuit: Circuit }) {
 function HistoryPanel({ cid, tick }: { cid: number; tick: number }) {
   const { data, reload } = useFresh<Revision[]>(A.circuitHistory(cid));
   const tests = useFresh<{ id: number; circuit_version: number; created_by: string | null; created_at: string | null; verdict: string }[]>(`/api/circuits/${cid}/tests`);
-  useEffect(reload, [tick]); // eslint-disable-line react-hooks/exhaustive-deps
+  useEffect(() => {
+    reload();
+    tests.reload();
+  }, [tick]); // eslint-disable-line react-hooks/exhaustive-deps
   // revisions and stored circuit tests (evidence), newest first
   const rows = [
     ...(data ?? []).map((r) => ({ key: `v${r.version}`, at: r.created_at ?? "", el: <>v{r.version} <span className="muted">{when(r.created_at)}</span> <b>{r.editor}</b> {r.action} <span className="muted">{r.summary}</span></> })),
