@@ -32,7 +32,14 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from circuitscope.circuit_tests.ablation import KINDS, AblationSetup, clean_pass, evaluate, evaluate_naive, prefix_sharing_valid
+    from circuitscope.circuit_tests.ablation import (
+        KINDS,
+        AblationSetup,
+        clean_pass,
+        evaluate,
+        evaluate_naive,
+        prefix_sharing_valid,
+    )
     from circuitscope.circuit_tests.images import load_images, select_images
     from circuitscope.circuit_tests.statistics import build_configs, draw_random_sets
     from circuitscope.circuit_tests.target_slice import find_target_shortcut

@@ -13,10 +13,14 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
 from circuit_test_models import PLANTED, UNWIRED, NoiseImages, PlantedNet  # noqa: E402
-
 from circuitscope.activations import Trace  # noqa: E402
-from circuitscope.circuit_tests.ablation import (AblationSetup, clean_pass, evaluate, evaluate_naive,  # noqa: E402
-                                                 prefix_sharing_valid)
+from circuitscope.circuit_tests.ablation import (  # noqa: E402
+    AblationSetup,
+    clean_pass,
+    evaluate,
+    evaluate_naive,
+    prefix_sharing_valid,
+)
 from circuitscope.circuit_tests.engine import TestInputs, run_test  # noqa: E402
 from circuitscope.circuit_tests.images import load_images, select_images  # noqa: E402
 from circuitscope.circuit_tests.statistics import build_configs, draw_random_sets, max_random_sets  # noqa: E402
@@ -161,5 +165,6 @@ def test_target_slice_only_for_known_blocks():
     x = torch.randn(3, 4, 8, 8)
     sliced = sliced_module(block, [1, 4])
     assert torch.allclose(sliced(x), block(x)[:, [1, 4]], atol=1e-6)
-    assert sliced_module(nn.Sequential(nn.Conv2d(4, 6, 3), nn.Conv2d(6, 6, 1)), [0]) is None  # second map mixes channels
+    mixing = nn.Sequential(nn.Conv2d(4, 6, 3), nn.Conv2d(6, 6, 1))  # the second map mixes channels
+    assert sliced_module(mixing, [0]) is None
     assert sliced_module(nn.MaxPool2d(2), [0]) is None

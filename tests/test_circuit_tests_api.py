@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
 from circuit_test_models import PlantedNet  # noqa: E402
-
 from circuitscope.annotate import circuits as circuits_svc  # noqa: E402
 from circuitscope.annotate import users as users_svc  # noqa: E402
 from circuitscope.api.app import create_app  # noqa: E402

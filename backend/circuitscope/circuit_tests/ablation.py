@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from circuitscope.activations import ChannelEdit, Trace
+from circuitscope.activations.trace import EditFn
 
 KINDS = ("zero", "mean", "resample")
 
@@ -121,7 +122,7 @@ def _forward_configs(setup: AblationSetup, kind: str, configs: Sequence[Config],
     """One forward for len(configs) x len(x) copies; returns measures shaped [K, n]."""
     k, n = len(configs), len(x)
     first = setup.layer_order[0]
-    edits: dict[str, Callable] = {}
+    edits: dict[str, EditFn] = {}
     for layer in setup.layer_order:
         if layer == first and first_out is not None:
             edits[layer] = _expand_edit(kind, setup, configs, first_out, donors)
@@ -190,7 +191,7 @@ def evaluate_naive(setup: AblationSetup, kind: str, configs: Sequence[Config], x
     out_mean = torch.empty(len(configs), len(x))
     layers = list(dict.fromkeys(setup.layer_order + [setup.target_layer]))
     for k, config in enumerate(configs):
-        edits = {}
+        edits: dict[str, EditFn] = {}
         for layer in setup.layer_order:
             mask = config.ablate.get(layer, torch.zeros(setup.channels[layer], dtype=torch.bool))
             edits[layer] = ChannelEdit(mask, _values(kind, setup, layer, donors, 1))

@@ -15,8 +15,8 @@ from torch import nn
 from .ablation import KINDS, AblationSetup, Config, clean_pass, evaluate, prefix_sharing_valid
 from .attribution import edge_attributions
 from .images import check_cancel, load_images, select_images
-from .target_slice import find_target_shortcut
 from .statistics import build_configs, draw_random_sets, summarize
+from .target_slice import find_target_shortcut
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 

@@ -21,30 +21,31 @@ _FREE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh,
 
 
 def _slice_map(m: nn.Module, idx: list[int]) -> nn.Module | None:
-    if isinstance(m, nn.Conv2d) and m.groups == 1:
-        out = nn.Conv2d(m.in_channels, len(idx), m.kernel_size, m.stride, m.padding, m.dilation, 1, m.bias is not None,
-                        m.padding_mode)
-    elif isinstance(m, nn.Linear):
-        out = nn.Linear(m.in_features, len(idx), m.bias is not None)
-    else:
+    if not ((isinstance(m, nn.Conv2d) and m.groups == 1) or isinstance(m, nn.Linear)):
         return None
+    out = copy.deepcopy(m)
     with torch.no_grad():
-        out.weight.copy_(m.weight[idx])
+        out.weight = nn.Parameter(m.weight[idx].clone())
         if m.bias is not None:
-            out.bias.copy_(m.bias[idx])
-    return out.to(m.weight.device).eval()
+            out.bias = nn.Parameter(m.bias[idx].clone())
+    if isinstance(out, nn.Conv2d):
+        out.out_channels = len(idx)
+    else:
+        out.out_features = len(idx)
+    return out.eval()
 
 
 def _slice_bn(m: nn.BatchNorm2d, idx: list[int]) -> nn.Module:
-    out = nn.BatchNorm2d(len(idx), m.eps, m.momentum, m.affine, m.track_running_stats)
+    out = copy.deepcopy(m)
+    out.num_features = len(idx)
     with torch.no_grad():
-        if m.affine:
-            out.weight.copy_(m.weight[idx])
-            out.bias.copy_(m.bias[idx])
-        if m.track_running_stats:
-            out.running_mean.copy_(m.running_mean[idx])
-            out.running_var.copy_(m.running_var[idx])
-    return out.to(m.weight.device if m.affine else "cpu").eval()
+        if m.weight is not None and m.bias is not None:
+            out.weight = nn.Parameter(m.weight[idx].clone())
+            out.bias = nn.Parameter(m.bias[idx].clone())
+        if m.running_mean is not None and m.running_var is not None:
+            out.running_mean = m.running_mean[idx].clone()
+            out.running_var = m.running_var[idx].clone()
+    return out.eval()
 
 
 def sliced_module(mod: nn.Module, idx: list[int]) -> nn.Module | None:
@@ -87,7 +88,8 @@ def find_target_shortcut(module: nn.Module, target_layer: str, targets: Sequence
     x = x[:4].to(device)
     with torch.no_grad(), Trace(module, names + [target_layer], retain_input=True, stop=[target_layer]) as tr:
         tr.forward(x)
-    if target_layer not in tr.input or not tr.input[target_layer] or not isinstance(tr.input[target_layer][0], torch.Tensor):
+    t_inputs = tr.input.get(target_layer)
+    if not t_inputs or not isinstance(t_inputs[0], torch.Tensor):
         return None
     t_in, t_out = tr.input[target_layer][0], tr.output[target_layer]
     before = tr.order[:tr.order.index(target_layer)] if target_layer in tr.order else []

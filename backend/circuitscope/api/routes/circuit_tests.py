@@ -2,7 +2,6 @@
 (like reading circuits), and the jobs of a circuit's tests (progress; cancel is POST /api/jobs/{id}/cancel)."""
 from __future__ import annotations
 
-
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
