@@ -11,6 +11,7 @@ to list its layers, scanning an image folder) are not gated. PostgreSQL needs no
 from __future__ import annotations
 
 import asyncio
+import weakref
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -21,14 +22,18 @@ UNGATED_PREFIXES = ("/api/sources/",)
 class SqliteWriteGate:
     def __init__(self, app: ASGIApp, db) -> None:
         self.app, self.enabled = app, getattr(db, "is_sqlite", False)
-        self._lock: asyncio.Lock | None = None
+        # One lock per event loop: an asyncio lock must not be shared between loops (test clients run one loop
+        # each; a server has one). Across loops, SQLite's own lock and busy_timeout still serialize the writes.
+        self._locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (not self.enabled or scope["type"] != "http" or scope["method"] not in _WRITES
                 or not scope["path"].startswith("/api/") or scope["path"].startswith(UNGATED_PREFIXES)):
             await self.app(scope, receive, send)
             return
-        if self._lock is None:  # created inside the running loop
-            self._lock = asyncio.Lock()
-        async with self._lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        async with lock:
             await self.app(scope, receive, send)
