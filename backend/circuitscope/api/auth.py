@@ -124,11 +124,7 @@ _SIMPLE_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "te
 
 
 def refuse(request: Request, status: int, detail: str) -> ApiError:
-    """An ApiError for a refused request, logged with who asked (the log names the problem too)."""
-    user = getattr(request.state, "identity", None)
-    client = request.client.host if request.client else "?"
-    log.warning("refused %s %s (%s, user %s, client %s): %s", request.method, request.url.path, status,
-                user.name if user else "anonymous", client, detail)
+    """An ApiError for a refused request (the error handler logs it with who asked: api.errors.log_refusal)."""
     return ApiError(status, detail)
 
 
