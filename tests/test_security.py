@@ -202,7 +202,8 @@ def test_job_configs_and_file_browser_need_the_compute_permission(multi):
         for shown in (client.get(f"/api/jobs/{job['id']}", headers=headers).json(),
                       client.get("/api/jobs", headers=headers).json()[0]):
             assert shown["config"]["model"] == {"kind": "factory"} and shown["config"]["dataset"] == {"kind": "folder"}
-            assert shown["config"]["layers"] == ["conv1"] and "secret" not in json.dumps(shown)
+            assert shown["config"]["layers"] == ["conv1"] and str(root) not in json.dumps(shown)
+            assert "secret-model.py" not in json.dumps(shown) and "kwargs" not in json.dumps(shown)
     assert client.get(f"/api/jobs/{job['id']}", headers=auth(t["ada"])).json()["config"]["model"]["kwargs"] == {"key": "k"}
     assert client.get("/api/sources/browse").status_code == 401
     r = client.get("/api/sources/browse", headers=auth(t["alice"]))
