@@ -66,10 +66,8 @@ def start_server(url: str, data_dir: Path) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "CIRCUITSCOPE_DATABASE_URL": url, "CIRCUITSCOPE_DATA_DIR": str(data_dir),
            "CIRCUITSCOPE_LOCAL_USER": "", "CIRCUITSCOPE_ALLOWED_HOSTS": "127.0.0.1",
            "PYTHONPATH": str(ROOT / "backend")}
-    cmd = ([sys.executable, os.environ["BENCH_SERVER"], str(port)] if os.environ.get("BENCH_SERVER") else
-           [sys.executable, "-m", "uvicorn", "circuitscope.api.app:create_app", "--factory", "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "warning"])
-    proc = subprocess.Popen(cmd, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "circuitscope.api.app:create_app", "--factory",
+                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
