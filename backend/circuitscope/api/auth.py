@@ -51,7 +51,7 @@ def _resolve(request: Request, inline: bool = False) -> tuple[Identity | None, s
     token = _bearer(request)
     stale: list[int] = []
     try:
-        return _lookup(request, db, settings, token, inline, stale)
+        return _lookup(request, db, settings, token, stale)
     finally:
         if stale:
             _touch_later(db, stale)
@@ -68,8 +68,7 @@ def _touch_later(db, token_ids: list[int]) -> None:
     threading.Thread(target=touch, daemon=True, name="token-touch").start()
 
 
-def _lookup(request: Request, db, settings, token: str | None, inline: bool,
-            stale: list[int]) -> tuple[Identity | None, str]:
+def _lookup(request: Request, db, settings, token: str | None, stale: list[int]) -> tuple[Identity | None, str]:
     if token is not None:
         with db.session() as session:
             user = resolve_token(session, token, touch=False, stale=stale)
@@ -149,7 +148,7 @@ def _check_origin(request: Request) -> None:
             raise refuse(request, 403, "cross-site write refused: the request's Origin is 'null' (a sandboxed "
                                        "frame or a page that hides its origin). " + fix)
         if not _same_site(origin, host):
-            raise refuse(request, 403, f"cross-site write refused (Origin {origin} is not this server {host}). "
+            raise refuse(request, 403, f"cross-site write refused (Origin {origin[:200]} is not this server {host}). "
                                        + fix)
         return
     referer = request.headers.get("referer")
