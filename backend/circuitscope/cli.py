@@ -357,7 +357,7 @@ def demo(
     url = f"http://{host or settings.host}:{port or settings.port}"
     typer.echo(f"Computing every unit of the demo model in the background (job {job_id}).\n"
                f"Watch it at {url}/jobs/{job_id}; layers appear at {url}/models/conceptnet as they finish.")
-    serve(host, port, worker=True, workers=1)
+    serve(host, port, worker=True, workers=1, network_admin=False)
 
 
 @db_app.command("upgrade")

@@ -25,6 +25,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     install_error_handlers(app)
     document_errors(app)
+    from .write_gate import SqliteWriteGate
+
+    app.add_middleware(SqliteWriteGate, db=app.state.db)
     # Outermost: the host check and body checks run before anything else sees the request.
     app.add_middleware(SecurityMiddleware, settings=settings)
     app.include_router(browse.router)
