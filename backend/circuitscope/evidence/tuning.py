@@ -8,10 +8,10 @@ whole layer as a job, reuses them.
 Order of the search (each step uses what the one before found):
 1. **probe**: 8 colour schemes (fields, gratings, edges) -> the unit's colours; then in those colours
    every stimulus kind x 8 orientations x 3 spatial scales -> its preferred kind, scale, coarse orientation;
-2. **frequency**: gratings (or the preferred striped kind) over 14 frequencies, max over 8 orientations;
+2. **frequency**: gratings (or the preferred striped kind) over 12 frequencies, max over 6 orientations;
 3. **orientation**: the preferred kind at the preferred frequency (lines and curves drawn half a period
    wide), 0-360 deg in 5 deg steps - so a fine-grained edge detector is found at its own scale;
-4. **curvature**: arcs of fixed length over 12 curvatures, max over 16 orientations;
+4. **curvature**: arcs of fixed length over 10 curvatures, max over 8 orientations (bulge directions);
 5. **hue**: the preferred kind at its preferred orientation, foreground hue 0-360 deg on gray;
 6. **rotation**: the unit's top dataset example rotated 0-360 deg about the centre of its receptive field.
 """
@@ -33,8 +33,8 @@ from . import stimuli as st
 from .stimuli import SCHEMES, ColourScheme, StimulusError
 
 PROBE_ORIENTATIONS = [i * 45.0 for i in range(8)]
-FREQ_ORIENTATIONS = [i * 22.5 for i in range(8)]  # gratings repeat after 180 deg
-CURV_ORIENTATIONS = [i * 22.5 for i in range(16)]
+FREQ_ORIENTATIONS = [i * 30.0 for i in range(6)]  # gratings repeat after 180 deg
+CURV_ORIENTATIONS = [i * 45.0 for i in range(8)]
 ORIENTATIONS = [float(v) for v in range(0, 360, 5)]
 HUES = [float(v) for v in range(0, 360, 10)]
 ROTATIONS = [float(v) for v in range(0, 360, 10)]
@@ -71,7 +71,7 @@ class Profile:
 class LayerProber:
     """Runs stimulus sets through a model up to one layer; caches each set's [N, C] spatial-max responses."""
 
-    def __init__(self, model: LoadedModel, layer: str, batch_size: int = 96):
+    def __init__(self, model: LoadedModel, layer: str, batch_size: int = 128):
         self.model, self.layer, self.batch_size = model, layer, batch_size
         self.res = int(model.input_size)
         self._cache: dict[tuple, torch.Tensor] = {}
@@ -102,7 +102,7 @@ class LayerProber:
             x = torch.from_numpy(chunk).permute(0, 3, 1, 2).to(device)
             act = forward_until(self.model.module, self.model.normalize(x), [self.layer])[self.layer]
             act = act.float()
-            peak = act.flatten(2).amax(dim=2) if act.dim() > 2 else act
+            peak = act.amax(dim=tuple(range(2, act.dim()))) if act.dim() > 2 else act
             outs.append(peak.cpu())
             self.forwarded += len(chunk)
         return torch.cat(outs)
@@ -111,7 +111,7 @@ class LayerProber:
 # --------------------------------------------------------------------------------------------- steps
 def _scales(res: int) -> list[float]:
     grid = st.frequencies(res)
-    return [grid[3], grid[7], grid[11]]
+    return [grid[2], grid[6], grid[9]]
 
 
 def _colour_entries(res: int) -> list[tuple[str, ColourScheme, float, float]]:
@@ -270,10 +270,10 @@ def tuning_curve(prober: LayerProber, channel: int, param: str, kind: str = "aut
         stimulus = {"colours": p.scheme.name, "frequency": freq}
         if param == "frequency":
             values, resp = f_values, f_resp
-            stimulus.update(kind=f_kind, orientation="max over 8 orientations")
+            stimulus.update(kind=f_kind, orientation=f"max over {len(FREQ_ORIENTATIONS)} orientations")
         elif param == "curvature":
             values, resp = curvature_curve(prober, channel, p, freq)
-            stimulus.update(kind="curve", orientation="max over 16 orientations")
+            stimulus.update(kind="curve", orientation=f"max over {len(CURV_ORIENTATIONS)} orientations")
         else:
             o_kind, curv = oriented_kind(prober, channel, p, kind, freq)
             if param == "orientation":
