@@ -126,3 +126,20 @@ def test_api_bad_input_is_422_naming_choices(client, computed):
     assert r.status_code == 404 and "Layers:" in r.json()["detail"]
     r = client.get("/api/evidence/tuning/gabor/1/99")
     assert r.status_code == 404 and "between 0 and 3" in r.json()["detail"]
+
+
+def test_layer_job_precomputes_every_unit(client, computed):
+    from circuitscope.jobs.worker import JobRunner
+
+    settings, db = computed
+    r = client.post("/api/evidence/tuning/gabor/1/job", json={"params": ["orientation", "hue"]})
+    assert r.status_code == 201, r.text
+    r_bad = client.post("/api/evidence/tuning/gabor/0/job", json={})
+    assert r_bad.status_code == 422 and "not computed" in r_bad.json()["detail"]
+    assert JobRunner(settings, db).run_one() == r.json()["id"]
+    job = client.get(f"/api/jobs/{r.json()['id']}").json()
+    assert job["status"] == "done", job
+    body = client.get("/api/evidence/tuning/gabor/1/2", params={"param": "orientation"}).json()
+    assert body.get("precomputed") and circular_gap(body["preferred"], em.ORIENTATIONS[2], 180) <= 15
+    hue = client.get(f"/api/evidence/tuning/gabor/1/{len(em.ORIENTATIONS)}", params={"param": "hue"}).json()
+    assert hue.get("precomputed") and circular_gap(hue["preferred"], 0.0, 360) <= 20

@@ -145,13 +145,19 @@ def unit_tuning(session: Session, data_dir: Path, blobs: BlobStore, slug: str, l
         raise EvidenceError(422, str(err))
     ref = find_layer(session, slug, layer, index)
     unit_id = session.scalar(select(Unit.id).where(Unit.layer_id == ref.layer.id, Unit.index == index))
+    top = session.scalar(select(Unit.top_activation).where(Unit.id == unit_id)) if unit_id else None
+    if stimulus == "auto":
+        from .layer_job import stored_curve
+
+        stored = stored_curve(data_dir, ref, index, param)
+        if stored is not None:
+            return {**stored, "model": slug, "top_activation": top}
     example = top_example(session, blobs, unit_id) if param == "rotation" else None
     prober = prober_for(ref, data_dir, device)
     try:
         out = tuning_curve(prober, index, param, stimulus, example[:3] if example else None)
     except (StimulusError, TuningError) as err:
         raise EvidenceError(422, str(err))
-    top = session.scalar(select(Unit.top_activation).where(Unit.id == unit_id)) if unit_id else None
     out.update(model=slug, top_activation=top)
     if example is not None:
         out["stimulus"]["stored_activation"] = example[3]

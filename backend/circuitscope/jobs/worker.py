@@ -38,7 +38,13 @@ class JobRunner:
             if job is None:
                 return None
             job_id, config_data, attempt = job.id, job.config, job.attempts
+            kind = job.kind
         log.info("job %s: starting (attempt %s)", job_id, attempt)
+        if kind == "tuning-layer":  # evidence/layer_job.py: every tuning curve of a layer
+            from ..evidence.layer_job import run_layer_job
+
+            run_layer_job(self.db, self.settings, job_id, config_data)
+            return job_id
         try:
             config = parse_run_config(config_data, f"of job {job_id}")
         except RunConfigError as err:

@@ -137,3 +137,21 @@ def put_claims(label_id: int, body: ClaimsIn, who: Identity = Depends(annotator)
         return {"label_id": label_id, "concepts": label_scores.set_claims(session, label_id, body.concepts, who)}
     except EvidenceError as err:
         raise raise_api(err)
+
+
+# --- tuning for a whole layer, as a job -------------------------------------------------------------------
+class LayerTuningIn(BaseModel):
+    params: list[Param] = Field(default_factory=lambda: ["orientation", "curvature", "hue", "frequency", "rotation"])
+
+
+@router.post("/tuning/{model}/{layer}/job", status_code=201,
+             summary="Queue every tuning curve of every unit of a layer (annotator); the worker runs it")
+def tuning_layer_job(model: str, layer: str, body: LayerTuningIn, who: Identity = Depends(annotator),
+                     session: Session = Tx):
+    from ...evidence.layer_job import submit_layer_tuning
+
+    try:
+        job = submit_layer_tuning(session, model, layer, list(body.params), who.name)
+    except EvidenceError as err:
+        raise raise_api(err)
+    return {"id": job.id, "kind": job.kind, "status": job.status, "config": job.config}
