@@ -35,7 +35,7 @@ def test_sample_task_answers_results(world):
     task = client.get("/api/evidence/comparison/gabor/1/0/task", params={"label_id": label["id"]}).json()
     assert len(task["items"]) == sample["items"] and task["label"]["version"] == label["version"]
     for item in task["items"]:  # blind: nothing that gives the activation away
-        assert set(item) == {"id", "crop", "image", "box", "ref"}
+        assert set(item) == {"id", "crop", "image", "box", "size", "ref"}
     # answer "fits" for the upper half of the range, "not" below: the weighted share must then be high
     from circuitscope.store.evidence_schema import ComparisonItem
 

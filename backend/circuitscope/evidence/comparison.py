@@ -165,6 +165,9 @@ def task(session: Session, slug: str, layer: str, index: int, label_id: int, who
         return {**base, "sample": None, "items": [], "answers": {}}
     items = list(sample.items)
     random.Random(f"{sample.id}:{who.name if who else ''}").shuffle(items)
+    from ..store.schema import Model
+
+    size = session.scalar(select(Model.input_size).where(Model.slug == slug))
     mine: dict[int, str] = {}
     if who is not None:
         rows = session.execute(
@@ -175,7 +178,7 @@ def task(session: Session, slug: str, layer: str, index: int, label_id: int, who
         mine = {i: a for i, a in rows}
     return {**base, "sample": sample_dict(sample),
             "items": [{"id": it.id, "crop": f"/api/images/{it.crop_hash}", "image": f"/api/images/{it.image_hash}",
-                       "box": it.box, "ref": it.ref} for it in items],
+                       "box": it.box, "size": size, "ref": it.ref} for it in items],
             "answers": {str(k): v for k, v in mine.items()}}
 
 

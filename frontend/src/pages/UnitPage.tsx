@@ -11,6 +11,7 @@ import { Loading } from "../components/Loading";
 import { StatusBadge } from "../components/StatusBadge";
 import { UnitImage, UnitThumb } from "../components/UnitThumb";
 import { useApi, useTitle } from "../components/useApi";
+import { LabelEvidencePanel, TuningCurves } from "../evidence";
 
 const OBJECTIVE_TEXT: Record<string, string> = {
   channel: "Channel (mean over positions)",
@@ -122,6 +123,7 @@ export function UnitPage() {
             <div className="unit-main">
               <FeatureVisSection fvs={u.feature_vis} top={u.stats.top_activation} command={lyr.compute_command} />
               <ExamplesSection u={u} heatmap={heatmap} onToggle={toggleHeatmap} />
+              <TuningCurves model={u.model} layer={lyr.name} index={u.index} />
             </div>
             <aside className="unit-side">
               <section className="panel annotation-section" aria-label="annotations">
@@ -135,6 +137,7 @@ export function UnitPage() {
                   </p>
                 )}
               </section>
+              <LabelEvidencePanel model={u.model} layer={lyr.name} index={u.index} labelKey={u.label} />
               <StatsSection u={u} />
             </aside>
           </div>
