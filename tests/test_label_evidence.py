@@ -23,7 +23,9 @@ def client(tmp_path_factory):
     settings, db = em.compute_gabor_world(tmp_path_factory.mktemp("label-evidence"), images=110)
     c = TestClient(create_app(settings, db=db))
     for idx, text in ((RED, "red"), (0, "red things")):
-        assert c.put(f"/api/labels/gabor/1/{idx}", json={"label": text, "version": None}).status_code == 200
+        r = c.put(f"/api/labels/gabor/1/{idx}", json={"label": text, "version": None})
+        assert r.status_code == 200
+        assert c.put(f"/api/evidence/claims/{r.json()['mine']['id']}", json={"concepts": ["colour=red"]}).status_code == 200
     return c
 
 
@@ -32,9 +34,6 @@ def _label(client, idx):
 
 
 def test_claims_carry_the_units_auc_and_weak_claims_are_flagged(client):
-    red, gabor = _label(client, RED), _label(client, 0)
-    assert client.put(f"/api/evidence/claims/{red['id']}", json={"concepts": ["colour=red"]}).status_code == 200
-    assert client.put(f"/api/evidence/claims/{gabor['id']}", json={"concepts": ["colour=red"]}).status_code == 200
     ev = client.get(f"/api/evidence/labels/gabor/1/{RED}").json()
     mine = ev["labels"][0]
     assert mine["claims"][0]["concept"] == "colour=red" and mine["claims"][0]["auc"] >= 0.9
@@ -76,3 +75,11 @@ def test_exports_carry_the_evidence(client):
     html = client.get(f"/api/export/circuits/{cid}", params={"format": "html", "download": False}).text
     assert "colour=red (AUC 0.9" in html or "colour=red (AUC 1.00" in html
     assert "WEAK evidence" in html
+
+
+def test_search_results_carry_each_labels_evidence(client):
+    r = client.get("/api/search", params={"q": "red", "model": "gabor"})
+    assert r.status_code == 200, r.text
+    labels = {l["label"]: l for res in r.json()["results"] for l in res["labels"]}
+    assert labels["red"]["evidence"]["evidence"] == "supported"
+    assert labels["red things"]["evidence"]["weak"] is True

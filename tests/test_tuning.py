@@ -143,3 +143,10 @@ def test_layer_job_precomputes_every_unit(client, computed):
     assert body.get("precomputed") and circular_gap(body["preferred"], em.ORIENTATIONS[2], 180) <= 15
     hue = client.get(f"/api/evidence/tuning/gabor/1/{len(em.ORIENTATIONS)}", params={"param": "hue"}).json()
     assert hue.get("precomputed") and circular_gap(hue["preferred"], 0.0, 360) <= 20
+
+
+def test_tuning_depth_tells_a_tuned_unit_from_an_untuned_one(prober):
+    gabor = tuning_curve(prober, 0, "orientation")
+    red = tuning_curve(prober, len(em.ORIENTATIONS), "orientation")
+    assert gabor["depth"] > 0.5
+    assert red["depth"] < 0.1  # a colour unit barely cares about the orientation of a red grating

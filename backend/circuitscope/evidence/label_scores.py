@@ -180,3 +180,15 @@ def evidence_text(ev: dict[str, Any] | None) -> str:
         parts.append(f"blind share {ev['human_share']:.0%} ({ev['human_answers']} answers)")
     head = "WEAK evidence" if ev["weak"] else f"evidence {ev['evidence']}"
     return f"{head}: " + " · ".join(parts) + (f" — {'; '.join(ev['reasons'])}" if ev["reasons"] else "")
+
+
+def attach_evidence(session: Session, results: list[dict[str, Any]]) -> None:
+    """Add "evidence" to every label dict of search results ({"labels": [label_dict, ...]}), in place."""
+    ids = [l["id"] for r in results for l in r.get("labels", []) if l.get("id") is not None]
+    if not ids:
+        return
+    labels = list(session.scalars(select(Label).where(Label.id.in_(ids))))
+    ev = evidence_for_labels(session, labels)
+    for r in results:
+        for l in r.get("labels", []):
+            l["evidence"] = ev.get(l.get("id"))

@@ -292,6 +292,8 @@ def tuning_curve(prober: LayerProber, channel: int, param: str, kind: str = "aut
     blank = float(prober.responses(("blank",), lambda: [])[0, channel])
     hi, lo = max(resp), min(resp)
     flat = not (hi - lo > 1e-6 * max(1.0, abs(hi)))
+    # how much the swept parameter matters: (max - min) / max; a colour unit's orientation curve is ~0
+    depth = (hi - lo) / hi if hi > 0 else None
     best = int(np.argmax(resp))
     return {
         "param": param,
@@ -300,6 +302,7 @@ def tuning_curve(prober: LayerProber, channel: int, param: str, kind: str = "aut
         "preferred": None if flat else float(values[best]),
         "preferred_response": None if flat else float(resp[best]),
         "flat": flat,
+        "depth": depth,
         "blank_response": blank,
         "stimulus": stimulus,
         "convention": CONVENTION[param],

@@ -7,6 +7,8 @@ import { Loading } from "../components/Loading";
 import { useApi, useTitle } from "../components/useApi";
 import { A, unitPath, useFresh, type FamilySummary, type SearchPage as Page } from "./annotateApi";
 import { ConsensusBadge, StatusBadge, Tags, Thumb } from "./bits";
+import { EvidenceLine } from "../evidence/LabelEvidencePanel";
+import type { LabelEvidence } from "../evidence/evidenceApi";
 
 const FILTERS = ["model", "layer", "family", "labeled", "annotator", "status", "tag"] as const;
 
@@ -134,6 +136,7 @@ export function SearchPage() {
                     <div key={l.id} className="small">
                       <span className="muted">{l.annotator}:</span> {l.label} <StatusBadge status={l.status} />
                       {l.description && <span className="muted"> — {l.description.slice(0, 120)}</span>} <Tags tags={l.tags} />
+                      {(l as { evidence?: LabelEvidence }).evidence && <> <EvidenceLine ev={(l as { evidence?: LabelEvidence }).evidence!} /></>}
                     </div>
                   ))}
                   {r.families.map((f) => (

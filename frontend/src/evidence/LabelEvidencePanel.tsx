@@ -101,3 +101,20 @@ function ClaimsEditor({ labelId, claims, scored, onSaved }: { labelId: number; c
     </div>
   );
 }
+
+/** Compact evidence of a unit's labels (the label queue): one line per label. */
+export function UnitEvidenceLines({ model, layer, index, refreshKey }: { model: string; layer: string; index: number; refreshKey?: unknown }) {
+  const { data, reload } = useFresh<UnitEvidence>(evidencePaths.unitEvidence(model, layer, index));
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  useEffect(() => reload(), [refreshKey]);
+  if (!data || !data.labels.length) return null;
+  return (
+    <div className="small" data-testid="queue-evidence">
+      {data.labels.map((l) => (
+        <div key={l.id}>
+          <span className="muted">{l.annotator}: {l.label}</span> <EvidenceLine ev={l} />
+        </div>
+      ))}
+    </div>
+  );
+}

@@ -10,7 +10,7 @@ export interface Series {
 }
 
 /** A small plotly chart (loaded on demand): lines with markers or (stacked) bars, an optional marked x value. */
-export function Plot({ series, xTitle, yTitle, mark, markText, height = 220, testid, yRange, barmode }: {
+export function Plot({ series, xTitle, yTitle, mark, markText, height = 220, testid, yRange, barmode, fromZero }: {
   series: Series[];
   xTitle: string;
   yTitle: string;
@@ -20,6 +20,7 @@ export function Plot({ series, xTitle, yTitle, mark, markText, height = 220, tes
   testid?: string;
   yRange?: [number, number];
   barmode?: "stack" | "group";
+  fromZero?: boolean;
 }) {
   const el = useRef<HTMLDivElement>(null);
   const [error, setError] = useState<string | null>(null);
@@ -48,10 +49,10 @@ export function Plot({ series, xTitle, yTitle, mark, markText, height = 220, tes
             height,
             margin: { l: 52, r: 10, t: 26, b: 40 },
             xaxis: { title: { text: xTitle, font: { size: 11 } }, zeroline: false },
-            yaxis: { title: { text: yTitle, font: { size: 11 } }, range: yRange },
+            yaxis: { title: { text: yTitle, font: { size: 11 } }, range: yRange, rangemode: fromZero ? "tozero" : "normal" },
             barmode: barmode ?? "stack",
             showlegend: series.length > 1,
-            legend: { orientation: "h", y: -0.3, font: { size: 10 } },
+            legend: { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom", font: { size: 10 } },
             shapes,
             annotations,
             paper_bgcolor: "rgba(0,0,0,0)",
@@ -65,7 +66,7 @@ export function Plot({ series, xTitle, yTitle, mark, markText, height = 220, tes
     return () => {
       live = false;
     };
-  }, [series, xTitle, yTitle, mark, markText, height, yRange, barmode]);
+  }, [series, xTitle, yTitle, mark, markText, height, yRange, barmode, fromZero]);
   useEffect(() => {
     const node = el.current;
     return () => {

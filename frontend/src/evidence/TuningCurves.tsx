@@ -83,6 +83,7 @@ export function TuningCurves({ model, layer, index }: { model: string; layer: st
             mark={data.preferred}
             markText={data.preferred === null ? undefined : `preferred ${data.preferred}${unit}`}
             testid="tuning-plot"
+            fromZero
           />
           <p className="small">
             {data.flat ? (
@@ -90,7 +91,12 @@ export function TuningCurves({ model, layer, index }: { model: string; layer: st
             ) : (
               <>
                 Preferred <b data-testid="tuning-preferred">{data.preferred}{unit}</b> (response {data.preferred_response?.toFixed(3)}
-                {data.top_activation !== null ? `; its top dataset example reaches ${data.top_activation.toFixed(3)}` : ""}).
+                {data.top_activation !== null ? `; its top dataset example reaches ${data.top_activation.toFixed(3)}` : ""}).{" "}
+                {data.depth !== null && data.depth < 0.1 ? (
+                  <b className="ev-reasons" data-testid="tuning-weak">Barely tuned: the response changes by only {(100 * data.depth).toFixed(1)} % over the sweep.</b>
+                ) : data.depth !== null ? (
+                  <span>Tuning depth {Math.round(100 * data.depth)} % (max − min over max).</span>
+                ) : null}
               </>
             )}{" "}
             <span className="muted">

@@ -11,6 +11,7 @@ export interface TuningCurve {
   preferred: number | null;
   preferred_response: number | null;
   flat: boolean;
+  depth: number | null;
   blank_response: number;
   stimulus: Record<string, unknown>;
   convention: string;
