@@ -150,3 +150,27 @@ def test_tuning_depth_tells_a_tuned_unit_from_an_untuned_one(prober):
     red = tuning_curve(prober, len(em.ORIENTATIONS), "orientation")
     assert gabor["depth"] > 0.5
     assert red["depth"] < 0.1  # a colour unit barely cares about the orientation of a red grating
+
+
+def test_cli_prints_the_documented_json(computed, monkeypatch):
+    from typer.testing import CliRunner
+
+    from circuitscope.cli import app
+    from circuitscope.settings import get_settings
+
+    settings, _ = computed
+    monkeypatch.setenv("CIRCUITSCOPE_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    try:
+        res = CliRunner().invoke(app, ["tuning", "gabor", "1", "0", "--param", "orientation", "--json"])
+        assert res.exit_code == 0, res.output
+        doc = json.loads(res.output)
+        assert {"param", "values", "responses", "preferred", "convention"} <= set(doc)
+        assert "degrees" in doc["convention"] and len(doc["values"]) == len(doc["responses"]) == 72
+        assert circular_gap(doc["preferred"], em.ORIENTATIONS[0], 180) <= 15
+        bad = CliRunner().invoke(app, ["tuning", "gabor", "1", "0", "--param", "curvature", "--stimulus", "grating"])
+        assert bad.exit_code == 2 and "Valid stimuli for curvature: auto, curve" in bad.output
+        text = CliRunner().invoke(app, ["tuning", "gabor", "1", "0", "--param", "hue"])
+        assert text.exit_code == 0 and "<- preferred" in text.output
+    finally:
+        get_settings.cache_clear()
