@@ -1,4 +1,5 @@
 // Typed client for the browse API (backend/circuitscope/api/schemas_browse.py mirrors these types).
+import type { UnitConcepts } from "./concepts/conceptApi";
 
 export type LayerStatus = "done" | "running" | "partial" | "not_computed";
 
@@ -35,12 +36,13 @@ export interface LayerDetail extends LayerSummary {
   next_computed: LayerNeighbour | null;
 }
 
-/** The layer ↑ / ↓ moves to: the nearest one with records, else the adjacent one. */
+/** The layer ↑ / ↓ moves to: the nearest one with records (never an uncomputed one such as a final
+ * pooling layer nobody asked for); null when there is none. */
 export function layerAbove(l: LayerDetail): LayerNeighbour | null {
-  return l.prev_computed ?? l.prev;
+  return l.prev_computed;
 }
 export function layerBelow(l: LayerDetail): LayerNeighbour | null {
-  return l.next_computed ?? l.next;
+  return l.next_computed;
 }
 
 export interface ModelSummary {
@@ -148,6 +150,10 @@ export interface UnitDetail {
   bottom: Example[];
   incoming: ConnectionOut[];
   outgoing: ConnectionOut[];
+  /** Concept selectivity (concepts/conceptApi.ts): ranked scores, or null with the reason in concept_status. */
+  concepts: UnitConcepts["concepts"];
+  concept_status: UnitConcepts["concept_status"];
+  suggested_label: UnitConcepts["suggested_label"];
 }
 
 /** An HTTP error from the API; `detail` is the server's message (always JSON {"detail": ...}). */
@@ -251,9 +257,18 @@ export function fetchCached<T>(url: string): Promise<T> {
   return p;
 }
 
-/** Forget cached responses (e.g. after an edit elsewhere changes labels); all when no prefix. */
+const invalidationListeners = new Set<(prefix: string) => void>();
+
+/** Forget cached responses (e.g. after an edit elsewhere changes labels); all when no prefix. Mounted
+ * views (useApi) are told, so a saved label shows in the page header at once. */
 export function invalidate(prefix = ""): void {
   for (const key of [...cache.keys()]) if (key.startsWith(prefix)) cache.delete(key);
+  for (const listener of invalidationListeners) listener(prefix);
+}
+
+export function onInvalidate(listener: (prefix: string) => void): () => void {
+  invalidationListeners.add(listener);
+  return () => invalidationListeners.delete(listener);
 }
 
 /** Warm the cache (neighbouring units) without surfacing errors. */

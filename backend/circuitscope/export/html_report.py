@@ -150,6 +150,9 @@ def circuit_report_html(session: Session, circuit_id: int, blobs: BlobStore | No
     hist = "".join(f"<li>v{h['version']} {_e(_when(h['created_at']))} — {_e(h['editor'])}: {_e(h['action'])} "
                    f"{_e(h['summary'])}</li>" for h in history(session, c.id))
     problems = "".join(f"<li>{_e(p)}</li>" for p in d["problems"])
+    from ..circuit_tests.exchange import report_section
+
+    tests = report_section(session, c)  # the stored circuit tests (static HTML, escaped)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
@@ -170,6 +173,7 @@ img.fv{{width:96px;height:96px;image-rendering:pixelated}} img.ex{{width:64px;he
 · by {_e(d['author'])} · created {_e(_when(d['created_at']))} · version {d['version']} (updated {_e(_when(d['updated_at']))})</div>
 <h2>Claim</h2><div class="claim">{_para(d['claim'])}</div>
 <h2>Evidence</h2>{_para(d['evidence'])}
+{tests}
 {'<h2>Problems</h2><ul class=bad>' + problems + '</ul>' if problems else ''}
 <h2>Graph</h2>
 <p class="muted">Edges: <span style="color:{POS}">■ positive</span> / <span style="color:{NEG}">■ negative</span>

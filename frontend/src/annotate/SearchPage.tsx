@@ -7,10 +7,11 @@ import { Loading } from "../components/Loading";
 import { useApi, useTitle } from "../components/useApi";
 import { A, unitPath, useFresh, type FamilySummary, type SearchPage as Page } from "./annotateApi";
 import { ConsensusBadge, StatusBadge, Tags, Thumb } from "./bits";
+import { ConceptBadge, ConceptSearchFilters } from "../concepts";
 import { EvidenceLine } from "../evidence/LabelEvidencePanel";
 import type { LabelEvidence } from "../evidence/evidenceApi";
 
-const FILTERS = ["model", "layer", "family", "labeled", "annotator", "status", "tag"] as const;
+const FILTERS = ["model", "layer", "family", "labeled", "annotator", "status", "tag", "concept", "min_auc"] as const;
 
 /** Search labels, descriptions and tags; filter by model, layer, family, labelled or not, annotator, status. */
 export function SearchPage() {
@@ -30,7 +31,7 @@ export function SearchPage() {
   for (const f of FILTERS) if (params.get(f)) apiParams.set(f, params.get(f)!);
   apiParams.set("limit", "60");
   apiParams.set("offset", String(offset));
-  const active = !!params.get("q") || FILTERS.some((f) => params.get(f));
+  const active = !!params.get("q") || FILTERS.some((f) => f !== "min_auc" && params.get(f));
   const { data, error, loading } = useFresh<Page>(active ? A.search(apiParams) : null);
   const setParam = (k: string, v: string) => {
     const next = new URLSearchParams(params);
@@ -107,6 +108,7 @@ export function SearchPage() {
           <option>confident</option>
           <option>disputed</option>
         </select>
+        <ConceptSearchFilters params={params} setParam={setParam} />
       </div>
       {!active && <p className="muted">Type words to find, or pick filters (e.g. a layer and “unlabelled”).</p>}
       {loading && <Loading what="Searching" />}
@@ -123,7 +125,7 @@ export function SearchPage() {
                 <Thumb hash={r.image_hash} size={72} alt={`${r.layer} ${r.index}`} />
                 <div className="result-body">
                   <div className="mono small">
-                    {r.model} · {r.layer}:{r.index}
+                    {r.model} · {r.layer}:{r.index} <ConceptBadge concept={r.concept} />
                   </div>
                   {r.consensus ? (
                     <div>

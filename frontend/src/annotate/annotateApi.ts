@@ -152,6 +152,8 @@ export interface SearchResult {
   image_hash: string | null;
   labels: Label[];
   families: { id: number; name: string; color: string }[];
+  /** With a concept filter: the matching score. */
+  concept?: { concept: string; display: string; auc: number; diff: number; auc_err: number };
 }
 export interface SearchPage {
   total: number;

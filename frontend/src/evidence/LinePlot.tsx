@@ -27,7 +27,7 @@ export function Plot({ series, xTitle, yTitle, mark, markText, height = 220, tes
   useEffect(() => {
     let live = true;
     const node = el.current;
-    import("plotly.js-dist-min")
+    import("plotly.js-basic-dist-min")
       .then(({ default: Plotly }) => {
         if (!live || !node) return;
         const data = series.map((s) =>
@@ -70,7 +70,7 @@ export function Plot({ series, xTitle, yTitle, mark, markText, height = 220, tes
   useEffect(() => {
     const node = el.current;
     return () => {
-      if (node) import("plotly.js-dist-min").then(({ default: Plotly }) => Plotly.purge(node)).catch(() => undefined);
+      if (node) import("plotly.js-basic-dist-min").then(({ default: Plotly }) => Plotly.purge(node)).catch(() => undefined);
     };
   }, []);
   if (error) return <div className="error-box">{error}</div>;

@@ -9,6 +9,7 @@ import { StageList, StatusBadge } from "../components/StatusBadge";
 import { UnitThumb } from "../components/UnitThumb";
 import { useApi, useTitle } from "../components/useApi";
 import { FamilyLegend, useFamilyMap } from "../annotate";
+import { ConceptLayerTools, useLayerConcepts } from "../concepts";
 
 const PAGE = 500;
 const SIZES = { S: 64, M: 96, L: 144 } as const;
@@ -52,6 +53,7 @@ export function LayerPage() {
   const [labelledOnly, setLabelledOnly] = useState(false);
   const [family, setFamily] = useState<number | null>(null);
   const { families, familiesOf, colorOf } = useFamilyMap(model, layer);
+  const concepts = useLayerConcepts(model, layer, !!computed);
 
   const above = info ? layerAbove(info) : null;
   const below = info ? layerBelow(info) : null;
@@ -72,11 +74,14 @@ export function LayerPage() {
   const shown = useMemo(
     () =>
       cells.filter(
-        (c) => (!labelledOnly || c.label) && (family === null || familiesOf(c.index).some((f) => f.id === family)),
+        (c) =>
+          (!labelledOnly || c.label) &&
+          (family === null || familiesOf(c.index).some((f) => f.id === family)) &&
+          concepts.keep(c.index),
       ),
     // familiesOf changes identity with the family map it reads
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [cells, labelledOnly, family, families],
+    [cells, labelledOnly, family, families, concepts.only, concepts.data],
   );
   const labelled = useMemo(() => cells.filter((c) => c.label).length, [cells]);
 
@@ -117,7 +122,7 @@ export function LayerPage() {
         </div>
       </div>
       <p className="layer-meta">
-        {info.channels} units · output {info.output_shape.join("×")} · <StatusBadge status={info.status} progress={info.progress} />{" "}
+        {info.channels} units · output {info.output_shape.join("×")} · <StatusBadge status={info.status} progress={info.progress} stages={info.stages} />{" "}
         <StageList stages={info.stages} />
       </p>
       {info.status === "not_computed" ? (
@@ -156,6 +161,7 @@ export function LayerPage() {
               </label>
             )}
             <FamilyLegend families={families} selected={family} onSelect={setFamily} />
+            <ConceptLayerTools state={concepts} />
             <span className="muted">
               {cells.length < info.channels ? `loading ${cells.length}/${info.channels}…` : `${info.channels} units`} · keys: ↑/↓ layer, Esc model
             </span>
@@ -167,10 +173,10 @@ export function LayerPage() {
                 key={c.index}
                 id={`u${c.index}`}
                 className={`cell ${focus === c.index ? "focused" : ""}`}
-                title={familiesOf(c.index).map((f) => f.name).join(", ") || undefined}
+                title={[familiesOf(c.index).map((f) => f.name).join(", "), concepts.titleOf(c.index)].filter(Boolean).join(" · ") || undefined}
                 style={{
                   containIntrinsicSize: `${px + 8}px ${px + 30}px`,
-                  boxShadow: colorOf(c.index) ? `inset 0 0 0 3px ${colorOf(c.index)}` : undefined,
+                  boxShadow: (concepts.colourOf(c.index) ?? colorOf(c.index)) ? `inset 0 0 0 3px ${concepts.colourOf(c.index) ?? colorOf(c.index)}` : undefined,
                 }}
               >
                 <UnitThumb model={model} layer={info.name} index={c.index} image={c.image} label={c.label} size={px} />
