@@ -52,7 +52,7 @@ from pydantic import BaseModel, Field  # noqa: E402
 
 from ...annotate.users import Identity  # noqa: E402
 from ...evidence import comparison as comparison_svc  # noqa: E402
-from ..auth import current_user, require_role  # noqa: E402
+from ..auth import current_user, require_compute, require_role  # noqa: E402
 
 annotator = require_role("annotator")
 
@@ -145,8 +145,8 @@ class LayerTuningIn(BaseModel):
 
 
 @router.post("/tuning/{model}/{layer}/job", status_code=201,
-             summary="Queue every tuning curve of every unit of a layer (annotator); the worker runs it")
-def tuning_layer_job(model: str, layer: str, body: LayerTuningIn, who: Identity = Depends(annotator),
+             summary="Queue every tuning curve of every unit of a layer (compute permission); the worker runs it")
+def tuning_layer_job(model: str, layer: str, body: LayerTuningIn, who: Identity = Depends(require_compute),
                      session: Session = Tx):
     from ...evidence.layer_job import submit_layer_tuning
 
