@@ -81,7 +81,7 @@ export function TuningCurves({ model, layer, index }: { model: string; layer: st
             xTitle={AXIS[data.param]}
             yTitle="response (spatial max)"
             mark={data.preferred}
-            markText={data.preferred === null ? undefined : `preferred ${data.preferred}${unit}`}
+            markText={data.preferred === null ? undefined : data.depth !== null && data.depth < 0.1 ? `max ${data.preferred}${unit} (barely tuned)` : `preferred ${data.preferred}${unit}`}
             testid="tuning-plot"
             fromZero
           />
