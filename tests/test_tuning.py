@@ -174,3 +174,17 @@ def test_cli_prints_the_documented_json(computed, monkeypatch):
         assert text.exit_code == 0 and "<- preferred" in text.output
     finally:
         get_settings.cache_clear()
+
+
+def test_concurrent_probers_of_one_model_do_not_disturb_each_other():
+    """Hooks live on the shared module: traced forwards of two layers at once must not stop each other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = LoadedModel("gabor", em.gabor_net().eval(), input_size=64, mean=(0.5,) * 3, std=(0.5,) * 3)
+    pre, post = LayerProber(model, "0"), LayerProber(model, "1")
+    with ThreadPoolExecutor(4) as pool:
+        jobs = [pool.submit(tuning_curve, p, c, "orientation") for c in range(3) for p in (pre, post)]
+        results = [j.result(timeout=300) for j in jobs]
+    for k, c in enumerate(range(3)):
+        for r in results[2 * k:2 * k + 2]:
+            assert circular_gap(r["preferred"], em.ORIENTATIONS[c], 180) <= 15

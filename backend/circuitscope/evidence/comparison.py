@@ -102,12 +102,15 @@ def create_sample(session: Session, data_dir, blobs: BlobStore, slug: str, layer
     rng = np.random.default_rng(seed)
     indices = sorted(rng.choice(n, size=min(n, max_images), replace=False).tolist()) if n > max_images \
         else list(range(n))
-    idx, values, pos, measure = scan_unit(model, dataset, layer, index, indices)
+    from .tuning import model_lock
+
+    with model_lock(model):  # no traced forward of this model may overlap another (tuning requests)
+        idx, values, pos, measure = scan_unit(model, dataset, layer, index, indices)
+        rf = receptive_field(model, layer)
     if len(values) == 0:
         raise EvidenceError(422, f"No image of dataset '{ds_row.slug}' could be read; nothing was sampled.")
     summary = cm.bin_summary(values, bins)
     picked = cm.sample_per_bin(values, np.asarray(summary["edges"]), per_bin, seed)
-    rf = receptive_field(model, layer)
     sample = ComparisonSample(unit_id=unit_id, model_slug=slug, layer_name=layer, unit_index=index,
                               dataset_id=ds_row.id, measure=measure, scanned=len(values), bins=summary,
                               params={"per_bin": per_bin, "bins": bins, "max_images": max_images, "seed": seed},

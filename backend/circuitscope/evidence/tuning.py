@@ -68,6 +68,19 @@ class Profile:
     straight: str  # the best straight kind (grating, stripes, line or edge)
 
 
+_MODEL_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model: LoadedModel) -> threading.RLock:
+    """The lock that serialises traced forward passes of one loaded model (see LayerProber)."""
+    with _MODEL_LOCKS_GUARD:
+        lock = getattr(model, "_evidence_lock", None)
+        if lock is None:
+            lock = threading.RLock()
+            setattr(model, "_evidence_lock", lock)
+        return lock
+
+
 class LayerProber:
     """Runs stimulus sets through a model up to one layer; caches each set's [N, C] spatial-max responses."""
 
@@ -75,7 +88,9 @@ class LayerProber:
         self.model, self.layer, self.batch_size = model, layer, batch_size
         self.res = int(model.input_size)
         self._cache: dict[tuple, torch.Tensor] = {}
-        self._lock = threading.Lock()  # one forward at a time per prober (shared by API requests)
+        # Hooks are registered on the module itself, so two traced forwards of one module must never overlap
+        # (one trace's early stop would abort the other's pass): one lock per model, shared by its probers.
+        self._lock = model_lock(model)
         self.forwarded = 0  # images run through the model (for benchmarks)
 
     @property
