@@ -25,7 +25,8 @@ def client(tmp_path_factory):
     for idx, text in ((RED, "red"), (0, "red things")):
         r = c.put(f"/api/labels/gabor/1/{idx}", json={"label": text, "version": None})
         assert r.status_code == 200
-        assert c.put(f"/api/evidence/claims/{r.json()['mine']['id']}", json={"concepts": ["colour=red"]}).status_code == 200
+        claims = c.put(f"/api/evidence/claims/{r.json()['mine']['id']}", json={"concepts": ["colour=red"]})
+        assert claims.status_code == 200
     return c
 
 
@@ -46,7 +47,8 @@ def test_claims_carry_the_units_auc_and_weak_claims_are_flagged(client):
 def test_bad_claims_are_refused_and_nothing_changes(client):
     red = _label(client, RED)
     r = client.put(f"/api/evidence/claims/{red['id']}", json={"concepts": ["colour=redd"]})
-    assert r.status_code == 422 and "colour=red" in r.json()["detail"] and "Unknown concept 'colour=redd'" in r.json()["detail"]
+    detail = r.json()["detail"]
+    assert r.status_code == 422 and "colour=red" in detail and "Unknown concept 'colour=redd'" in detail
     r = client.put("/api/evidence/claims/99999", json={"concepts": []})
     assert r.status_code == 404
     ev = client.get(f"/api/evidence/labels/gabor/1/{RED}").json()["labels"][0]

@@ -18,6 +18,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
 import evidence_models as em  # noqa: E402
 
+
 def circular_gap(a: float, b: float, period: float) -> float:
     d = (a - b) % period
     return min(d, period - d)

@@ -24,7 +24,8 @@ def test_tuning_curves_on_the_unit_page(probe, e2e):
     assert page.locator("[data-testid=tuning-plot] text", has_text="preferred").count() + \
         page.locator("[data-testid=tuning-plot] text", has_text="barely tuned").count() >= 1
     page.locator("[data-testid=tuning-curves] button", has_text="frequency").click()
-    page.wait_for_function("() => /cycles/.test(document.querySelector('[data-testid=tuning-preferred]')?.textContent || '')",
+    page.wait_for_function("() => /cycles/.test("
+                           "document.querySelector('[data-testid=tuning-preferred]')?.textContent || '')",
                            timeout=60_000)
     probe.shot("1400")
     page.set_viewport_size({"width": 800, "height": 1000})
@@ -51,7 +52,8 @@ def test_blind_comparison_end_to_end(probe, e2e):
     for k in range(total):
         page.keyboard.press("1" if k % 2 == 0 else "3")
         if k < total - 1:
-            page.wait_for_function(f"() => document.querySelector('[data-testid=compare-answered]')?.textContent === '{k + 1}'")
+            page.wait_for_function("() => document.querySelector('[data-testid=compare-answered]')?.textContent"
+                                   f" === '{k + 1}'")
     headline = page.get_by_test_id("compare-headline")
     headline.wait_for(timeout=30_000)
     assert re.search(r"accounts for \d+ % of the unit's expected activation", headline.inner_text())

@@ -56,7 +56,9 @@ def _dataset_for(session: Session, model_id: int) -> Dataset:
 @torch.no_grad()  # not inference_mode: the pre-ReLU recorder needs tensor version counters
 def scan_unit(model, dataset, layer: str, channel: int, indices: list[int], batch_size: int = 64):
     """(dataset indices, per-image spatial max, (y, x) of it, measure) of one channel over `indices`."""
-    out_idx, values, pos = [], [], []
+    out_idx: list[int] = []
+    values: list[float] = []
+    pos: list[tuple[int, int]] = []
     measure = "output"
     transform = model_transform(model.input_size)
     for idx, images in iterate_batches(dataset, transform, batch_size, indices=indices):
@@ -96,7 +98,8 @@ def create_sample(session: Session, data_dir, blobs: BlobStore, slug: str, layer
     try:
         dataset = build_dataset(dict(ds_row.spec))
     except Exception as err:  # noqa: BLE001 - a moved folder etc.: say which dataset and why
-        raise EvidenceError(422, f"The dataset '{ds_row.slug}' this model was computed on cannot be opened: {err}")
+        raise EvidenceError(422, f"The dataset '{ds_row.slug}' this model was computed on cannot be opened: "
+                                 f"{err}") from None
     model = load_stored_model(ref.model, data_dir, device)
     n = len(dataset)
     rng = np.random.default_rng(seed)
@@ -120,7 +123,7 @@ def create_sample(session: Session, data_dir, blobs: BlobStore, slug: str, layer
     order = list(range(len(picked)))
     random.Random(seed).shuffle(order)  # stored order carries no hint of the bin
     transform = model_transform(model.input_size)
-    bin_idx = cm.bin_of(values[picked], np.asarray(summary["edges"])) if picked else []
+    bin_idx = cm.bin_of(values[picked], np.asarray(summary["edges"])) if picked else np.zeros(0, dtype=np.int64)
     for position, k in enumerate(order):
         j = picked[k]
         y, x = pos[j]
@@ -207,7 +210,8 @@ def answer(session: Session, slug: str, layer: str, index: int, label_id: int, l
                                  label_text=label.label, user_id=who.id, answer=value))
     session.flush()
     done = session.scalar(
-        select(func.count()).select_from(ComparisonAnswer).join(ComparisonItem, ComparisonItem.id == ComparisonAnswer.item_id)
+        select(func.count()).select_from(ComparisonAnswer)
+        .join(ComparisonItem, ComparisonItem.id == ComparisonAnswer.item_id)
         .where(ComparisonItem.sample_id == sample.id, ComparisonAnswer.label_id == label.id,
                ComparisonAnswer.label_version == label.version, ComparisonAnswer.user_id == who.id))
     return {"item_id": item_id, "answer": value, "answered": int(done or 0), "items": len(sample.items)}

@@ -10,7 +10,8 @@ Rules (stated in every payload as `rules`):
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -55,7 +56,8 @@ def set_claims(session: Session, label_id: int, concepts: list[str], who: Identi
     if label is None:
         raise EvidenceError(404, f"No label {label_id}.")
     if not who.has_role("annotator") or (label.user_id != who.id and not who.has_role("admin")):
-        raise EvidenceError(403, f"Only the label's annotator ({label.user.name}) or an admin may change what it claims.")
+        raise EvidenceError(403, f"Only the label's annotator ({label.user.name}) or an admin may change what it "
+                                 "claims.")
     clean = list(dict.fromkeys(c.strip() for c in concepts if isinstance(c, str) and c.strip()))
     if len(clean) > MAX_CLAIMS:
         raise EvidenceError(422, f"A label may claim at most {MAX_CLAIMS} concepts (got {len(clean)}).")
@@ -114,7 +116,8 @@ def evidence_for_labels(session: Session, labels: list[Label]) -> dict[int, dict
     out: dict[int, dict[str, Any]] = {}
     for l in labels:
         unit_aucs = aucs.get(l.unit_id, {}) if l.unit_id is not None else {}
-        items, reasons = [], []
+        items: list[dict[str, Any]] = []
+        reasons: list[str] = []
         for c in claims.get(l.id, []):
             auc = unit_aucs.get(c)
             below = min(unit_aucs.values()) if auc is None and unit_aucs else None

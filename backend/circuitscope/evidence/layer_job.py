@@ -14,8 +14,9 @@ import os
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -143,7 +144,8 @@ def run_layer_job(db: Database, settings: Settings, job_id: int, config: dict[st
     thread = threading.Thread(target=beat, daemon=True)
     thread.start()
     try:
-        path = compute_layer(db, settings, config["model_slug"], config["layers"][0], list(config.get("params") or PARAMS),
+        params = list(config.get("params") or PARAMS)
+        path = compute_layer(db, settings, config["model_slug"], config["layers"][0], params,
                              progress, cancel.is_set)
     except Cancelled:
         with db.session() as s:

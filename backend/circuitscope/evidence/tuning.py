@@ -20,8 +20,9 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -77,7 +78,7 @@ def model_lock(model: LoadedModel) -> threading.RLock:
         lock = getattr(model, "_evidence_lock", None)
         if lock is None:
             lock = threading.RLock()
-            setattr(model, "_evidence_lock", lock)
+            model._evidence_lock = lock  # type: ignore[attr-defined]
         return lock
 
 
@@ -247,10 +248,10 @@ def rotated_images(image: Image.Image, centre: tuple[float, float], res: int) ->
     img = image.convert("RGB")
     if img.size != (res, res):
         scale = res / img.size[0]
-        img = img.resize((res, res), Image.BILINEAR)
+        img = img.resize((res, res), Image.Resampling.BILINEAR)
         centre = (centre[0] * scale, centre[1] * scale)
     fill = tuple(int(v) for v in np.asarray(img, dtype=np.float32).reshape(-1, 3).mean(0).round())
-    return [np.asarray(img.rotate(a, resample=Image.BILINEAR, center=centre, fillcolor=fill),
+    return [np.asarray(img.rotate(a, resample=Image.Resampling.BILINEAR, center=centre, fillcolor=fill),
                        dtype=np.float32) / 255.0 for a in ROTATIONS]
 
 
