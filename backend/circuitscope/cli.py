@@ -108,6 +108,10 @@ def _compute(config) -> None:
         for ref, why in result.skipped_images[:20]:
             typer.echo(f"    {ref}: {why}")
     typer.echo("  timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
+    if result.fidelity:
+        from .records.featurevis.fidelity import format_summary
+
+        typer.echo(format_summary(result.fidelity))
 
 
 @app.command()

@@ -26,6 +26,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(browse.router)
     app.include_router(annotate.router)
     app.include_router(jobs.router)
+    from .routes import fidelity  # feature-vis fidelity (records/featurevis/fidelity.py)
+
+    app.include_router(fidelity.router)
 
     from .frontend import mount_frontend  # last: its catch-all route must not shadow /api
 

@@ -9,6 +9,7 @@ import { StageList, StatusBadge } from "../components/StatusBadge";
 import { UnitThumb } from "../components/UnitThumb";
 import { useApi, useTitle } from "../components/useApi";
 import { FamilyLegend, useFamilyMap } from "../annotate";
+import { FidelityBadge, useLayerFidelity } from "../fidelity/LayerFidelity";
 
 const PAGE = 500;
 const SIZES = { S: 64, M: 96, L: 144 } as const;
@@ -52,6 +53,7 @@ export function LayerPage() {
   const [labelledOnly, setLabelledOnly] = useState(false);
   const [family, setFamily] = useState<number | null>(null);
   const { families, familiesOf, colorOf } = useFamilyMap(model, layer);
+  const fidelity = useLayerFidelity(model, layer);
 
   const above = info ? layerAbove(info) : null;
   const below = info ? layerBelow(info) : null;
@@ -156,6 +158,7 @@ export function LayerPage() {
               </label>
             )}
             <FamilyLegend families={families} selected={family} onSelect={setFamily} />
+            {fidelity.toggle}
             <span className="muted">
               {cells.length < info.channels ? `loading ${cells.length}/${info.channels}…` : `${info.channels} units`} · keys: ↑/↓ layer, Esc model
             </span>
@@ -174,6 +177,7 @@ export function LayerPage() {
                 }}
               >
                 <UnitThumb model={model} layer={info.name} index={c.index} image={c.image} label={c.label} size={px} />
+                {fidelity.on && <FidelityBadge row={fidelity.row(c.index)} weak={fidelity.weak} />}
               </div>
             ))}
           </div>

@@ -11,6 +11,7 @@ import { Loading } from "../components/Loading";
 import { StatusBadge } from "../components/StatusBadge";
 import { UnitImage, UnitThumb } from "../components/UnitThumb";
 import { useApi, useTitle } from "../components/useApi";
+import { UnitFidelityPanel } from "../fidelity/UnitFidelityPanel";
 
 const OBJECTIVE_TEXT: Record<string, string> = {
   channel: "Channel (mean over positions)",
@@ -121,6 +122,7 @@ export function UnitPage() {
           <div className="unit-columns">
             <div className="unit-main">
               <FeatureVisSection fvs={u.feature_vis} top={u.stats.top_activation} command={lyr.compute_command} />
+              <UnitFidelityPanel model={u.model} layer={lyr.name} index={u.index} />
               <ExamplesSection u={u} heatmap={heatmap} onToggle={toggleHeatmap} />
             </div>
             <aside className="unit-side">

@@ -82,6 +82,14 @@ STYLE_SETTINGS = {
 }
 
 
+def default_lr(style: str) -> float:
+    """Adam's learning rate when none is given: Lucid's 0.05 for lucent, higher for fast (see README)."""
+    return FAST_LR if style == "fast" else 0.05
+
+
+FAST_LR = 0.05
+
+
 def render_feature_vis(
     model: LoadedModel,
     layer: str,
@@ -89,7 +97,7 @@ def render_feature_vis(
     objectives: Sequence[str] = OBJECTIVES,
     steps: int = 512,
     size: int | None = None,
-    lr: float = 0.05,
+    lr: float | None = None,
     diversity_n: int = 4,
     diversity_weight: float = 2.0,
     batch_channels: int = 32,
@@ -145,6 +153,7 @@ def render_feature_vis(
     if param not in PARAMS:
         raise ValueError(f"param must be one of {list(PARAMS)}, not {param!r}")
     size = int(size or model.input_size or 128)
+    lr = float(lr) if lr is not None else default_lr(style)
     device = torch.device(device)
     channels = list(dict.fromkeys(int(c) for c in channels))  # dedupe, keep order
 
