@@ -87,7 +87,7 @@ def default_lr(style: str) -> float:
     return FAST_LR if style == "fast" else 0.05
 
 
-FAST_LR = 0.05
+FAST_LR = 0.1
 
 
 def render_feature_vis(
