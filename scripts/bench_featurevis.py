@@ -145,8 +145,8 @@ def run_ours(model: LoadedModel, layer: str, channels: list[int], steps: int, si
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=128, help="lucent's steps (and ours in the lucent style)")
-    ap.add_argument("--fast-steps", type=int, default=32,
-                    help="most steps of ours in the fast style (it stops early where converged)")
+    ap.add_argument("--fast-steps", default="64",
+                    help="comma-separated: most steps of ours in the fast style (it stops early where converged)")
     ap.add_argument("--size", type=int, default=None, help="image size (default: the model's input size)")
     ap.add_argument("--channels", type=int, default=16, help="first N channels of the layer")
     ap.add_argument("--layer", default=None, help="default: the middle Conv2d layer")
@@ -185,8 +185,9 @@ def main() -> None:
 
     ours = {}
     for p in precisions:  # the fast style first: the side-by-side runs share the machine's load
-        ours[f"fast {args.fast_steps} steps, {p}"] = run_ours(model, layer, channels, args.fast_steps, size, args.seed,
-                                                              args.device, args.batch_channels, p, "fast")
+        for fast_steps in [int(x) for x in str(args.fast_steps).split(",")]:
+            ours[f"fast {fast_steps} steps, {p}"] = run_ours(model, layer, channels, fast_steps, size, args.seed,
+                                                             args.device, args.batch_channels, p, "fast")
         ours[f"lucent style {args.steps} steps, {p}"] = run_ours(model, layer, channels, args.steps, size, args.seed,
                                                                  args.device, args.batch_channels, p, "lucent")
     precisions = list(ours)

@@ -163,7 +163,9 @@ def render_feature_vis(
     model.to(device)
     module.eval()
     try:
-        probe = probe_layer(model, layer, size, device, need_linearity=STYLE_SETTINGS[style].positive_part_for_linear)
+        settings = STYLE_SETTINGS[style]
+        pad_of = (lambda rf: 12) if settings.transforms == "lucent" else FusedTransform.pad_for
+        probe = probe_layer(model, layer, size, device, need_linearity=settings.positive_part_for_linear, pad_of=pad_of)
         if not probe.spatial and "neuron" in objectives:
             raise ValueError(
                 f"Layer '{layer}' has a non-spatial [B,C] output: the neuron objective needs [B,C,H,W]; "
