@@ -41,12 +41,10 @@ def featurevis_stage(config, db, blobs, model, model_id: int, layer_names: list[
                      report: Callable, check_cancel: Callable, layers_of: Callable) -> None:
     from ..records.featurevis import render_feature_vis
     from ..records.featurevis.fidelity import fidelity_ratio, weak_render_reason
-    from ..records.featurevis.render import STYLE_SETTINGS
 
     fv = config.featurevis
     stage_params, row_params, kwargs = render_settings(config)
     variants = {o: (fv.diversity_n if o == "diversity" else 1) for o in fv.objectives}
-    early_stop = STYLE_SETTINGS[fv.style].early_stop
     t = time.perf_counter()
     for name in layer_names:
         with db.session() as s:
@@ -78,7 +76,7 @@ def featurevis_stage(config, db, blobs, model, model_id: int, layer_names: list[
                     units = writer.ensure_units(s, layer)
                     notes = {(r.channel, r.objective, r.variant): weak_render_reason(
                         r.objective, fidelity_ratio(r.peak, units[r.channel].top_activation), r.linear, r.steps,
-                        fv.steps, early_stop) for r in records if not r.failure}
+                        r.converged) for r in records if not r.failure}
                     writer.write_featurevis(s, blobs, units, records, row_params, notes)
                     finished += len(chunk) if set(objectives) == set(fv.objectives) else 0
                     writer.mark_stage(s, layer, "featurevis", status="running", params=stage_params, run_id=run_id,

@@ -26,14 +26,14 @@ def fidelity_ratio(peak: float | None, top_activation: float | None) -> float | 
 
 
 def weak_render_reason(objective: str, ratio: float | None, linear: bool | None, steps: int | None,
-                       max_steps: int | None, early_stop: bool) -> str | None:
+                       converged: bool | None) -> str | None:
     """Why a positive render is below ``WEAK`` of the top example, when the renderer knows; else None."""
     if ratio is None or objective not in POSITIVE_OBJECTIVES or ratio >= WEAK:
         return None
     if linear and objective in ("channel", "diversity"):
         return ("linear unit: its channel objective (mean over positions) barely depends on the image; "
                 "see the neuron render")
-    if early_stop and steps is not None and max_steps is not None and steps >= max_steps:
+    if converged is False:
         return f"not converged: the objective was still rising after {steps} steps (raise steps)"
     return None
 
