@@ -132,6 +132,10 @@ def _compute(config) -> None:
         for ref, why in result.skipped_images[:20]:
             typer.echo(f"    {ref}: {why}")
     typer.echo("  timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
+    if result.fidelity:
+        from .records.featurevis.fidelity import format_summary
+
+        typer.echo(format_summary(result.fidelity))
 
 
 @app.command()
@@ -318,7 +322,7 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
 @app.command()
 def demo(
     images: int = typer.Option(10000, help="generated concept images for dataset examples"),
-    steps: int = typer.Option(128, help="feature-visualization steps (Lucid's default is 512)"),
+    steps: int = typer.Option(64, help="most feature-visualization steps per unit (Lucid's default is 512; the fast style stops early where converged)"),
     serve_after: bool = typer.Option(True, "--serve/--no-serve",
                                      help="serve the browser UI (computing in the background) or just compute"),
     host: Optional[str] = typer.Option(None),

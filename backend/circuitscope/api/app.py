@@ -43,6 +43,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     app.include_router(circuit_tests.router)
     app.include_router(sessions.router)
+    from .routes import fidelity  # feature-vis fidelity (records/featurevis/fidelity.py)
+
+    app.include_router(fidelity.router)
 
     from .frontend import mount_frontend  # last: its catch-all route must not shadow /api
 

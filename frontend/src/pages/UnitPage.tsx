@@ -16,6 +16,7 @@ import { ConceptPanel } from "../concepts";
 import { UnitImage } from "../components/UnitThumb";
 import { useApi, useTitle } from "../components/useApi";
 import { LabelEvidencePanel, TuningCurves } from "../evidence";
+import { UnitFidelityPanel } from "../fidelity/UnitFidelityPanel";
 
 const OBJECTIVE_TEXT: Record<string, string> = {
   channel: "Channel (mean over positions)",
@@ -129,6 +130,7 @@ export function UnitPage() {
           <div className="unit-columns">
             <div className="unit-main">
               <FeatureVisSection fvs={u.feature_vis} top={u.stats.top_activation} command={lyr.compute_command} />
+              <UnitFidelityPanel model={u.model} layer={lyr.name} index={u.index} />
               <ExamplesSection u={u} heatmap={heatmap} onToggle={toggleHeatmap} />
               <TuningCurves model={u.model} layer={lyr.name} index={u.index} />
             </div>
