@@ -173,6 +173,10 @@ class ModelReplica:
         return {"pid": os.getpid(), "host": platform.node(), "torch": torch.__version__,
                 "circuitscope": getattr(circuitscope, "__version__", "?"), "python": platform.python_version()}
 
+    def cpu_seconds(self) -> float:
+        """CPU time this replica has used (benchmarks: cost per image independent of a busy machine)."""
+        return time.process_time()
+
     def resolve_precision(self, precision: str) -> str:
         from .config import resolve_precision
 
@@ -365,7 +369,10 @@ class RayEngine:
                                  progress=True, on_batch=None, num_workers=0, **extra) -> dict[str, Any]:
         ray = _ray()
         n_images = len(dataset)
-        n_shards = max(1, min(MAX_SHARDS, -(-n_images // (batch_size * SHARD_BATCHES))))
+        # shards of >= SHARD_BATCHES batches, but at least two per replica (balance) and at most one per batch
+        n_batches = max(1, -(-n_images // batch_size))
+        n_shards = max(-(-n_images // (batch_size * SHARD_BATCHES)), 2 * self.n_replicas)
+        n_shards = max(1, min(n_shards, n_batches, MAX_SHARDS))
         bounds = {i: (i * n_images // n_shards, (i + 1) * n_images // n_shards) for i in range(n_shards)}
         options = {"k": k, "batch_size": batch_size, "num_workers": num_workers, **extra}
         saved = _ShardCheckpoint(checkpoint_path, {"layers": list(layers), "n_shards": n_shards,
