@@ -366,3 +366,24 @@ def test_browser_jobs_run_on_the_servers_cluster_only(tmp_path):
         r = client.post("/api/jobs", json={**body, "ray_address": "10.1.2.3:6379"})
         assert r.status_code == 422 and "engine = 'ray'" in r.json()["detail"]
     db.dispose()
+
+
+def test_the_worker_runs_ray_jobs_on_the_servers_cluster_and_fails_them_clearly(tmp_path):
+    """A queued engine = 'ray' job goes to CIRCUITSCOPE_RAY_ADDRESS; unreachable, the job fails before any
+    work with the address in its error, and the worker lives on."""
+    from circuitscope.jobs import queue
+    from circuitscope.jobs.worker import JobRunner
+    from circuitscope.store.job_schema import Job
+
+    address = f"127.0.0.1:{_free_port()}"
+    settings = Settings(data_dir=tmp_path / "data", ray_address=address)
+    (tmp_path / "data").mkdir()
+    db = Database(settings.sqlalchemy_url)
+    with db.session() as s:
+        job_id = queue.submit(s, run_config(engine="ray"), created_by="test").id
+    assert JobRunner(settings, db).run_one() == job_id
+    with db.session() as s:
+        job = s.get(Job, job_id)
+        assert job.status == "failed" and address in job.error and "ray start --head" in job.error
+        assert s.scalar(select(Run.id)) is None  # nothing was started
+    db.dispose()
