@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -106,15 +107,17 @@ class LocalCluster:
                 pass
         return found
 
-    def replica_pids(self) -> list[int]:
-        """Process ids of the model replicas (Ray names an actor's process `ray::Class.method`)."""
+    def replica_pids(self, busy_with: str = "") -> list[int]:
+        """Process ids of the model replicas, or of those running `busy_with` (Ray titles an actor's
+        process `ray::[NAME:]Class[.method]`)."""
         pids = []
         for proc in self.processes():
             try:
-                if proc.cmdline() and proc.cmdline()[0].startswith("ray::ModelReplica"):
-                    pids.append(proc.pid)
+                title = proc.cmdline()[0] if proc.cmdline() else ""
             except psutil.Error:
-                pass
+                continue
+            if title.startswith("ray::") and f"ModelReplica.{busy_with}" in title + ".":
+                pids.append(proc.pid)
         return sorted(pids)
 
     def stop(self) -> None:
@@ -134,6 +137,7 @@ class LocalCluster:
                 pass
         for proc in self.procs:
             proc.wait(timeout=10)
+        shutil.rmtree(self.temp, ignore_errors=True)
 
 
 def _alive(proc: psutil.Process) -> bool:
@@ -231,13 +235,14 @@ def test_ray_run_equals_the_local_run_even_with_a_killed_replica(local_records, 
 
     def kill_a_replica(stage, layer, done, total) -> None:
         reports.append((stage, layer, done, total))
+        # once in the dataset pass and once in feature vis, SIGKILL a replica in the middle of its task
         when = ("examples" if stage == "examples" and layer is None and 0 < done < total
-                else "featurevis" if stage == "featurevis" and done == 0 else None)
+                else "featurevis" if stage == "featurevis" and 0 < done < total else None)
         if when and when not in killed:
-            pids = cluster.replica_pids()
-            if pids:
-                os.kill(pids[0], signal.SIGKILL)
-                killed[when] = pids[0]
+            busy = cluster.replica_pids(busy_with="tally_shard" if when == "examples" else "render_feature_vis")
+            if busy:
+                os.kill(busy[0], signal.SIGKILL)
+                killed[when] = busy[0]
 
     result = run_compute(run_config(engine="ray", ray_address=cluster.address), settings, db,
                          progress=kill_a_replica, show_progress_bars=False)
