@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -233,19 +234,34 @@ def test_ray_run_equals_the_local_run_even_with_a_killed_replica(local_records, 
     killed: dict[str, int] = {}
     reports = []
 
-    def kill_a_replica(stage, layer, done, total) -> None:
+    def progress(stage, layer, done, total) -> None:
         reports.append((stage, layer, done, total))
-        # once in the dataset pass and once in feature vis, SIGKILL a replica in the middle of its task
-        when = ("examples" if stage == "examples" and layer is None and 0 < done < total
-                else "featurevis" if stage == "featurevis" and 0 < done < total else None)
-        if when and when not in killed:
-            busy = cluster.replica_pids(busy_with="tally_shard" if when == "examples" else "render_feature_vis")
-            if busy:
-                os.kill(busy[0], signal.SIGKILL)
-                killed[when] = busy[0]
 
-    result = run_compute(run_config(engine="ray", ray_address=cluster.address), settings, db,
-                         progress=kill_a_replica, show_progress_bars=False)
+    stop = threading.Event()
+
+    def kill_replicas_mid_task() -> None:
+        """SIGKILL a replica in the middle of a dataset shard, and later one in the middle of a feature-vis chunk."""
+        for method, when in (("tally_shard", "examples"), ("render_feature_vis", "featurevis")):
+            while not stop.is_set():
+                busy = cluster.replica_pids(busy_with=method)
+                if busy:
+                    time.sleep(0.5)  # well inside the task
+                    try:
+                        os.kill(busy[0], signal.SIGKILL)
+                        killed[when] = busy[0]
+                        break
+                    except ProcessLookupError:
+                        continue
+                stop.wait(0.2)
+
+    killer = threading.Thread(target=kill_replicas_mid_task, daemon=True)
+    killer.start()
+    try:
+        result = run_compute(run_config(engine="ray", ray_address=cluster.address), settings, db,
+                             progress=progress, show_progress_bars=False)
+    finally:
+        stop.set()
+        killer.join(timeout=10)
     assert set(killed) == {"examples", "featurevis"}
     assert_same_records(snapshot(db), local_records)
     with db.session() as s:
