@@ -29,24 +29,36 @@ from circuitscope.models.sources import load_model
 from circuitscope.settings import Settings
 
 
+def cpu_seconds(engine) -> float:
+    """CPU time of the driver plus every replica: the work done, whatever else runs on the machine."""
+    total = time.process_time()
+    if isinstance(engine, RayEngine):
+        import ray
+
+        total += sum(ray.get([r.cpu_seconds.remote() for r in engine.replicas()]))
+    return total
+
+
 def measure(engine, model, dataset, layers, args) -> dict:
     out = {}
     if isinstance(engine, RayEngine):
         t = time.perf_counter()
         engine.replicas()
         out["startup_s"] = round(time.perf_counter() - t, 2)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), cpu_seconds(engine)
     engine.compute_dataset_examples(model, dataset, layers, k=10, batch_size=args.batch_size, progress=False)
-    dt = time.perf_counter() - t
+    dt, dc = time.perf_counter() - t, cpu_seconds(engine) - c
     out["examples_images_per_s"] = round(len(dataset) / dt, 2)
+    out["examples_images_per_cpu_s"] = round(len(dataset) / dc, 2)
     chunks = [list(range(i, min(i + args.fv_batch, args.fv_channels))) for i in range(0, args.fv_channels, args.fv_batch)]
     options = dict(objectives=("channel",), steps=args.fv_steps, size=args.fv_size, batch_channels=args.fv_batch,
                    seed=0, precision="fp32")
-    t = time.perf_counter()
+    t, c = time.perf_counter(), cpu_seconds(engine)
     n = sum(len(records) for _, records in engine.render_feature_vis_chunks(model, layers[0], chunks, options,
                                                                            lambda: None))
-    dt = time.perf_counter() - t
+    dt, dc = time.perf_counter() - t, cpu_seconds(engine) - c
     out["fv_renders_per_s"] = round(n / dt, 3)
+    out["fv_renders_per_cpu_s"] = round(n / dc, 3)
     out["fv_renders_per_s_at_512_steps"] = round(n / dt * args.fv_steps / 512, 4)
     return out
 
@@ -74,7 +86,7 @@ def main() -> None:
     dataset_spec = {"kind": "concepts", "size": args.images, "seed": 0}  # resized to the model's input size
     dataset = build_dataset(dataset_spec)
     base = {"model": spec, "dataset": dataset_spec, "layers": layers}
-    results: dict = {"cpus": os.cpu_count(), "torch_threads_local": torch.get_num_threads(), "model": args.model,
+    results: dict = {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg(), "torch_threads_local": torch.get_num_threads(), "model": args.model,
                      "layers": layers, "images": args.images, "fv_steps": args.fv_steps, "fv_size": args.fv_size,
                      "fv_channels": args.fv_channels}
     if not args.skip_local:
@@ -89,8 +101,11 @@ def main() -> None:
             engine.close()
         print(json.dumps({f"ray_{n}": results[f"ray_{n}"]}), flush=True)
     if "ray_1" in results and "ray_2" in results:
-        for key in ("examples_images_per_s", "fv_renders_per_s"):
-            results[f"scaling_efficiency_{key}"] = round(results["ray_2"][key] / (2 * results["ray_1"][key]), 3)
+        for key in ("examples_images_per_s", "fv_renders_per_s", "examples_images_per_cpu_s", "fv_renders_per_cpu_s"):
+            per_replica = "cpu_s" not in key  # wall: throughput of 2 vs 2x that of 1; CPU: work per CPU-second
+            ratio = results["ray_2"][key] / ((2 if per_replica else 1) * results["ray_1"][key])
+            results[f"scaling_efficiency_{key}"] = round(ratio, 3)
+    results["load_average_at_end"] = os.getloadavg()
     print(json.dumps(results, indent=1))
 
 

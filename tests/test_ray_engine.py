@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -106,15 +108,17 @@ class LocalCluster:
                 pass
         return found
 
-    def replica_pids(self) -> list[int]:
-        """Process ids of the model replicas (Ray names an actor's process `ray::Class.method`)."""
+    def replica_pids(self, busy_with: str = "") -> list[int]:
+        """Process ids of the model replicas, or of those running `busy_with` (Ray titles an actor's
+        process `ray::[NAME:]Class[.method]`)."""
         pids = []
         for proc in self.processes():
             try:
-                if proc.cmdline() and proc.cmdline()[0].startswith("ray::ModelReplica"):
-                    pids.append(proc.pid)
+                title = proc.cmdline()[0] if proc.cmdline() else ""
             except psutil.Error:
-                pass
+                continue
+            if title.startswith("ray::") and f"ModelReplica.{busy_with}" in title + ".":
+                pids.append(proc.pid)
         return sorted(pids)
 
     def stop(self) -> None:
@@ -134,6 +138,7 @@ class LocalCluster:
                 pass
         for proc in self.procs:
             proc.wait(timeout=10)
+        shutil.rmtree(self.temp, ignore_errors=True)
 
 
 def _alive(proc: psutil.Process) -> bool:
@@ -229,18 +234,34 @@ def test_ray_run_equals_the_local_run_even_with_a_killed_replica(local_records, 
     killed: dict[str, int] = {}
     reports = []
 
-    def kill_a_replica(stage, layer, done, total) -> None:
+    def progress(stage, layer, done, total) -> None:
         reports.append((stage, layer, done, total))
-        when = ("examples" if stage == "examples" and layer is None and 0 < done < total
-                else "featurevis" if stage == "featurevis" and done == 0 else None)
-        if when and when not in killed:
-            pids = cluster.replica_pids()
-            if pids:
-                os.kill(pids[0], signal.SIGKILL)
-                killed[when] = pids[0]
 
-    result = run_compute(run_config(engine="ray", ray_address=cluster.address), settings, db,
-                         progress=kill_a_replica, show_progress_bars=False)
+    stop = threading.Event()
+
+    def kill_replicas_mid_task() -> None:
+        """SIGKILL a replica in the middle of a dataset shard, and later one in the middle of a feature-vis chunk."""
+        for method, when in (("tally_shard", "examples"), ("render_feature_vis", "featurevis")):
+            while not stop.is_set():
+                busy = cluster.replica_pids(busy_with=method)
+                if busy:
+                    time.sleep(0.5)  # well inside the task
+                    try:
+                        os.kill(busy[0], signal.SIGKILL)
+                        killed[when] = busy[0]
+                        break
+                    except ProcessLookupError:
+                        continue
+                stop.wait(0.2)
+
+    killer = threading.Thread(target=kill_replicas_mid_task, daemon=True)
+    killer.start()
+    try:
+        result = run_compute(run_config(engine="ray", ray_address=cluster.address), settings, db,
+                             progress=progress, show_progress_bars=False)
+    finally:
+        stop.set()
+        killer.join(timeout=10)
     assert set(killed) == {"examples", "featurevis"}
     assert_same_records(snapshot(db), local_records)
     with db.session() as s:
@@ -365,4 +386,25 @@ def test_browser_jobs_run_on_the_servers_cluster_only(tmp_path):
         assert r.status_code == 422 and "CIRCUITSCOPE_RAY_ADDRESS" in r.json()["detail"]
         r = client.post("/api/jobs", json={**body, "ray_address": "10.1.2.3:6379"})
         assert r.status_code == 422 and "engine = 'ray'" in r.json()["detail"]
+    db.dispose()
+
+
+def test_the_worker_runs_ray_jobs_on_the_servers_cluster_and_fails_them_clearly(tmp_path):
+    """A queued engine = 'ray' job goes to CIRCUITSCOPE_RAY_ADDRESS; unreachable, the job fails before any
+    work with the address in its error, and the worker lives on."""
+    from circuitscope.jobs import queue
+    from circuitscope.jobs.worker import JobRunner
+    from circuitscope.store.job_schema import Job
+
+    address = f"127.0.0.1:{_free_port()}"
+    settings = Settings(data_dir=tmp_path / "data", ray_address=address)
+    (tmp_path / "data").mkdir()
+    db = Database(settings.sqlalchemy_url)
+    with db.session() as s:
+        job_id = queue.submit(s, run_config(engine="ray"), created_by="test").id
+    assert JobRunner(settings, db).run_one() == job_id
+    with db.session() as s:
+        job = s.get(Job, job_id)
+        assert job.status == "failed" and address in job.error and "ray start --head" in job.error
+        assert s.scalar(select(Run.id)) is None  # nothing was started
     db.dispose()

@@ -36,6 +36,7 @@ START_A_CLUSTER = ("start one with `ray start --head --port 6379` on the head no
                    "start a Ray instance on this machine)")
 SHARD_BATCHES = 8  # batches per dataset shard: finer shards balance better, coarser ones merge less
 MAX_SHARDS = 256
+REPLICA_START_TIMEOUT = 600  # s: loading a large model on a slow node
 RESTARTS = 3  # how often a dead replica is restarted (and its task run again) before the run fails
 SHARDS_FORMAT = "circuitscope.ray-shards/1"
 REPLICA_PREFIX = "circuitscope-replica-"  # + run tag + index, in the Ray namespace "circuitscope"
@@ -173,6 +174,10 @@ class ModelReplica:
         return {"pid": os.getpid(), "host": platform.node(), "torch": torch.__version__,
                 "circuitscope": getattr(circuitscope, "__version__", "?"), "python": platform.python_version()}
 
+    def cpu_seconds(self) -> float:
+        """CPU time this replica has used (benchmarks: cost per image independent of a busy machine)."""
+        return time.process_time()
+
     def resolve_precision(self, precision: str) -> str:
         from .config import resolve_precision
 
@@ -236,7 +241,6 @@ class RayEngine:
         self.config, self.settings, self.where, self.n_replicas = config, settings, where, replicas
         self.device = config.device
         self._replicas: list[Any] = []
-        self.started_local = where == "a Ray instance on this machine"
 
     # -------------------------------------------------------------- connecting
     @classmethod
@@ -314,10 +318,16 @@ class RayEngine:
             for i in range(self.n_replicas)
         ]
         try:
-            infos = ray.get([r.info.remote() for r in self._replicas])
+            infos = ray.get([r.info.remote() for r in self._replicas], timeout=REPLICA_START_TIMEOUT)
         except ray.exceptions.RayActorError as err:
             raise RayEngineError(f"The model replicas could not start on the Ray cluster at {self.where}: "
                                  f"{_cause(err)}") from None
+        except ray.exceptions.GetTimeoutError:
+            free = ", ".join(f"{k} {v:g}" for k, v in sorted(ray.available_resources().items()) if k in ("CPU", "GPU"))
+            raise RayEngineError(
+                f"{self.n_replicas} model replica(s) did not start within {REPLICA_START_TIMEOUT} s on the Ray cluster "
+                f"at {self.where} (free now: {free or 'nothing'}); other work may hold its resources. Lower "
+                "ray_replicas or wait for it.") from None
         mine = {"circuitscope": getattr(circuitscope, "__version__", "?"), "torch": torch.__version__}
         for info in infos:
             for key, value in mine.items():
@@ -365,7 +375,10 @@ class RayEngine:
                                  progress=True, on_batch=None, num_workers=0, **extra) -> dict[str, Any]:
         ray = _ray()
         n_images = len(dataset)
-        n_shards = max(1, min(MAX_SHARDS, -(-n_images // (batch_size * SHARD_BATCHES))))
+        # shards of >= SHARD_BATCHES batches, but at least two per replica (balance) and at most one per batch
+        n_batches = max(1, -(-n_images // batch_size))
+        n_shards = max(-(-n_images // (batch_size * SHARD_BATCHES)), 2 * self.n_replicas)
+        n_shards = max(1, min(n_shards, n_batches, MAX_SHARDS))
         bounds = {i: (i * n_images // n_shards, (i + 1) * n_images // n_shards) for i in range(n_shards)}
         options = {"k": k, "batch_size": batch_size, "num_workers": num_workers, **extra}
         saved = _ShardCheckpoint(checkpoint_path, {"layers": list(layers), "n_shards": n_shards,

@@ -604,7 +604,7 @@ export function NewJobPage() {
                   </datalist>
                   <div className="field" data-field="engine">
                     <label htmlFor="engine">Engine</label>
-                    <select id="engine" name="engine" value={settings.engine} onChange={(e) => st({ engine: e.target.value as "local" | "ray" })}>
+                    <select id="engine" name="engine" style={{ width: 180 }} value={settings.engine} onChange={(e) => st({ engine: e.target.value as "local" | "ray" })}>
                       <option value="local">local (the worker)</option>
                       <option value="ray">Ray cluster</option>
                     </select>
