@@ -1,7 +1,7 @@
 """Bring your own model and images: the whole pipeline (examples, feature vis, weights) on torchvision
 architectures with random weights loaded from files, a Python factory, TorchScript files, torchvision's
 weights enum resolved offline from the hub cache, and an image folder with a corrupt, a grayscale and an
-RGBA image. Kept small for CPU: input size 64, render size 32, 2 optimisation steps, few images.
+RGBA image. Kept small for CPU: input size 64, renders at the input size (render sizes below a layer's receptive field are refused), 2 optimisation steps, few images.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 BYO = FIXTURES / "byo_models.py"
 READABLE = ["cats/cat0.png", "cats/cat1.png", "cats/cat2.jpg", "cats/gray.png",
             "dogs/dog0.png", "dogs/dog1.png", "dogs/dog2.jpg", "dogs/rgba.png"]
-FV = {"steps": 2, "size": 32, "objectives": ["channel", "neuron"], "batch_channels": 64}
+FV = {"steps": 2, "size": None, "objectives": ["channel", "neuron"], "batch_channels": 64}
 
 
 @pytest.fixture(autouse=True)
