@@ -268,3 +268,33 @@ def test_label_search_circuit_export_import(browser, servers):
         raise
     finally:
         ctx.close()
+
+
+def test_sessions_are_listed_and_revocable_from_the_account_page(browser, servers):
+    """Issue 8: sessions listed beside tokens; signing out another browser ends that browser's session."""
+    src, _fresh, _root = servers
+    ctxs = [browser.new_context(viewport={"width": w, "height": 900}, base_url=src.base) for w in (1400, 800)]
+    try:
+        pages = [c.new_page() for c in ctxs]
+        for p in pages:
+            p.set_default_timeout(20_000)
+            sign_in(p, "vera", "vera-pw")
+        probe = PageProbe(pages[0], "sessions")
+        pages[0].goto("/account")
+        table = pages[0].get_by_test_id("sessions")
+        table.wait_for()
+        assert table.locator("tbody tr").count() == 2
+        assert table.get_by_text("this browser").count() == 1
+        probe.shot("two-browsers-1400")
+        pages[1].goto("/account")
+        pages[1].get_by_test_id("sessions").wait_for()
+        PageProbe(pages[1], "sessions").shot("account-800")
+        assert pages[1].evaluate("document.documentElement.scrollWidth") <= 800
+        table.get_by_role("button", name="Sign out").click()
+        pages[0].wait_for_function("document.querySelectorAll('[data-testid=sessions] tbody tr').length === 1")
+        me = pages[1].evaluate("fetch('/api/auth/me').then(r => r.json())")
+        assert me["user"] is None, me  # the other browser is signed out
+        assert not probe.console_errors, probe.console_errors
+    finally:
+        for c in ctxs:
+            c.close()

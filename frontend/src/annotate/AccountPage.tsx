@@ -2,7 +2,7 @@ import { useState } from "react";
 import { Link } from "react-router-dom";
 import { EmptyState } from "../components/ErrorBox";
 import { useTitle } from "../components/useApi";
-import { A, errorText, send, useFresh, useMe, when, type Role, type Token } from "./annotateApi";
+import { A, errorText, send, useFresh, useMe, when, type Role, type SessionRow, type Token } from "./annotateApi";
 
 interface UserRow {
   id: number;
@@ -36,8 +36,76 @@ export function AccountPage() {
         {me.multi_user ? " (multi-user server)" : ` (single-user mode: requests without credentials act as ${me.local_user})`}.
       </p>
       <Tokens />
+      <Sessions />
       {me.user.role === "admin" && <Users />}
     </div>
+  );
+}
+
+/** Where you are signed in; sign out one browser or all others (a password or role change signs out all). */
+function Sessions() {
+  const { data, reload } = useFresh<SessionRow[]>(A.sessions());
+  const [err, setErr] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const act = async (method: "DELETE" | "POST", url: string) => {
+    setBusy(true);
+    setErr(null);
+    try {
+      await send(method, url);
+      reload();
+    } catch (e) {
+      setErr(errorText(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const live = data?.filter((s) => !s.revoked) ?? [];
+  return (
+    <section className="panel" aria-label="browser sessions">
+      <h2>Browser sessions</h2>
+      <p className="muted small">Every browser signed in as you. Changing your password or role signs them all out.</p>
+      {err && <div className="error-box">{err}</div>}
+      {data && live.length === 0 && <p className="muted">No browser session (you are using a token or the local user).</p>}
+      {live.length > 0 && (
+        <div className="table-scroll">
+          <table className="layers" data-testid="sessions">
+            <thead>
+              <tr>
+                <th>prefix</th>
+                <th>signed in</th>
+                <th>last used</th>
+                <th>expires</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {live.map((s) => (
+                <tr key={s.id}>
+                  <td className="mono">
+                    {s.prefix}… {s.current && <span className="badge">this browser</span>}
+                  </td>
+                  <td>{when(s.created_at)}</td>
+                  <td>{when(s.last_used_at)}</td>
+                  <td>{when(s.expires_at)}</td>
+                  <td>
+                    {!s.current && (
+                      <button type="button" className="small" disabled={busy} onClick={() => act("DELETE", `${A.sessions()}/${s.id}`)}>
+                        Sign out
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {live.filter((s) => !s.current).length > 0 && (
+        <button type="button" disabled={busy} onClick={() => act("POST", `${A.sessions()}/revoke-others`)}>
+          Sign out all other sessions
+        </button>
+      )}
+    </section>
   );
 }
 

@@ -183,6 +183,10 @@ export interface Token {
   revoked: boolean;
   token?: string;
 }
+/** A browser session (GET /api/auth/sessions): a token of kind "session"; `current` is this browser's. */
+export interface SessionRow extends Token {
+  current: boolean;
+}
 
 const enc = encodeURIComponent;
 export const imageUrl = (hash: string | null | undefined) => (hash ? `/api/images/${hash}` : null);
@@ -194,6 +198,7 @@ export const A = {
   login: () => `/api/auth/login`,
   logout: () => `/api/auth/logout`,
   tokens: () => `/api/auth/tokens`,
+  sessions: () => `/api/auth/sessions`,
   users: () => `/api/users`,
   labels: (m: string, l: string, i: number) => `/api/labels/${enc(m)}/${enc(l)}/${i}`,
   labelHistory: (m: string, l: string, i: number) => `/api/labels/${enc(m)}/${enc(l)}/${i}/history`,
