@@ -94,7 +94,9 @@ export interface FeatureVis {
 }
 
 export interface Example {
-  kind: "top" | "bottom";
+  kind: "top" | "bottom" | "quantile";
+  /** kind "quantile": 0 (weakest tenth of the per-image spatial max) … 9 (strongest). */
+  decile?: number | null;
   rank: number;
   activation: number;
   y: number;
@@ -148,6 +150,10 @@ export interface UnitDetail {
   feature_vis: FeatureVis[];
   top: Example[];
   bottom: Example[];
+  /** Examples across the distribution: a few per decile (Example.decile). */
+  quantile?: Example[];
+  /** How many top / bottom examples are stored (ask for more with ?examples=, up to 100). */
+  examples_stored?: { top: number; bottom: number };
   incoming: ConnectionOut[];
   outgoing: ConnectionOut[];
   /** Concept selectivity (concepts/conceptApi.ts): ranked scores, or null with the reason in concept_status. */

@@ -5,6 +5,7 @@ import { apiPaths, fmt, layerAbove, layerBelow, pagePaths, prefetch, type Featur
 import { BorderFlag, mapSizeOf } from "../components/BorderFlag";
 import { EnlargeLink } from "../components/EnlargeLink";
 import { ExampleGrid } from "../components/ExampleGrid";
+import { QuantileExamples } from "../components/QuantileExamples";
 import { StatsSection } from "../components/StatsSection";
 import { ComputeHint } from "../components/ComputeHint";
 import { EmptyState, ErrorBox } from "../components/ErrorBox";
@@ -128,7 +129,7 @@ export function UnitPage() {
           <div className="unit-columns">
             <div className="unit-main">
               <FeatureVisSection fvs={u.feature_vis} top={u.stats.top_activation} command={lyr.compute_command} />
-              <ExamplesSection u={u} heatmap={heatmap} onToggle={toggleHeatmap} />
+              <ExamplesSection key={`${u.layer.name}:${u.index}`} u={u} heatmap={heatmap} onToggle={toggleHeatmap} />
             </div>
             <aside className="unit-side">
               <section className="panel annotation-section" aria-label="annotations">
@@ -207,8 +208,17 @@ function FeatureVisSection({ fvs, top, command }: { fvs: FeatureVis[]; top: numb
   );
 }
 
-function ExamplesSection({ u, heatmap, onToggle }: { u: UnitDetail; heatmap: boolean; onToggle: () => void }) {
-  const mapSize = mapSizeOf(u.layer.output_shape);
+/** The API returns at most this many examples of each kind per request. */
+const MAX_EXAMPLES = 100;
+
+function ExamplesSection({ u: shown, heatmap, onToggle }: { u: UnitDetail; heatmap: boolean; onToggle: () => void }) {
+  const mapSize = mapSizeOf(shown.layer.output_shape);
+  // "show all": the same unit again with every stored top / bottom example (the API caps a request at 100)
+  const stored = Math.min(MAX_EXAMPLES, Math.max(shown.examples_stored?.top ?? 0, shown.examples_stored?.bottom ?? 0));
+  const [all, setAll] = useState(false);
+  const more = useApi<UnitDetail>(all ? `${apiPaths.unit(shown.model, shown.layer.name, shown.index)}?examples=${stored}` : null);
+  const u = all && more.data && more.data.index === shown.index && more.data.layer.name === shown.layer.name ? more.data : shown;
+  const hidden = stored > Math.max(u.top.length, u.bottom.length);
   return (
     <section className="panel" aria-label="dataset examples">
       <div className="panel-head">
@@ -217,7 +227,7 @@ function ExamplesSection({ u, heatmap, onToggle }: { u: UnitDetail; heatmap: boo
           <input type="checkbox" checked={heatmap} onChange={onToggle} data-testid="heatmap-toggle" /> activation heatmap (h)
         </label>
       </div>
-      <BorderFlag top={u.top} mapSize={mapSize} />
+      <BorderFlag top={shown.top} mapSize={mapSize} />
       <ExampleGrid title="Top" rows={u.top} heatmap={heatmap} kind="top" inputSize={u.input_size} mapSize={mapSize} />
       <ExampleGrid
         title="Bottom"
@@ -231,6 +241,18 @@ function ExamplesSection({ u, heatmap, onToggle }: { u: UnitDetail; heatmap: boo
           (u.stats.min ?? 0) >= 0 && u.bottom.some((r) => r.activation < 0) ? "pre-ReLU values (most negative input to the final ReLU)" : undefined
         }
       />
+      {hidden && (
+        <p className="small">
+          <button type="button" data-testid="show-all-examples" disabled={more.loading} onClick={() => setAll(true)}>
+            {more.loading ? "loading…" : `show all ${stored}`}
+          </button>{" "}
+          <span className="muted">
+            {u.top.length} of {shown.examples_stored?.top ?? 0} top and {u.bottom.length} of {shown.examples_stored?.bottom ?? 0} bottom examples stored are shown
+          </span>
+        </p>
+      )}
+      {more.error && <ErrorBox error={more.error} title="Could not load more examples" />}
+      <QuantileExamples rows={shown.quantile ?? []} heatmap={heatmap} inputSize={shown.input_size} mapSize={mapSize} />
     </section>
   );
 }
