@@ -104,6 +104,8 @@ def world(request, tmp_path_factory):
                         s.add(DatasetExample(unit_id=u.id, kind=kind, rank=r, dataset_image_id=imgs[r % 4].id,
                                              activation=(10 - r) if kind == "top" else -r, y=r % 4, x=(r + 1) % 4,
                                              box=[0, 0, 8, 8], crop_hash=h[r % 12], heatmap_hash=h[(r + 1) % 12]))
+                if layer.name == "conv1" and c == 0:  # first layer: weights on the image's R, G, B
+                    u.input_kernel = [[[0.5, -0.25], [0.0, 1.0]], [[0.1, 0.2], [0.3, 0.4]], [[-1.0, 0.0], [0.0, 0.0]]]
                 if layer.name == "conv1" and c == 0:  # examples across the deciles: 2 per decile
                     for r in range(20):
                         d, slot = divmod(r, 2)
@@ -425,3 +427,12 @@ def test_unit_detail_examples_across_deciles_and_stored_counts(world):
     assert other["quantile"] == [] and len(other["top"]) == 12 == other["examples_stored"]["top"]
     assert c.get("/api/models/tiny/layers/conv1/units/1", params={"examples": 0}).json()["examples_stored"] == {
         "top": 12, "bottom": 12}
+
+
+def test_unit_detail_input_kernel_of_the_first_layer(world):
+    c = world["client"]
+    u = valid(c.get("/api/models/tiny/layers/conv1/units/0"), UnitDetail)
+    assert u["input_kernel"] == {"channels": 3, "size": [2, 2], "values": [
+        [[0.5, -0.25], [0.0, 1.0]], [[0.1, 0.2], [0.3, 0.4]], [[-1.0, 0.0], [0.0, 0.0]]]}
+    assert c.get("/api/models/tiny/layers/conv1/units/1").json()["input_kernel"] is None
+    assert c.get("/api/models/tiny/layers/block.conv2/units/3").json()["input_kernel"] is None  # no unit row

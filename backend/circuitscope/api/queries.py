@@ -100,7 +100,7 @@ SQL_LAYER = (
     "LEFT JOIN layer_stages s ON s.layer_id = l.id WHERE m.slug = :slug AND l.name = :name ORDER BY s.stage"
 )
 SQL_UNIT = (
-    "SELECT id, mean, std, min, max, sparsity, quantiles, histogram, max_histogram, top_activation "
+    "SELECT id, mean, std, min, max, sparsity, quantiles, histogram, max_histogram, top_activation, input_kernel "
     'FROM units WHERE layer_id = :lid AND "index" = :idx'
 )
 SQL_FEATURE_VIS = "SELECT objective, variant, image_hash, activation, peak, params FROM feature_vis WHERE unit_id = :uid"
@@ -451,6 +451,14 @@ def _examples(session: Session, unit_id: int, limit: int) -> tuple[list[dict[str
     return top, bottom, quantile, stored
 
 
+def _input_kernel(kernel: Any) -> dict[str, Any] | None:
+    """A first-layer unit's weights on the image channels: {channels, size: [kh, kw], values: [c][y][x]}."""
+    if not isinstance(kernel, list) or not kernel or not kernel[0]:
+        return None
+    return {"channels": len(kernel), "size": [len(kernel[0]), len(kernel[0][0])],
+            "values": [[[_f(v) for v in row] for row in ch] for ch in kernel]}
+
+
 def unit_detail(session: Session, slug: str, name: str, index: int, examples: int, connections: int) -> dict[str, Any]:
     """UnitDetail: renders, dataset examples, statistics, strongest inputs and outputs."""
     row = _layer_row(session, slug, name)
@@ -466,9 +474,9 @@ def unit_detail(session: Session, slug: str, name: str, index: int, examples: in
     units = _rows(session, SQL_UNIT, lid=row.id, idx=index)
     if not units:  # a valid unit whose layer has not been computed (yet)
         return {**base, "id": None, "computed": False, "label": None, "stats": dict.fromkeys(_STATS), "feature_vis": [],
-                "top": [], "bottom": [], "quantile": [], "examples_stored": {"top": 0, "bottom": 0},
+                "top": [], "bottom": [], "quantile": [], "examples_stored": {"top": 0, "bottom": 0}, "input_kernel": None,
                 "incoming": [], "outgoing": [], **_concepts(session, row.id, None)}
-    uid, mean, std, vmin, vmax, sparsity, quantiles, histogram, max_histogram, top_activation = units[0]
+    uid, mean, std, vmin, vmax, sparsity, quantiles, histogram, max_histogram, top_activation, kernel = units[0]
     fvs = sorted(_rows(session, SQL_FEATURE_VIS, uid=uid), key=lambda f: (FV_ORDER.get(f[0], 9), f[0], f[1]))
     feature_vis = [
         {"objective": o, "variant": v, "image": image_url(h), "activation": _f(a), "peak": _f(pk), "params": _j(p) or {}}
@@ -490,6 +498,7 @@ def unit_detail(session: Session, slug: str, name: str, index: int, examples: in
         **base, "id": uid, "computed": computed, "label": labels.get(uid), "stats": stats,
         "feature_vis": feature_vis, "top": top, "bottom": bottom, "quantile": quantile,
         "examples_stored": {"top": stored.get("top", 0), "bottom": stored.get("bottom", 0)},
+        "input_kernel": _input_kernel(_j(kernel)),
         "incoming": _connections_out(incoming, labels), "outgoing": _connections_out(outgoing, labels),
         **_concepts(session, row.id, uid),
     }

@@ -170,6 +170,9 @@ class UnitDetail(BaseModel):
                                        "a few images per decile of the per-image spatial max (decile 0..9)")
     examples_stored: dict[str, int] = Field(default_factory=dict, description="How many top / bottom examples "
                                             "are stored for this unit (ask for up to that many with ?examples=)")
+    input_kernel: Optional[dict[str, Any]] = Field(
+        default=None, description="First layer only: the unit's weights on the image channels (RGB), "
+        "{channels, size: [kh, kw], values: [channel][y][x]}; null for other layers")
     incoming: list[ConnectionOut] = Field(description="Strongest inputs by L2 norm of the kernel")
     outgoing: list[ConnectionOut] = Field(description="Strongest outputs by L2 norm of the kernel")
     concepts: Optional[list[dict[str, Any]]] = Field(
