@@ -1,5 +1,6 @@
 // Typed client for the browse API (backend/circuitscope/api/schemas_browse.py mirrors these types).
 import type { UnitConcepts } from "./concepts/conceptApi";
+import type { InputKernel } from "./components/RgbKernel";
 
 export type LayerStatus = "done" | "running" | "partial" | "not_computed";
 
@@ -154,6 +155,8 @@ export interface UnitDetail {
   quantile?: Example[];
   /** How many top / bottom examples are stored (ask for more with ?examples=, up to 100). */
   examples_stored?: { top: number; bottom: number };
+  /** First layer only: the unit's weights on the image channels (components/RgbKernel.tsx). */
+  input_kernel?: InputKernel | null;
   incoming: ConnectionOut[];
   outgoing: ConnectionOut[];
   /** Concept selectivity (concepts/conceptApi.ts): ranked scores, or null with the reason in concept_status. */

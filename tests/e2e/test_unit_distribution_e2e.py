@@ -72,3 +72,35 @@ def test_show_all_stored_top_examples(probe, e2e):
     page.wait_for_function(f"document.querySelectorAll('.examples-top figure.example').length === {stored}")
     assert page.get_by_test_id("show-all-examples").count() == 0  # everything stored is shown
     assert probe.console_errors == []
+
+
+def test_first_layer_kernels_in_colour(probe, e2e):
+    page = probe.page
+    first = e2e.layers[0]  # conv1.1: the ReLU after the conv that reads the image
+    api = httpx.get(f"{e2e.base}/api/models/{e2e.model}/layers/{first}/units/2").json()
+    k = api["input_kernel"]
+    assert k["channels"] == 3 and k["size"] == [3, 3]
+    assert httpx.get(f"{e2e.base}/api/models/{e2e.model}/layers/{e2e.layers[1]}/units/2").json()["input_kernel"] is None
+    page.goto(unit_url(e2e, first, 2))
+    panel = page.get_by_test_id("rgb-kernel")
+    panel.wait_for()
+    main = panel.locator(".rgb-kernel-main svg")
+    assert main.locator("rect").count() == 9
+    # the colour of a pixel is grey + its R, G, B weights on a shared scale
+    vmax = max(abs(v) for ch in k["values"] for row in ch for v in row)
+    fill = main.locator("rect[data-y='0'][data-x='1']").get_attribute("fill")
+    want = [round(128 + 127 * k["values"][c][0][1] / vmax) for c in range(3)]
+    assert fill == f"rgb({want[0]},{want[1]},{want[2]})"
+    main.locator("rect[data-y='0'][data-x='1']").hover()
+    readout = page.get_by_test_id("rgb-kernel-readout").inner_text()
+    assert readout.startswith("(y 0, x 1) R ") and " G " in readout and " B " in readout
+    small = main.bounding_box()["width"]
+    panel.locator(".rgb-kernel-main").click()
+    page.wait_for_function("document.querySelector('.rgb-kernel-main svg').getBoundingClientRect().width > 200")
+    assert main.bounding_box()["width"] > 2 * small
+    panel.scroll_into_view_if_needed()
+    probe.shot("rgb-kernel-1400")
+    page.set_viewport_size({"width": 800, "height": 1000})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 800
+    probe.shot("rgb-kernel-800")
+    assert probe.console_errors == []

@@ -6,6 +6,7 @@ import { BorderFlag, mapSizeOf } from "../components/BorderFlag";
 import { EnlargeLink } from "../components/EnlargeLink";
 import { ExampleGrid } from "../components/ExampleGrid";
 import { QuantileExamples } from "../components/QuantileExamples";
+import { RgbKernel } from "../components/RgbKernel";
 import { StatsSection } from "../components/StatsSection";
 import { ComputeHint } from "../components/ComputeHint";
 import { EmptyState, ErrorBox } from "../components/ErrorBox";
@@ -153,8 +154,9 @@ export function UnitPage() {
               Ranked by the L2 norm of the weight kernel; signed strength = sum of the kernel (red excites, blue inhibits). Faded: under 30% of
               the strongest.
             </p>
+            {u.input_kernel && <RgbKernel kernel={u.input_kernel} />}
             <div className="circuit-columns">
-              <ConnectionList title="Inputs" rows={u.incoming} empty={lyr.prev ? "No input weights stored for this unit." : "First layer: no input units."} testid="incoming" model={u.model} />
+              <ConnectionList title="Inputs" rows={u.incoming} empty={u.input_kernel ? "Its inputs are the image's channels: see the weights on the image above." : lyr.prev ? "No input weights stored for this unit." : "First layer: no input units."} testid="incoming" model={u.model} />
               <ConnectionList title="Outputs" rows={u.outgoing} empty={lyr.next ? "No output weights stored for this unit." : "Last layer: no output units."} testid="outgoing" model={u.model} />
             </div>
           </section>
