@@ -411,7 +411,7 @@ def test_quantile_sample_is_a_seeded_uniform_sample_split_into_deciles():
     t = tallies["4"]
     W = t.map_shape[1]
     for c in range(t.num_channels):
-        kept = t.sample.kept[c]
+        kept = t.sample.entries(c)
         # the sample = the 20 images with the smallest seeded hash (the same for every channel)
         assert sorted(e.image_index for e in kept) == [i for _, i in expected]
         picks = t.sample.picks(c, per_decile=1)
@@ -429,12 +429,13 @@ def test_quantile_sample_is_a_seeded_uniform_sample_split_into_deciles():
     # another seed draws another sample; shards merge to exactly the single pass
     other = compute_dataset_examples(m, ds, ["4"], k=2, batch_size=7, progress=False, quantile_sample=20,
                                      quantile_seed=1)["4"]
-    assert {e.image_index for e in other.sample.kept[0]} != {e.image_index for e in t.sample.kept[0]}
+    assert {e.image_index for e in other.sample.entries(0)} != {e.image_index for e in t.sample.entries(0)}
     shards = [compute_dataset_examples(m, ds, ["4"], k=2, batch_size=5, progress=False, quantile_sample=20,
                                        shard=(i, 3))["4"] for i in range(3)]
     merged = shards[1].merge(shards[0]).merge(shards[2])
-    assert torch.equal(merged.sample.kept.index, t.sample.kept.index)
-    assert torch.equal(merged.sample.kept.ys, t.sample.kept.ys)
+    assert torch.equal(merged.sample.index, t.sample.index) and torch.equal(merged.sample.keys, t.sample.keys)
+    assert torch.equal(merged.sample.ys, t.sample.ys) and torch.equal(merged.sample.xs, t.sample.xs)
+    torch.testing.assert_close(merged.sample.values, t.sample.values, rtol=1e-5, atol=1e-6)
 
     # pass 2 renders them: kind "quantile", rank = decile * stride + slot, activation = the image's max
     recs = render_examples(m, ds, "4", t, per_decile=2)
