@@ -175,6 +175,7 @@ def bare_forward(model: LoadedModel, dataset, batch_size: int, device: str, num_
 
 
 TALLY_THREADS: int | None = 1
+QUANTILE_SAMPLE = 100  # images kept per channel for examples across the deciles (0 = none: the pass before them)
 
 
 def examples_pass(model, dataset, layers, batch_size, device, num_workers, k=10):
@@ -182,7 +183,7 @@ def examples_pass(model, dataset, layers, batch_size, device, num_workers, k=10)
     t, c = time.perf_counter(), time.process_time()
     tallies = ex.compute_dataset_examples(
         model, dataset, layers, k=k, batch_size=batch_size, device=device, progress=False, num_workers=num_workers,
-        tally_threads=TALLY_THREADS,
+        tally_threads=TALLY_THREADS, quantile_sample=QUANTILE_SAMPLE,
     )
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -257,10 +258,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0 = leave)")
     ap.add_argument("--model", choices=["auto", "demo", "standin"], default="auto")
     ap.add_argument("--tally-threads", type=int, default=1, help="compute_dataset_examples(tally_threads=); 0 = None")
+    ap.add_argument("--quantile-sample", type=int, default=100,
+                    help="compute_dataset_examples(quantile_sample=); 0 = without examples across the deciles")
     ap.add_argument("--mem-child", type=int, default=0, help=argparse.SUPPRESS)
     a = ap.parse_args()
-    global TALLY_THREADS
+    global TALLY_THREADS, QUANTILE_SAMPLE
     TALLY_THREADS = a.tally_threads or None
+    QUANTILE_SAMPLE = a.quantile_sample
     if a.threads:
         torch.set_num_threads(a.threads)
     if a.mem_child:

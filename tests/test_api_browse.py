@@ -104,6 +104,14 @@ def world(request, tmp_path_factory):
                         s.add(DatasetExample(unit_id=u.id, kind=kind, rank=r, dataset_image_id=imgs[r % 4].id,
                                              activation=(10 - r) if kind == "top" else -r, y=r % 4, x=(r + 1) % 4,
                                              box=[0, 0, 8, 8], crop_hash=h[r % 12], heatmap_hash=h[(r + 1) % 12]))
+                if layer.name == "conv1" and c == 0:  # first layer: weights on the image's R, G, B
+                    u.input_kernel = [[[0.5, -0.25], [0.0, 1.0]], [[0.1, 0.2], [0.3, 0.4]], [[-1.0, 0.0], [0.0, 0.0]]]
+                if layer.name == "conv1" and c == 0:  # examples across the deciles: 2 per decile
+                    for r in range(20):
+                        d, slot = divmod(r, 2)
+                        s.add(DatasetExample(unit_id=u.id, kind="quantile", rank=d * 1000 + slot,
+                                             dataset_image_id=imgs[r % 4].id, activation=0.1 * r, y=0, x=0,
+                                             box=[0, 0, 8, 8], crop_hash=h[r % 12], heatmap_hash=h[(r + 1) % 12]))
         # connections into block.conv2 unit 0 from conv1 units, and out of it into nothing
         dst = ids[("block.conv2", 0)]
         for c, (strength, l2) in enumerate([(0.5, 1.0), (-2.0, 3.0), (0.1, 0.2), (-0.3, 2.0)]):
@@ -404,3 +412,27 @@ def test_non_finite_statistics_become_null(world):
     assert stats["max"] is None
     if world["db"].engine.dialect.name == "sqlite":
         assert stats["histogram"]["edges"][0] is None
+
+
+def test_unit_detail_examples_across_deciles_and_stored_counts(world):
+    c = world["client"]
+    u = valid(c.get("/api/models/tiny/layers/conv1/units/0", params={"examples": 3}), UnitDetail)
+    assert len(u["top"]) == 3 and u["examples_stored"] == {"top": 12, "bottom": 12}
+    q = u["quantile"]
+    assert [(e["decile"], e["rank"] % 1000) for e in q] == [(d, s) for d in range(10) for s in range(2)]
+    assert all(e["kind"] == "quantile" and e["crop"].startswith("/api/images/") for e in q)
+    assert [e["activation"] for e in q] == pytest.approx([0.1 * r for r in range(20)])
+    # a unit without them: an empty list; every example asked for is there up to what is stored
+    other = c.get("/api/models/tiny/layers/conv1/units/1", params={"examples": 100}).json()
+    assert other["quantile"] == [] and len(other["top"]) == 12 == other["examples_stored"]["top"]
+    assert c.get("/api/models/tiny/layers/conv1/units/1", params={"examples": 0}).json()["examples_stored"] == {
+        "top": 12, "bottom": 12}
+
+
+def test_unit_detail_input_kernel_of_the_first_layer(world):
+    c = world["client"]
+    u = valid(c.get("/api/models/tiny/layers/conv1/units/0"), UnitDetail)
+    assert u["input_kernel"] == {"channels": 3, "size": [2, 2], "values": [
+        [[0.5, -0.25], [0.0, 1.0]], [[0.1, 0.2], [0.3, 0.4]], [[-1.0, 0.0], [0.0, 0.0]]]}
+    assert c.get("/api/models/tiny/layers/conv1/units/1").json()["input_kernel"] is None
+    assert c.get("/api/models/tiny/layers/block.conv2/units/3").json()["input_kernel"] is None  # no unit row

@@ -395,3 +395,56 @@ def test_relu_layer_tallies_survive_checkpoint_and_fingerprint_changed(tmp_path)
     restored = LayerTallies.from_state_dict(ref["0"].state_dict())
     assert restored.bottom_measure == "pre_relu"
     assert '"bottom": "pre_relu_if_final_relu"' in _fingerprint(m, ds, ["0"], 2, 64)
+
+
+# ------------------------------------------------------------------- examples across the deciles
+def test_quantile_sample_is_a_seeded_uniform_sample_split_into_deciles():
+    from circuitscope.records.examples.quantile_sample import hash_keys
+    from circuitscope.records.examples.record import QUANTILE_RANK_STRIDE
+
+    m, ds = tiny_model(), TinyImages(60, bad={5})
+    tallies = compute_dataset_examples(m, ds, ["2", "4"], k=2, batch_size=7, progress=False, quantile_sample=20)
+    _, _, a = brute_force(m, ds, "4", 2, 7)
+    ok = [i for i in range(60) if i != 5]
+    keys = hash_keys(torch.tensor(ok), 0).tolist()
+    expected = sorted(sorted(zip(keys, ok))[:20], key=lambda p: p[1])
+    t = tallies["4"]
+    W = t.map_shape[1]
+    for c in range(t.num_channels):
+        kept = t.sample.entries(c)
+        # the sample = the 20 images with the smallest seeded hash (the same for every channel)
+        assert sorted(e.image_index for e in kept) == [i for _, i in expected]
+        picks = t.sample.picks(c, per_decile=1)
+        assert [p.decile for p in picks] == list(range(10))
+        values = [p.entry.value for p in picks]
+        assert values == sorted(values)  # decile 0 holds the weakest responses, decile 9 the strongest
+        row = {i: j for j, i in enumerate(ok)}
+        for p in picks:
+            amap = a[row[p.entry.image_index], c]
+            assert p.entry.value == pytest.approx(float(amap.max()), rel=1e-6)
+            assert (p.entry.y, p.entry.x) == divmod(int(amap.argmax()), W)
+        # each decile group has 2 images: with 2 per decile, every sampled image is shown exactly once
+        assert sorted(p.entry.image_index for p in t.sample.picks(c, per_decile=2)) == [i for _, i in expected]
+
+    # another seed draws another sample; shards merge to exactly the single pass
+    other = compute_dataset_examples(m, ds, ["4"], k=2, batch_size=7, progress=False, quantile_sample=20,
+                                     quantile_seed=1)["4"]
+    assert {e.image_index for e in other.sample.entries(0)} != {e.image_index for e in t.sample.entries(0)}
+    shards = [compute_dataset_examples(m, ds, ["4"], k=2, batch_size=5, progress=False, quantile_sample=20,
+                                       shard=(i, 3))["4"] for i in range(3)]
+    merged = shards[1].merge(shards[0]).merge(shards[2])
+    assert torch.equal(merged.sample.index, t.sample.index) and torch.equal(merged.sample.keys, t.sample.keys)
+    assert torch.equal(merged.sample.ys, t.sample.ys) and torch.equal(merged.sample.xs, t.sample.xs)
+    torch.testing.assert_close(merged.sample.values, t.sample.values, rtol=1e-5, atol=1e-6)
+
+    # pass 2 renders them: kind "quantile", rank = decile * stride + slot, activation = the image's max
+    recs = render_examples(m, ds, "4", t, per_decile=2)
+    for c, lst in recs.items():
+        q = [r for r in lst if r.kind == "quantile"]
+        assert len(q) == 20
+        assert sorted({r.rank // QUANTILE_RANK_STRIDE for r in q}) == list(range(10))
+        assert {r.rank % QUANTILE_RANK_STRIDE for r in q} == {0, 1}
+        by_index = {p.entry.image_index: p for p in t.sample.picks(c, per_decile=2)}
+        for r in q:
+            assert r.activation == by_index[r.image_index].entry.value
+            assert min(_decode(r.crop_webp).size) >= 64 and r.measure == "output"

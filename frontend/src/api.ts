@@ -1,5 +1,6 @@
 // Typed client for the browse API (backend/circuitscope/api/schemas_browse.py mirrors these types).
 import type { UnitConcepts } from "./concepts/conceptApi";
+import type { InputKernel } from "./components/RgbKernel";
 
 export type LayerStatus = "done" | "running" | "partial" | "not_computed";
 
@@ -94,7 +95,9 @@ export interface FeatureVis {
 }
 
 export interface Example {
-  kind: "top" | "bottom";
+  kind: "top" | "bottom" | "quantile";
+  /** kind "quantile": 0 (weakest tenth of the per-image spatial max) … 9 (strongest). */
+  decile?: number | null;
   rank: number;
   activation: number;
   y: number;
@@ -148,6 +151,12 @@ export interface UnitDetail {
   feature_vis: FeatureVis[];
   top: Example[];
   bottom: Example[];
+  /** Examples across the distribution: a few per decile (Example.decile). */
+  quantile?: Example[];
+  /** How many top / bottom examples are stored (ask for more with ?examples=, up to 100). */
+  examples_stored?: { top: number; bottom: number };
+  /** First layer only: the unit's weights on the image channels (components/RgbKernel.tsx). */
+  input_kernel?: InputKernel | null;
   incoming: ConnectionOut[];
   outgoing: ConnectionOut[];
   /** Concept selectivity (concepts/conceptApi.ts): ranked scores, or null with the reason in concept_status. */

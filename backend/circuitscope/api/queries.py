@@ -100,16 +100,20 @@ SQL_LAYER = (
     "LEFT JOIN layer_stages s ON s.layer_id = l.id WHERE m.slug = :slug AND l.name = :name ORDER BY s.stage"
 )
 SQL_UNIT = (
-    "SELECT id, mean, std, min, max, sparsity, quantiles, histogram, max_histogram, top_activation "
+    "SELECT id, mean, std, min, max, sparsity, quantiles, histogram, max_histogram, top_activation, input_kernel "
     'FROM units WHERE layer_id = :lid AND "index" = :idx'
 )
 SQL_FEATURE_VIS = "SELECT objective, variant, image_hash, activation, peak, params FROM feature_vis WHERE unit_id = :uid"
 SQL_EXAMPLES = (
     "SELECT e.kind, e.rank, e.activation, e.y, e.x, e.box, e.crop_hash, e.heatmap_hash, "
-    'i.dataset_id, i."index", i.ref, i.label, i.image_hash '
+    'i.dataset_id, i."index", i.ref, i.label, i.image_hash, '
+    "(SELECT COUNT(*) FROM dataset_examples n WHERE n.unit_id = e.unit_id AND n.kind = e.kind) "
     "FROM dataset_examples e JOIN dataset_images i ON i.id = e.dataset_image_id "
-    "WHERE e.unit_id = :uid AND e.rank < :lim ORDER BY e.kind, e.rank"
+    "WHERE e.unit_id = :uid AND (e.rank < :lim OR e.kind = 'quantile') ORDER BY e.kind, e.rank"
 )
+# = records/examples/record.py's QUANTILE_RANK_STRIDE (not imported: that package pulls in torch)
+QUANTILE_RANK_STRIDE = 1000
+SQL_EXAMPLE_COUNTS = "SELECT kind, COUNT(*) FROM dataset_examples WHERE unit_id = :uid GROUP BY kind"
 SQL_CLASSES = "SELECT classes FROM datasets WHERE id = :id"
 _CONN = (
     'SELECT c.kind, c.strength, c.l2, c.kernel, u.id, u."index", l.name, m.slug, f.image_hash '
@@ -417,26 +421,42 @@ def _connections_out(rows: list[tuple], labels: dict[int, str]) -> list[dict[str
     ]
 
 
-def _examples(session: Session, unit_id: int, limit: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _examples(session: Session, unit_id: int, limit: int) -> tuple[list[dict[str, Any]], ...]:
+    """(top, bottom, quantile, {kind: rows stored}) of one unit; the first `limit` top / bottom by rank."""
     rows = _rows(session, SQL_EXAMPLES, uid=unit_id, lim=limit) if limit > 0 else []
+    stored = {r[0]: int(r[13]) for r in rows}
+    if not rows:
+        stored = {kind: int(n) for kind, n in _rows(session, SQL_EXAMPLE_COUNTS, uid=unit_id)}
     classes: dict[int, list[Any]] = {}
     for ds_id in {r[8] for r in rows if r[11] is not None}:
         found = _rows(session, SQL_CLASSES, id=ds_id)
         classes[ds_id] = list(_j(found[0][0]) or []) if found else []
     top: list[dict[str, Any]] = []
     bottom: list[dict[str, Any]] = []
-    for kind, rank, act, y, x, box, crop, heat, ds_id, ds_index, ref, label, image in rows:
+    quantile: list[dict[str, Any]] = []
+    for kind, rank, act, y, x, box, crop, heat, ds_id, ds_index, ref, label, image, _ in rows:
         if label is None:
             name = None
         else:
             names = classes.get(ds_id, [])
             name = str(names[label]) if 0 <= label < len(names) else str(label)
-        (top if kind == "top" else bottom).append({
+        out = {
             "kind": kind, "rank": rank, "activation": _f(act), "y": y, "x": x, "box": _j(box) or [],
             "crop": image_url(crop), "heatmap": image_url(heat), "image": image_url(image),
             "dataset_index": ds_index, "ref": ref, "label": name,
-        })
-    return top, bottom
+        }
+        if kind == "quantile":  # the decile is stored in the rank (records/examples/record.py)
+            out["decile"] = rank // QUANTILE_RANK_STRIDE
+        {"top": top, "bottom": bottom}.get(kind, quantile).append(out)
+    return top, bottom, quantile, stored
+
+
+def _input_kernel(kernel: Any) -> dict[str, Any] | None:
+    """A first-layer unit's weights on the image channels: {channels, size: [kh, kw], values: [c][y][x]}."""
+    if not isinstance(kernel, list) or not kernel or not kernel[0]:
+        return None
+    return {"channels": len(kernel), "size": [len(kernel[0]), len(kernel[0][0])],
+            "values": [[[_f(v) for v in row] for row in ch] for ch in kernel]}
 
 
 def unit_detail(session: Session, slug: str, name: str, index: int, examples: int, connections: int) -> dict[str, Any]:
@@ -454,14 +474,15 @@ def unit_detail(session: Session, slug: str, name: str, index: int, examples: in
     units = _rows(session, SQL_UNIT, lid=row.id, idx=index)
     if not units:  # a valid unit whose layer has not been computed (yet)
         return {**base, "id": None, "computed": False, "label": None, "stats": dict.fromkeys(_STATS), "feature_vis": [],
-                "top": [], "bottom": [], "incoming": [], "outgoing": [], **_concepts(session, row.id, None)}
-    uid, mean, std, vmin, vmax, sparsity, quantiles, histogram, max_histogram, top_activation = units[0]
+                "top": [], "bottom": [], "quantile": [], "examples_stored": {"top": 0, "bottom": 0}, "input_kernel": None,
+                "incoming": [], "outgoing": [], **_concepts(session, row.id, None)}
+    uid, mean, std, vmin, vmax, sparsity, quantiles, histogram, max_histogram, top_activation, kernel = units[0]
     fvs = sorted(_rows(session, SQL_FEATURE_VIS, uid=uid), key=lambda f: (FV_ORDER.get(f[0], 9), f[0], f[1]))
     feature_vis = [
         {"objective": o, "variant": v, "image": image_url(h), "activation": _f(a), "peak": _f(pk), "params": _j(p) or {}}
         for o, v, h, a, pk, p in fvs
     ]
-    top, bottom = _examples(session, uid, examples)
+    top, bottom, quantile, stored = _examples(session, uid, examples)
     incoming = _rows(session, SQL_INCOMING, uid=uid, lim=connections) if connections > 0 else []
     outgoing = _rows(session, SQL_OUTGOING, uid=uid, lim=connections) if connections > 0 else []
     labels = consensus_labels(session, [uid, *(r[4] for r in incoming), *(r[4] for r in outgoing)])
@@ -475,7 +496,9 @@ def unit_detail(session: Session, slug: str, name: str, index: int, examples: in
     computed = bool(mean is not None or feature_vis or top or bottom or incoming or outgoing)
     return {
         **base, "id": uid, "computed": computed, "label": labels.get(uid), "stats": stats,
-        "feature_vis": feature_vis, "top": top, "bottom": bottom,
+        "feature_vis": feature_vis, "top": top, "bottom": bottom, "quantile": quantile,
+        "examples_stored": {"top": stored.get("top", 0), "bottom": stored.get("bottom", 0)},
+        "input_kernel": _input_kernel(_j(kernel)),
         "incoming": _connections_out(incoming, labels), "outgoing": _connections_out(outgoing, labels),
         **_concepts(session, row.id, uid),
     }

@@ -108,7 +108,7 @@ class FeatureVisOut(BaseModel):
 
 
 class ExampleOut(BaseModel):
-    kind: Literal["top", "bottom"]
+    kind: Literal["top", "bottom", "quantile"]
     rank: int
     activation: float
     y: int = Field(description="Row in the layer's activation map")
@@ -121,6 +121,8 @@ class ExampleOut(BaseModel):
     dataset_index: int
     ref: str
     label: Optional[str] = Field(default=None, description="Class name of the image when known")
+    decile: Optional[int] = Field(default=None, description="kind 'quantile': 0 (lowest tenth of the per-image "
+                                  "spatial max, estimated from a uniform sample of the dataset) to 9 (highest)")
 
 
 class ConnectionOut(BaseModel):
@@ -164,6 +166,13 @@ class UnitDetail(BaseModel):
     feature_vis: list[FeatureVisOut]
     top: list[ExampleOut]
     bottom: list[ExampleOut]
+    quantile: list[ExampleOut] = Field(default_factory=list, description="Examples across the distribution: "
+                                       "a few images per decile of the per-image spatial max (decile 0..9)")
+    examples_stored: dict[str, int] = Field(default_factory=dict, description="How many top / bottom examples "
+                                            "are stored for this unit (ask for up to that many with ?examples=)")
+    input_kernel: Optional[dict[str, Any]] = Field(
+        default=None, description="First layer only: the unit's weights on the image channels (RGB), "
+        "{channels, size: [kh, kw], values: [channel][y][x]}; null for other layers")
     incoming: list[ConnectionOut] = Field(description="Strongest inputs by L2 norm of the kernel")
     outgoing: list[ConnectionOut] = Field(description="Strongest outputs by L2 norm of the kernel")
     concepts: Optional[list[dict[str, Any]]] = Field(

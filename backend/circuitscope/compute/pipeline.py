@@ -281,4 +281,18 @@ def _weights_stage(config, db, model, model_id, layer_names, run_id, result, rep
             writer.mark_stage(s, layers[dst], "weights", status="done", params=params, run_id=run_id,
                               units_done=layers[dst].channels)
         report("weights", dst, i + 1, len(pairs))
+    _input_kernels_step(db, model, model_id, layer_names)
     result.timings["weights"] = time.perf_counter() - t
+
+
+def _input_kernels_step(db, model, model_id, layer_names) -> None:
+    """The first layer's weights on the image (RGB) channels, stored per unit (cheap: one short forward)."""
+    from ..records.input_kernels import input_kernels
+
+    for name in layer_names[:1]:  # only a layer before any other conv can have them: the first computed one
+        kernels = input_kernels(model, name)
+        if kernels is None:
+            continue
+        with db.session() as s:
+            layer = _layers_of(s, model_id, [name])[name]
+            writer.write_input_kernels(writer.ensure_units(s, layer), kernels)

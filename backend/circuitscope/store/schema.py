@@ -127,6 +127,8 @@ class Unit(Base):
     histogram: Mapped[Optional[dict[str, Any]]]  # {"edges": [...], "counts": [...]} over all positions
     max_histogram: Mapped[Optional[dict[str, Any]]]  # same over per-image spatial maxima
     top_activation: Mapped[Optional[float]]  # best dataset example, to compare feature-vis against
+    # a first-layer unit's weights on the image channels [channels][kh][kw] (records/input_kernels.py)
+    input_kernel: Mapped[Optional[list[Any]]]
 
     layer: Mapped[Layer] = relationship()
 

@@ -294,3 +294,10 @@ def write_connections(
     if rows:
         session.execute(Connection.__table__.insert(), rows)
     return len(rows)
+
+
+def write_input_kernels(units: dict[int, Unit], kernels: Any) -> int:
+    """Store each unit's weights on the image channels ([units, channels, kh, kw] array). Returns units written."""
+    for channel, unit in units.items():
+        unit.input_kernel = [[[float(v) for v in row] for row in ch] for ch in kernels[channel]]
+    return len(units)

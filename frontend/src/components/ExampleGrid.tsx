@@ -37,6 +37,7 @@ export function ExampleGrid({
   inputSize,
   note,
   mapSize,
+  compact,
 }: {
   title: string;
   rows: Example[];
@@ -46,6 +47,8 @@ export function ExampleGrid({
   note?: string;
   /** [height, width] of the layer's activation map (to say whether a position is on its border). */
   mapSize?: [number, number] | null;
+  /** A row of a bigger section (examples across the distribution): the title only, no description. */
+  compact?: boolean;
 }) {
   const [open, setOpen] = useState<number | null>(null);
   const shown = open !== null ? rows[open] : null;
@@ -53,7 +56,7 @@ export function ExampleGrid({
     <div className={`examples examples-${kind}`}>
       <h3>
         {title}{" "}
-        <span className="muted small">
+        <span className="muted small" hidden={compact}>
           {rows.length ? `${rows.length} images · activation at (y, x) of the activation map · ${heatmap ? "whole image, overlay: red +, blue −" : "receptive-field crop (hatched: outside the image)"}` : ""}
           {note ? ` · ${note}` : ""}
         </span>
@@ -83,7 +86,7 @@ export function ExampleGrid({
                 >
                   {heatmap ? (
                     <>
-                      <img className="photo" src={ex.image} width={EX} height={EX} alt={`${kind} example ${ex.rank + 1}, whole image`} decoding="async" />
+                      <img className="photo" src={ex.image} width={EX} height={EX} alt={`${kind} example ${(ex.rank % 1000) + 1}, whole image`} decoding="async" />
                       <img className="overlay" src={ex.heatmap} width={EX} height={EX} alt="" aria-hidden="true" />
                       {ex.box.length === 4 && inputSize > 0 && <RfBox box={ex.box} inputSize={inputSize} />}
                     </>
@@ -94,7 +97,7 @@ export function ExampleGrid({
                       width={place.width}
                       height={place.height}
                       style={{ left: place.left, top: place.top }}
-                      alt={`${kind} example ${ex.rank + 1}`}
+                      alt={`${kind} example ${(ex.rank % 1000) + 1}`}
                       loading="lazy"
                       decoding="async"
                     />
@@ -114,7 +117,7 @@ export function ExampleGrid({
       )}
       {shown && (
         <Lightbox
-          title={`${title} example ${shown.rank + 1} · activation ${fmt(shown.activation, 3)} at (y ${shown.y}, x ${shown.x})`}
+          title={`${title} example ${(shown.rank % 1000) + 1} · activation ${fmt(shown.activation, 3)} at (y ${shown.y}, x ${shown.x})`}
           onClose={() => setOpen(null)}
           onPrev={open! > 0 ? () => setOpen(open! - 1) : undefined}
           onNext={open! < rows.length - 1 ? () => setOpen(open! + 1) : undefined}

@@ -5,6 +5,8 @@ import { apiPaths, fmt, layerAbove, layerBelow, pagePaths, prefetch, type Featur
 import { BorderFlag, mapSizeOf } from "../components/BorderFlag";
 import { EnlargeLink } from "../components/EnlargeLink";
 import { ExampleGrid } from "../components/ExampleGrid";
+import { QuantileExamples } from "../components/QuantileExamples";
+import { RgbKernel } from "../components/RgbKernel";
 import { StatsSection } from "../components/StatsSection";
 import { ComputeHint } from "../components/ComputeHint";
 import { EmptyState, ErrorBox } from "../components/ErrorBox";
@@ -131,7 +133,7 @@ export function UnitPage() {
             <div className="unit-main">
               <FeatureVisSection fvs={u.feature_vis} top={u.stats.top_activation} command={lyr.compute_command} />
               <UnitFidelityPanel model={u.model} layer={lyr.name} index={u.index} />
-              <ExamplesSection u={u} heatmap={heatmap} onToggle={toggleHeatmap} />
+              <ExamplesSection key={`${u.layer.name}:${u.index}`} u={u} heatmap={heatmap} onToggle={toggleHeatmap} />
               <TuningCurves model={u.model} layer={lyr.name} index={u.index} />
             </div>
             <aside className="unit-side">
@@ -157,8 +159,9 @@ export function UnitPage() {
               Ranked by the L2 norm of the weight kernel; signed strength = sum of the kernel (red excites, blue inhibits). Faded: under 30% of
               the strongest.
             </p>
+            {u.input_kernel && <RgbKernel kernel={u.input_kernel} />}
             <div className="circuit-columns">
-              <ConnectionList title="Inputs" rows={u.incoming} empty={lyr.prev ? "No input weights stored for this unit." : "First layer: no input units."} testid="incoming" model={u.model} />
+              <ConnectionList title="Inputs" rows={u.incoming} empty={u.input_kernel ? "Its inputs are the image's channels: see the weights on the image above." : lyr.prev ? "No input weights stored for this unit." : "First layer: no input units."} testid="incoming" model={u.model} />
               <ConnectionList title="Outputs" rows={u.outgoing} empty={lyr.next ? "No output weights stored for this unit." : "Last layer: no output units."} testid="outgoing" model={u.model} />
             </div>
           </section>
@@ -212,8 +215,17 @@ function FeatureVisSection({ fvs, top, command }: { fvs: FeatureVis[]; top: numb
   );
 }
 
-function ExamplesSection({ u, heatmap, onToggle }: { u: UnitDetail; heatmap: boolean; onToggle: () => void }) {
-  const mapSize = mapSizeOf(u.layer.output_shape);
+/** The API returns at most this many examples of each kind per request. */
+const MAX_EXAMPLES = 100;
+
+function ExamplesSection({ u: shown, heatmap, onToggle }: { u: UnitDetail; heatmap: boolean; onToggle: () => void }) {
+  const mapSize = mapSizeOf(shown.layer.output_shape);
+  // "show all": the same unit again with every stored top / bottom example (the API caps a request at 100)
+  const stored = Math.min(MAX_EXAMPLES, Math.max(shown.examples_stored?.top ?? 0, shown.examples_stored?.bottom ?? 0));
+  const [all, setAll] = useState(false);
+  const more = useApi<UnitDetail>(all ? `${apiPaths.unit(shown.model, shown.layer.name, shown.index)}?examples=${stored}` : null);
+  const u = all && more.data && more.data.index === shown.index && more.data.layer.name === shown.layer.name ? more.data : shown;
+  const hidden = stored > Math.max(u.top.length, u.bottom.length);
   return (
     <section className="panel" aria-label="dataset examples">
       <div className="panel-head">
@@ -222,7 +234,7 @@ function ExamplesSection({ u, heatmap, onToggle }: { u: UnitDetail; heatmap: boo
           <input type="checkbox" checked={heatmap} onChange={onToggle} data-testid="heatmap-toggle" /> activation heatmap (h)
         </label>
       </div>
-      <BorderFlag top={u.top} mapSize={mapSize} />
+      <BorderFlag top={shown.top} mapSize={mapSize} />
       <ExampleGrid title="Top" rows={u.top} heatmap={heatmap} kind="top" inputSize={u.input_size} mapSize={mapSize} />
       <ExampleGrid
         title="Bottom"
@@ -236,6 +248,18 @@ function ExamplesSection({ u, heatmap, onToggle }: { u: UnitDetail; heatmap: boo
           (u.stats.min ?? 0) >= 0 && u.bottom.some((r) => r.activation < 0) ? "pre-ReLU values (most negative input to the final ReLU)" : undefined
         }
       />
+      {hidden && (
+        <p className="small">
+          <button type="button" data-testid="show-all-examples" disabled={more.loading} onClick={() => setAll(true)}>
+            {more.loading ? "loading…" : `show all ${stored}`}
+          </button>{" "}
+          <span className="muted">
+            {u.top.length} of {shown.examples_stored?.top ?? 0} top and {u.bottom.length} of {shown.examples_stored?.bottom ?? 0} bottom examples stored are shown
+          </span>
+        </p>
+      )}
+      {more.error && <ErrorBox error={more.error} title="Could not load more examples" />}
+      <QuantileExamples rows={shown.quantile ?? []} heatmap={heatmap} inputSize={shown.input_size} mapSize={mapSize} />
     </section>
   );
 }

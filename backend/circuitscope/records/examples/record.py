@@ -4,7 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ExampleRecord"]
+__all__ = ["ExampleRecord", "QUANTILE_RANK_STRIDE"]
+
+# "quantile" examples store their decile in the rank: rank = decile * QUANTILE_RANK_STRIDE + slot
+QUANTILE_RANK_STRIDE = 1000
 
 
 @dataclass
@@ -13,8 +16,8 @@ class ExampleRecord:
 
     layer: str
     channel: int
-    kind: str  # "top" | "bottom"
-    rank: int  # 0 = best
+    kind: str  # "top" | "bottom" | "quantile"
+    rank: int  # 0 = best; "quantile": decile * QUANTILE_RANK_STRIDE + slot
     image_index: int
     image_ref: str
     activation: float  # spatial max (top) / spatial min (bottom) of the channel on this image, of `measure`

@@ -13,7 +13,7 @@ from circuitscope.datasets.loader import SkippedImages, iterate_batches, model_t
 from circuitscope.models.base import LoadedModel
 from circuitscope.records import overlays
 from circuitscope.records.examples.receptive_field import receptive_field
-from circuitscope.records.examples.record import ExampleRecord
+from circuitscope.records.examples.record import QUANTILE_RANK_STRIDE, ExampleRecord
 from circuitscope.records.examples.skips import ForwardSkips
 from circuitscope.records.examples.tally import LayerTallies
 from circuitscope.records.topk import TopKEntry
@@ -36,14 +36,16 @@ def iter_examples(
     device: str | torch.device | None = None,
     batch_size: int = 32,
     channels: dict[str, list[int]] | None = None,
-    kinds: tuple[str, ...] = ("top", "bottom"),
+    kinds: tuple[str, ...] = ("top", "bottom", "quantile"),
     crop_min_size: int = 64,
     skipped: Any = None,
+    per_decile: int = 5,
 ) -> Iterator[ExampleRecord]:
     """Yield ExampleRecords for the winners of every layer in `tallies`, image batch by image batch.
 
     Each winning image is loaded and forwarded once for all layers; its encoded image is shared by
-    all its records. `channels` restricts the channels per layer (default: all).
+    all its records. `channels` restricts the channels per layer (default: all). "quantile" records
+    (tallies with a sample) are `per_decile` images per decile; rank = decile * QUANTILE_RANK_STRIDE + slot.
     """
     if device is not None:
         model.module.to(device)
@@ -56,6 +58,12 @@ def iter_examples(
         lists = {"top": t.top.result(), "bottom": t.bottom.result()}
         for kind in kinds:
             for c in chans:
+                if kind == "quantile":
+                    if t.sample is not None:
+                        for p in t.sample.picks(c, per_decile):
+                            rank = p.decile * QUANTILE_RANK_STRIDE + p.slot
+                            jobs.setdefault(p.entry.image_index, []).append((name, c, kind, rank, p.entry))
+                    continue
                 for rank, e in enumerate(lists[kind][c]):
                     jobs.setdefault(e.image_index, []).append((name, c, kind, rank, e))
     if not jobs:
@@ -148,11 +156,12 @@ def render_examples(
     device: str | torch.device | None = None,
     batch_size: int = 32,
     channels: list[int] | None = None,
-    kinds: tuple[str, ...] = ("top", "bottom"),
+    kinds: tuple[str, ...] = ("top", "bottom", "quantile"),
     crop_min_size: int = 64,
     skipped: Any = None,
+    per_decile: int = 5,
 ) -> dict[int, list[ExampleRecord]]:
-    """{channel: [records]} for one layer (top then bottom, by rank)."""
+    """{channel: [records]} for one layer (top, bottom, then quantile, by rank)."""
     return render_all_examples(
         model,
         dataset,
@@ -163,4 +172,5 @@ def render_examples(
         kinds=kinds,
         crop_min_size=crop_min_size,
         skipped=skipped,
+        per_decile=per_decile,
     )[layer]

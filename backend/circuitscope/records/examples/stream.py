@@ -54,6 +54,8 @@ def compute_dataset_examples(
     shard: tuple[int, int] | None = None,
     tally_threads: int | None = 1,
     concepts: Any = None,
+    quantile_sample: int | None = 100,
+    quantile_seed: int = 0,
 ) -> dict[str, LayerTallies]:
     """One streaming pass over `dataset` for all `layers`; returns {layer: LayerTallies}.
 
@@ -71,6 +73,8 @@ def compute_dataset_examples(
       machine (2x less overhead on the shared 2-core box). On an idle many-core CPU, None may be faster.
     concepts: a ConceptVocabulary (concepts/vocabulary.py): per-concept histograms of every channel's
       per-image spatial max are tallied too (LayerTallies.concepts), for AUC / mean-difference scores.
+    quantile_sample: per channel, keep a seeded uniform sample of this many images (with their spatial
+      max) for examples across the deciles (quantile_sample.py); None / 0 = none.
     """
     layers = list(dict.fromkeys(layers))
     if not layers:
@@ -85,6 +89,7 @@ def compute_dataset_examples(
             raise ValueError(f"shard must be (i, n) with 0 <= i < n, not {shard}")
         lo, hi = i_shard * n_all // n_shards, (i_shard + 1) * n_all // n_shards
     fp = fingerprint(model, dataset, layers, k, hist_positions) + f"|range={lo}:{hi}"
+    fp += f"|quantile_sample={quantile_sample or 0}:{quantile_seed}"
     if concepts is not None:
         fp += "|concepts=" + json.dumps(list(concepts.names))
     ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
@@ -156,6 +161,7 @@ def compute_dataset_examples(
                                 name, act.shape[1], hw, k, device, hist_positions,
                                 bottom_measure="pre_relu" if pre is not None else "output",
                                 concepts=None if concepts is None else concepts.names,
+                                sample_size=quantile_sample, sample_seed=quantile_seed,
                             )
                         tallies[name].update(act, idx_dev, scratch, pre=pre, membership=membership)
                 images_ok += len(idx)

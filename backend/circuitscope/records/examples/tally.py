@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from circuitscope.concepts.tally import ConceptTallies
+from circuitscope.records.examples.quantile_sample import QuantileSample
 from circuitscope.records.stats import RunningStats, Scratch, summarize
 from circuitscope.records.topk import RunningTopK
 
@@ -52,6 +53,8 @@ class LayerTallies:
     bottom_measure: str = "output"  # what bottom-k ranks: the output's or ("pre_relu") the final ReLU input's min
     # per-concept histograms of the per-image spatial max (concepts/tally.py); None: not tallied
     concepts: ConceptTallies | None = None
+    # per channel, a seeded uniform sample of images for examples across the deciles; None: not kept
+    sample: QuantileSample | None = None
 
     @classmethod
     def create(
@@ -64,6 +67,8 @@ class LayerTallies:
         hist_positions: int | None = 64,
         bottom_measure: str = "output",
         concepts: list[str] | None = None,
+        sample_size: int | None = 100,
+        sample_seed: int = 0,
     ) -> "LayerTallies":
         if bottom_measure not in ("output", "pre_relu"):
             raise ValueError(f"bottom_measure must be 'output' or 'pre_relu', not {bottom_measure!r}")
@@ -76,6 +81,7 @@ class LayerTallies:
             RunningStats(num_channels, device=device, hist_positions=hist_positions),
             bottom_measure,
             ConceptTallies(concepts, num_channels, device=device) if concepts else None,
+            QuantileSample(num_channels, sample_size, sample_seed, device) if sample_size else None,
         )
 
     @property
@@ -129,6 +135,8 @@ class LayerTallies:
         self.top.update(s.max, image_idx, amax // W, amax % W, tiebreak=s.mean)
         self.bottom.update(bmin, image_idx, amin // W, amin % W, tiebreak=s.mean)
         self.running.update_from_summary(s)
+        if self.sample is not None:
+            self.sample.update(x, s.max, image_idx, None if on_cpu else s.argmax, W)
         if self.concepts is not None:
             if membership is None:
                 raise ValueError(f"Layer '{self.layer}' tallies concepts: pass the batch's concept membership")
@@ -147,6 +155,10 @@ class LayerTallies:
             raise ValueError("cannot merge tallies with and without concept scores")
         if self.concepts is not None:
             self.concepts.merge(other.concepts)
+        if (self.sample is None) != (other.sample is None):
+            raise ValueError("cannot merge tallies with and without a quantile sample")
+        if self.sample is not None:
+            self.sample.merge(other.sample)
         return self
 
     def state_dict(self) -> dict[str, Any]:
@@ -159,6 +171,7 @@ class LayerTallies:
             "running": self.running.state_dict(),
             "bottom_measure": self.bottom_measure,
             "concepts": None if self.concepts is None else self.concepts.state_dict(),
+            "sample": None if self.sample is None else self.sample.state_dict(),
         }
 
     @classmethod
@@ -176,4 +189,5 @@ class LayerTallies:
             running,
             state.get("bottom_measure", "output"),
             None if state.get("concepts") is None else ConceptTallies.from_state_dict(state["concepts"], device),
+            None if state.get("sample") is None else QuantileSample.from_state_dict(state["sample"], device),
         )
