@@ -93,6 +93,9 @@ def create_job(body: dict[str, Any], session: Session = Depends(get_session, sco
     """Queue a run description (same keys as a run file); the worker picks it up."""
     checked_spec(settings, body.get("model") if isinstance(body.get("model"), dict) else None,
                  body.get("dataset") if isinstance(body.get("dataset"), dict) else None)
+    examples = body.get("examples")
+    if isinstance(examples, dict) and isinstance(examples.get("concept_tags"), str):  # a file the worker will read
+        examples["concept_tags"] = str(check_path(settings, examples["concept_tags"], "concept tags CSV"))
     try:
         config = parse_run_config(body, "(request body)")
     except RunConfigError as err:
