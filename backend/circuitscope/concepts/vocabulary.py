@@ -67,7 +67,7 @@ def display_name(concept: str) -> str:
     if kind == "orientation":
         return f"orientation ≈ {value}°"
     if kind == "curve_direction":
-        return f"curve bulging towards ≈ {value}°"
+        return f"curve bulging to {value}°"
     if kind == "curvature":
         return "straight" if value == "straight" else f"curvature {value}"
     if kind == "colour":

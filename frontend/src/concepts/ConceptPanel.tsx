@@ -86,11 +86,11 @@ export function ConceptPanel({
                     </Link>
                   </td>
                   <td>
-                    <span className="auc-bar" style={{ width: `${Math.max(0, (c.auc - 0.5) * 2) * 60}px` }} />
+                    <span className="auc-bar" style={{ width: `${Math.max(0, (c.auc - 0.5) * 2) * 32}px` }} />
                     {c.auc.toFixed(3)}
-                    {c.auc_err >= 0.0005 && <span className="muted small"> ±{c.auc_err.toFixed(3)}</span>}
+                    {c.auc_err >= 0.0005 && <span className="muted err"> ±{c.auc_err.toFixed(3)}</span>}
                   </td>
-                  <td className={c.diff >= 0 ? "pos" : "neg"}>{c.diff >= 0 ? "+" : ""}{c.diff.toPrecision(3)}</td>
+                  <td className={c.diff >= 0 ? "pos" : "neg"}>{c.diff >= 0 ? "+" : ""}{c.diff.toPrecision(2)}</td>
                 </tr>
               ))}
             </tbody>
