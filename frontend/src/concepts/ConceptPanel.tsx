@@ -48,6 +48,7 @@ export function ConceptPanel({
       reload();
       onAdopted?.();
     } catch (e) {
+      reload(); // a 409 means your label changed elsewhere: the next click uses its new version
       setError(errorText(e));
     } finally {
       setBusy(false);
@@ -101,7 +102,7 @@ export function ConceptPanel({
                 Suggested label: <b>{sug.label}</b> <span className="muted small">(AUC {sug.auc.toFixed(2)})</span>
               </div>
               {writable ? (
-                <button type="button" className="primary small" disabled={busy} onClick={adopt}>
+                <button type="button" className="primary small" disabled={busy || !labels} onClick={adopt} title={labels ? undefined : "loading your label…"}>
                   {mine?.label ? "Replace my label with this" : "Adopt as my label"}
                 </button>
               ) : (
