@@ -136,7 +136,7 @@ def run_ours(model: LoadedModel, layer: str, channels: list[int], steps: int, si
     recs = list(render_feature_vis(model, layer, channels, objectives=("channel",), steps=steps, size=size,
                                    seed=seed, device=device, batch_channels=batch_channels, precision=precision))
     elapsed = (time.perf_counter() - t0, time.process_time() - c0)
-    imgs = torch.stack([decode_image(r.image_png) for r in recs]).to(device)
+    imgs = torch.stack([decode_image(r.image_webp) for r in recs]).to(device)
     acts = measure_activations(model, layer, [r.channel for r in recs], imgs, "channel")
     return elapsed, acts
 

@@ -8,7 +8,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch + torchvision from the registry as a matching pair (a CPU machine runs the default build fine).
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[test,ray]"
 if [ -f frontend/package.json ]; then
   if [ ! -d frontend/node_modules ] || [ frontend/package-lock.json -nt frontend/node_modules/.package-lock.json ]; then
     # `npm install` (not `npm ci`): it installs the locked versions, and unlike `npm ci` it accepts a lock

@@ -10,6 +10,8 @@ import pytest
 from postgres_server import PostgresServer
 
 os.environ.setdefault("CIRCUITSCOPE_DATA_DIR", "/tmp/circuitscope-test-unused")  # never the user's data/
+# Starlette's TestClient sends `Host: testserver`; the host check (api.security) must let it through.
+os.environ.setdefault("CIRCUITSCOPE_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1,::1")
 _counter = itertools.count()
 
 

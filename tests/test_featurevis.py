@@ -71,7 +71,7 @@ def start_activation(model, layer, channel, objective="channel"):
     """The unit's measure on lucent's starting image (spectrum noise with sd 0.01: nearly flat grey)."""
     torch.manual_seed(123)
     spec = torch.randn(8, *fv.spectrum_shape(SIZE)) * 0.01
-    imgs = fv._FFTImage(spec, SIZE, SIZE)()
+    imgs = fv.FFTImage(spec, SIZE, SIZE)()
     vals = measure_activations(model, layer, [channel] * 8, imgs, objective)
     return float(vals.mean())
 
@@ -98,9 +98,9 @@ def test_records_shape_and_order(full_render):
                         (9, "diversity", 0), (9, "diversity", 1), (9, "diversity", 2)]
     for r in full_render:
         assert isinstance(r, FeatureVisRecord)
-        assert r.layer == "conv3" and r.size == SIZE and r.image_format == "webp"
-        assert r.image_png[:4] == b"RIFF" and r.image_png[8:12] == b"WEBP"
-        img = decode_image(r.image_png)
+        assert r.layer == "conv3" and r.size == SIZE and r.mime == "image/webp"
+        assert r.image_webp[:4] == b"RIFF" and r.image_webp[8:12] == b"WEBP"
+        img = decode_image(r.image_webp)
         assert img.shape == (3, SIZE, SIZE)
 
 
@@ -128,7 +128,7 @@ def test_neuron_objective_raises_centre_value(model, full_render):
         r = recs[(c, "neuron", 0)]
         assert r.activation > start + 0.4, (c, start, r.activation)
         # The recorded value is the centre position, not the channel mean.
-        img = decode_image(r.image_png)[None]
+        img = decode_image(r.image_webp)[None]
         acts = forward_to_layer(model.module, model.normalize(img), "conv3")[0, c]
         h, w = acts.shape
         assert r.activation == pytest.approx(float(acts[h // 2, w // 2]), abs=1e-5)
@@ -138,7 +138,7 @@ def test_neuron_objective_raises_centre_value(model, full_render):
 def test_diversity_images_differ_and_still_activate(model, full_render):
     recs = by_key(full_render)
     for c in CHANNELS:
-        imgs = [decode_image(recs[(c, "diversity", v)].image_png) for v in range(3)]
+        imgs = [decode_image(recs[(c, "diversity", v)].image_webp) for v in range(3)]
         for i in range(3):
             for j in range(i + 1, 3):
                 assert (imgs[i] - imgs[j]).abs().mean() > 0.03, (c, i, j)
@@ -164,7 +164,7 @@ def test_diversity_term_pushes_images_of_a_channel_apart(model):
     for c in CHANNELS:
         sim = {}
         for name, rs in (("div", diverse), ("plain", plain)):
-            imgs = torch.stack([decode_image(rs[(c, "diversity", v)].image_png) for v in range(3)])
+            imgs = torch.stack([decode_image(rs[(c, "diversity", v)].image_webp) for v in range(3)])
             sim[name] = _mean_gram_cosine(model, "conv3", imgs)
         assert sim["div"] < sim["plain"], (c, sim)
         drops.append(sim["plain"] - sim["div"])
@@ -175,7 +175,7 @@ def test_diversity_term_pushes_images_of_a_channel_apart(model):
 
 def test_recorded_activation_is_measured_on_the_stored_image(model, full_render):
     for r in full_render[:8]:
-        again = measure_activation(model, "conv3", r.channel, r.image_png, r.objective)
+        again = measure_activation(model, "conv3", r.channel, r.image_webp, r.objective)
         assert again == pytest.approx(r.activation, abs=1e-5)
 
 
@@ -184,21 +184,21 @@ def test_same_seed_identical_bytes_other_seed_differs(model):
     a = list(render_feature_vis(model, "conv2", [1, 2], seed=7, **kw))
     b = list(render_feature_vis(model, "conv2", [1, 2], seed=7, **kw))
     c = list(render_feature_vis(model, "conv2", [1, 2], seed=8, **kw))
-    assert [r.image_png for r in a] == [r.image_png for r in b]
+    assert [r.image_webp for r in a] == [r.image_webp for r in b]
     assert [r.activation for r in a] == [r.activation for r in b]
-    assert all(x.image_png != y.image_png for x, y in zip(a, c))
+    assert all(x.image_webp != y.image_webp for x, y in zip(a, c))
 
 
 def test_images_in_a_batch_do_not_interact(model):
     """A unit's render is the same alone or batched with others (eval-mode BN, summed objectives)."""
-    kw = dict(steps=20, objectives=("channel", "neuron"), seed=3, image_format="png")
+    kw = dict(steps=20, objectives=("channel", "neuron"), seed=3)
     alone = by_key(render_feature_vis(model, "conv3", [4], **kw))
     batched = by_key(render_feature_vis(model, "conv3", [1, 4, 9], **kw))
     split = by_key(render_feature_vis(model, "conv3", [1, 4, 9], batch_channels=2, **kw))
     for key in alone:
-        a = decode_image(alone[key].image_png)
+        a = decode_image(alone[key].image_webp)
         for other in (batched, split):
-            assert (a - decode_image(other[key].image_png)).abs().max() <= 2 / 255
+            assert (a - decode_image(other[key].image_webp)).abs().max() <= 2 / 255
     assert len(split) == 6
 
 
@@ -249,23 +249,24 @@ def test_three_dimensional_output_is_rejected():
         list(render_feature_vis(m, "tokens", [0], steps=1))
 
 
-def test_progress_png_and_training_mode_restored(model):
+def test_progress_lossless_webp_and_training_mode_restored(model):
     seen = []
     model.module.train()
     recs = list(render_feature_vis(model, "conv1", list(range(5)), objectives=("channel",), steps=4,
-                                   batch_channels=2, progress=lambda d, t: seen.append((d, t)), image_format="png"))
+                                   batch_channels=2, progress=lambda d, t: seen.append((d, t))))
     assert model.module.training
     model.module.eval()
     assert seen == [(i, 12) for i in range(1, 13)]
     assert [r.channel for r in recs] == [0, 1, 2, 3, 4]
-    assert all(r.image_png.startswith(b"\x89PNG") and r.mime == "image/png" for r in recs)
+    assert all(r.image_webp[8:12] == b"WEBP" and r.mime == "image/webp" for r in recs)
+    assert all(torch.equal(fv.quantize(decode_image(r.image_webp)), decode_image(r.image_webp)) for r in recs)
 
 
 def test_bf16_autocast_renders_and_records_fp32_measure(model):
     recs = by_key(render_feature_vis(model, "conv3", [12], objectives=("channel",), steps=STEPS, precision="bf16"))
     r = recs[(12, "channel", 0)]
     assert r.activation > start_activation(model, "conv3", 12) + 0.6
-    assert r.activation == pytest.approx(measure_activation(model, "conv3", 12, r.image_png), abs=1e-5)
+    assert r.activation == pytest.approx(measure_activation(model, "conv3", 12, r.image_webp), abs=1e-5)
     with pytest.raises(ValueError, match="precision"):
         list(render_feature_vis(model, "conv3", [0], precision="fp8", steps=1))
 
@@ -298,7 +299,7 @@ def test_fft_parameterization_matches_lucent():
     params, image_f = param.image(20, batch=3, fft=True, decorrelate=True)
     spectrum = params[0].detach().cpu()
     assert tuple(spectrum.shape[1:]) == fv.spectrum_shape(20)
-    ours = fv._FFTImage(spectrum, 20, 20)()
+    ours = fv.FFTImage(spectrum, 20, 20)()
     assert torch.allclose(ours, image_f().detach().cpu(), atol=1e-6)
 
 
@@ -334,8 +335,8 @@ def test_transform_tracking_follows_a_point():
             assert float((w * Y).sum() / w.sum()) == pytest.approx(track["v"], abs=0.5)
             assert float((w * X).sum() / w.sum()) == pytest.approx(track["u"], abs=0.5)
     # Untransformed, the tracked centre is lucent's centre position (H//2, W//2) of the map.
-    assert fv._map_position({"u": 31.5, "v": 31.5}, (64, 64), (16, 16)) == (8, 8)
-    assert fv._map_position({"u": 15.5, "v": 15.5}, (32, 32), (7, 7)) == (3, 3)
+    assert fv.map_position({"u": 31.5, "v": 31.5}, (64, 64), (16, 16)) == (8, 8)
+    assert fv.map_position({"u": 15.5, "v": 15.5}, (32, 32), (7, 7)) == (3, 3)
 
 
 # ---- layers that end in a ReLU: objectives on the pre-activation (Lucid's "pre_relu") -----------
@@ -383,7 +384,7 @@ def _post_and_pre(model, layer, images):
 
 def test_dead_relu_units_are_dead_at_the_start(relu_model):
     torch.manual_seed(123)
-    imgs = fv._FFTImage(torch.randn(8, *fv.spectrum_shape(SIZE)) * 0.01, SIZE, SIZE)()
+    imgs = fv.FFTImage(torch.randn(8, *fv.spectrum_shape(SIZE)) * 0.01, SIZE, SIZE)()
     post, pre = _post_and_pre(relu_model, "conv3", imgs)
     assert pre is not None and pre.shape == post.shape
     for c in DEAD:
@@ -399,10 +400,10 @@ def test_neuron_render_of_a_dead_relu_unit_moves(relu_model, relu_render):
         if c in DEAD:  # 0 with zero gradient when optimized on the post-ReLU output
             assert start == 0.0 and r.activation > 1.0, (c, r.activation)
         # activation: the post-ReLU centre value of the stored image
-        post, _ = _post_and_pre(relu_model, "conv3", decode_image(r.image_png)[None])
+        post, _ = _post_and_pre(relu_model, "conv3", decode_image(r.image_webp)[None])
         h, w = post.shape[2:]
         assert r.activation == pytest.approx(float(post[0, c, h // 2, w // 2]), abs=1e-5)
-        img = decode_image(r.image_png)
+        img = decode_image(r.image_webp)
         assert float(img.std()) > 0.03  # not a flat grey image
 
 
@@ -414,9 +415,9 @@ def test_negative_render_of_a_relu_layer_reports_the_pre_relu_mean(relu_model, r
         assert r.activation < start - 0.15 and r.activation < 0, (c, start, r.activation)
         if c in DEAD:
             assert r.activation < start - 1.0, (c, start, r.activation)
-        _, pre = _post_and_pre(relu_model, "conv3", decode_image(r.image_png)[None])
+        _, pre = _post_and_pre(relu_model, "conv3", decode_image(r.image_webp)[None])
         assert r.activation == pytest.approx(float(pre[0, c].mean()), abs=1e-5)
-        assert measure_activation(relu_model, "conv3", c, r.image_png, "negative") == pytest.approx(r.activation, abs=1e-5)
+        assert measure_activation(relu_model, "conv3", c, r.image_webp, "negative") == pytest.approx(r.activation, abs=1e-5)
 
 
 def test_channel_render_of_a_relu_layer_reports_output_mean_and_peak(relu_model, relu_render):
@@ -424,13 +425,13 @@ def test_channel_render_of_a_relu_layer_reports_output_mean_and_peak(relu_model,
         r = relu_render[(c, "channel", 0)]
         assert r.measure == "output" and r.objective_on == "pre_relu"
         assert r.activation > start_activation(relu_model, "conv3", c) + 0.03
-        post, _ = _post_and_pre(relu_model, "conv3", decode_image(r.image_png)[None])
+        post, _ = _post_and_pre(relu_model, "conv3", decode_image(r.image_webp)[None])
         assert r.activation == pytest.approx(float(post[0, c].mean()), abs=1e-5)
         assert r.peak == pytest.approx(float(post[0, c].max()), abs=1e-5)
         assert r.peak >= r.activation
     for r in relu_render.values():  # peak: spatial max of the output, the same measure for every objective
         assert r.peak == pytest.approx(float(fv.measure_peaks(relu_model, "conv3", [r.channel],
-                                                                decode_image(r.image_png)[None])[0]), abs=1e-5)
+                                                                decode_image(r.image_webp)[None])[0]), abs=1e-5)
 
 
 def test_peak_is_at_least_the_channel_mean_without_relu(full_render):
@@ -451,7 +452,7 @@ def test_layer_without_final_relu_is_optimized_on_its_output(relu_model):
         block = by_key(render_feature_vis(relu_model, "conv3", [c], objectives=("channel", "negative"),
                                           steps=STEPS, seed=0))
         for o in ("channel", "negative"):
-            a, b = decode_image(recs[(c, o, 0)].image_png), decode_image(block[(c, o, 0)].image_png)
+            a, b = decode_image(recs[(c, o, 0)].image_webp), decode_image(block[(c, o, 0)].image_webp)
             assert (a - b).abs().max() <= 2 / 255
         assert recs[(c, "negative", 0)].activation == pytest.approx(block[(c, "negative", 0)].activation, abs=1e-4)
 

@@ -100,7 +100,7 @@ def test_writer_replaces_records_and_is_idempotent(db_url, tmp_path):
             ua, ub = writer.ensure_units(s, layers["a"]), writer.ensure_units(s, layers["b"])
             stats = {c: {"mean": 0.5, "max": 3.0, "quantiles": {"0.5": 0.1}} for c in range(3)}
             writer.write_layer_examples(s, blobs, ds, ua, _fake_examples(3, 2, (9, 9, 9)), stats)
-            fv = [SimpleNamespace(channel=c, objective="channel", variant=0, image_png=png((c, 1, 1)), activation=2.0)
+            fv = [SimpleNamespace(channel=c, objective="channel", variant=0, image_webp=png((c, 1, 1)), activation=2.0)
                   for c in range(3)]
             writer.write_featurevis(s, blobs, ua, fv, {"steps": 1})
             conns = [SimpleNamespace(src_channel=i, dst_channel=j, kind="direct", strength=i - j, l2=abs(i - j) + .1,

@@ -158,3 +158,76 @@ def test_stop_forward_is_swallowed_only_by_forward():
     with Trace(net, "conv1", stop=True):
         with pytest.raises(StopForward):
             net(torch.randn(1, 3, 8, 8))
+
+
+class SharedReluNet(nn.Module):
+    """One ReLU module called twice (as torchvision's BasicBlock does), and an in-place ReLU after conv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(2, 2, 1)
+        self.relu = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.relu(x) - 1) + self.act(self.conv(x))
+
+
+class NoneLayer(nn.Module):
+    def forward(self, x: torch.Tensor) -> None:
+        return None
+
+
+class WithNoneLayer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.side = NoneLayer()
+        self.conv = nn.Conv2d(1, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.side(x)
+        return self.conv(x)
+
+
+def test_version_tells_in_place_modification_when_not_detached():
+    net, x = SharedReluNet().eval(), torch.randn(1, 2, 4, 4)
+    with Trace(net, ["conv", "relu"], detach=False) as t:
+        t.forward(x)
+    assert t.output["conv"]._version != t.version["conv"]  # act(inplace=True) overwrote it
+    assert t.output["relu"]._version == t.version["relu"]
+
+
+def test_every_call_edits_each_call_of_a_shared_module_and_edits_may_take_inputs():
+    net, x = SharedReluNet().eval(), torch.randn(1, 2, 4, 4)
+
+    def identity(out: torch.Tensor, layer: str, inputs: tuple) -> torch.Tensor:
+        return inputs[0]
+
+    with Trace(net, "relu", edit=identity, every_call=True) as t:
+        y_all = t.forward(x)
+    assert t.calls == {"relu": 2}
+    assert torch.allclose(y_all, (x - 1) + F.relu(net.conv(x)))
+    with Trace(net, "relu", edit=identity) as t:  # first call only (the captured one)
+        y_first = t.forward(x)
+    assert torch.allclose(y_first, F.relu(x - 1) + F.relu(net.conv(x)))
+    assert torch.equal(t.output["relu"], x)
+
+
+def test_layers_without_a_tensor_output_are_counted_when_allowed():
+    net, x = WithNoneLayer(), torch.randn(1, 1, 2, 2)
+    with Trace(net, ["side", "conv"]) as t:
+        with pytest.raises(TypeError, match="'side' produced no tensor output"):
+            t.forward(x)
+    with Trace(net, ["side", "conv"], require_tensor=False, stop=True) as t:
+        assert t.forward(x) is None
+    assert t.order == ["side", "conv"] and set(t.output) == {"conv"}
+    with pytest.raises(ValueError, match="stop names layers that are not traced: side"):
+        Trace(net, "conv", stop=["side"])
+
+
+def test_inference_mode_captures_without_version_counters():
+    net, x = SharedReluNet().eval(), torch.randn(1, 2, 4, 4)
+    with torch.inference_mode(), Trace(net, ["conv", "relu"], stop=True) as t:
+        t.forward(x)
+    assert set(t.output) == {"conv", "relu"} and t.version == {}

@@ -25,6 +25,18 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` keeps the server on this machine."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def parse_model_arg(value: str) -> dict:
     """'demo' | 'torchvision:NAME[:WEIGHTS]' | 'lucent[:pretrained]' | 'checkpoint:PATH[:ARCH]' |
     'torchscript:PATH' | 'factory:FILE.py:FUNC' or 'factory:pkg.module:FUNC'."""
@@ -61,28 +73,40 @@ def parse_dataset_arg(value: str, max_images: Optional[int], seed: int) -> dict:
 
 
 def _progress_printer():
-    """tqdm bars: one per stage for examples/weights (over layers), one per layer for feature vis (units)."""
+    """tqdm bars, one at a time: per stage for examples/weights (over layers), per layer for feature vis (units).
+
+    Only one bar is ever open: when a report for another stage or layer arrives, the current bar is closed
+    (its last state stays printed) and a new one starts, so bars never redraw over each other and each bar's
+    rate covers only its own work (an open "weights" bar used to count the feature-vis time as its own)."""
     from tqdm import tqdm
 
-    bars: dict[str, tqdm] = {}
+    current: dict[str, object] = {"key": None, "bar": None}
+
+    def close() -> None:
+        bar = current["bar"]
+        if bar is not None:
+            bar.close()  # type: ignore[attr-defined]
+        current["key"] = current["bar"] = None
 
     def report(stage: str, layer: str | None, done: int, total: int) -> None:
         if layer is None:
             return  # the streaming dataset pass draws its own bar
         per_layer = stage == "featurevis"
         key = f"{stage}:{layer}" if per_layer else stage
-        bar = bars.get(key)
-        if bar is None:
+        if current["key"] != key:
+            close()
             desc = f"feature vis {layer}" if per_layer else {"examples": "render + store examples",
                                                              "weights": "weights"}.get(stage, stage)
-            bar = bars[key] = tqdm(total=total, desc=desc, unit="unit" if per_layer else "layer")
-        bar.total = total
-        bar.n = done
+            current["bar"] = tqdm(total=total, initial=done, desc=desc, unit="unit" if per_layer else "layer")
+            current["key"] = key
+        bar = current["bar"]
+        bar.total = total  # type: ignore[attr-defined]
+        bar.n = done  # type: ignore[attr-defined]
         if not per_layer:
-            bar.set_postfix_str(layer)
-        bar.refresh()
-        if done >= total and per_layer:
-            bar.close()
+            bar.set_postfix_str(layer)  # type: ignore[attr-defined]
+        bar.refresh()  # type: ignore[attr-defined]
+        if done >= total:
+            close()
 
     return report
 
@@ -129,8 +153,18 @@ def compute(
     no_weights: bool = typer.Option(False, "--no-weights"),
     no_examples: bool = typer.Option(False, "--no-examples"),
     concept_tags: Optional[Path] = typer.Option(None, help="CSV of per-image tags (image,tags) scored as concepts"),
+    engine: Optional[str] = typer.Option(
+        None, help="local (this process, the default) or ray: spread the work over a Ray cluster's model "
+                   "replicas (same records; see README 'Scaling out with Ray')"),
+    ray_address: Optional[str] = typer.Option(
+        None, help="with --engine ray: HOST:PORT of the Ray head to join (default CIRCUITSCOPE_RAY_ADDRESS, "
+                   "else a Ray instance started on this machine)"),
+    ray_replicas: Optional[int] = typer.Option(
+        None, help="with --engine ray: model replicas (default one per GPU, or per CPU with --device cpu)"),
 ) -> None:
-    """Compute dataset examples, statistics, feature visualizations and weights for chosen layers."""
+    """Compute dataset examples, statistics, feature visualizations and weights for chosen layers.
+
+    --engine ray [--ray-address HOST:PORT] runs the same computation on a Ray cluster."""
     from .compute.config import RunConfigError, load_run_file, parse_run_config
 
     try:
@@ -164,6 +198,9 @@ def compute(
         data["device"] = get_settings().device
     if model_slug:
         data["model_slug"] = model_slug
+    for key, value in [("engine", engine), ("ray_address", ray_address), ("ray_replicas", ray_replicas)]:
+        if value is not None:
+            data[key] = value
     if "layers" not in data:
         fail("say which layers to compute: --layers 'conv1,layer1.*' (see `circuitscope layers --model ...`)")
     try:
@@ -175,18 +212,61 @@ def compute(
 
 @app.command()
 def layers(model: str = typer.Option("demo", help="model, as for `compute --model`"),
-           all_modules: bool = typer.Option(False, "--all", help="every named module, not only spatial layers")) -> None:
+           all_modules: bool = typer.Option(False, "--all", help="every named module, not only spatial layers"),
+           input_size: Optional[int] = typer.Option(None, "--input-size", min=1,
+                                                    help="side of the input images in pixels (e.g. 48 for a small face net)"),
+           mean: Optional[str] = typer.Option(None, help="per-channel input mean, comma-separated (e.g. 0.5,0.5,0.5)"),
+           std: Optional[str] = typer.Option(None, help="per-channel input std, comma-separated")) -> None:
     """List a model's layers (dotted names, output shape, channels)."""
     from .models.base import ModelLoadError
     from .models.layers import list_layers
     from .models.sources import load_model
 
+    spec = parse_model_arg(model)
+    for key, text in (("mean", mean), ("std", std)):
+        if text is not None:
+            try:
+                spec[key] = [float(x) for x in text.split(",") if x.strip()]
+            except ValueError:
+                fail(f"--{key} '{text}' is not a comma-separated list of numbers, e.g. 0.5,0.5,0.5")
+    if input_size is not None:
+        spec["input_size"] = input_size
     try:
-        loaded = load_model(parse_model_arg(model), get_settings().data_dir)
-    except ModelLoadError as err:
-        fail(str(err))
-    for info in list_layers(loaded, include_all=all_modules):
+        loaded = load_model(spec, get_settings().data_dir)
+        found = list_layers(loaded, include_all=all_modules)
+    except ModelLoadError as err:  # e.g. the model fails on the dummy input: the message says why, no traceback
+        hint = "" if input_size else " If the model expects another image size, pass --input-size (and --mean/--std)."
+        fail(str(err) + hint)
+    for info in found:
         typer.echo(f"{info.name:40s} {info.module_type:20s} {str(tuple(info.output_shape)):20s} {info.channels}")
+
+
+def _die_with_parent() -> None:
+    """In the worker child (Linux): get SIGTERM when `serve` dies, however it dies (even SIGKILL)."""
+    try:
+        import ctypes
+        import signal as _signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, _signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass  # not Linux: the SIGTERM handler below still stops the worker on `kill PID`
+
+
+def _stop_worker_on_sigterm(worker_proc) -> None:
+    """`kill PID` (SIGTERM) on serve: uvicorn shuts down and re-raises the signal, which by default ends the
+    process before `finally` runs, orphaning the worker. This handler stops the worker first."""
+    import signal
+
+    def on_term(signum, frame):
+        if worker_proc.poll() is None:
+            worker_proc.terminate()
+            try:
+                worker_proc.wait(timeout=10)
+            except Exception:  # noqa: BLE001 - still exiting
+                worker_proc.kill()
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
 
 
 @app.command()
@@ -194,7 +274,10 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
           worker: bool = typer.Option(True, "--worker/--no-worker",
                                       help="also start a worker process for computations queued in the browser"),
           workers: int = typer.Option(1, "--workers", min=1, max=64,
-                                      help="web server processes (more serve more concurrent readers)")) -> None:
+                                      help="web server processes (more serve more concurrent readers)"),
+          network_admin: bool = typer.Option(False, "--allow-local-admin-on-network",
+                                             help="serve the single-user local admin on a non-loopback address "
+                                                  "(everyone who can reach it is admin)")) -> None:
     """Serve the browser UI and the JSON API (and, by default, a worker for queued jobs)."""
     import subprocess
 
@@ -204,13 +287,23 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
     from .store import DatabaseVersionError
 
     settings = get_settings()
+    bind = host or settings.host
+    if settings.local_user and not is_loopback(bind) and not network_admin:
+        fail(f"refusing to listen on {bind}: in single-user mode every visitor acts as the local admin "
+             f"{settings.local_user!r}, so anyone who can reach this address could change everything and run "
+             "computations. For a shared server set CIRCUITSCOPE_LOCAL_USER= (empty) and create accounts "
+             "(`circuitscope users create NAME --role admin --prompt`); to serve only this machine use "
+             "--host 127.0.0.1; or pass --allow-local-admin-on-network if you really mean it.")
     try:
         application = create_app(settings)
     except DatabaseVersionError as err:
         fail(str(err))
     host, port = host or settings.host, port or settings.port
     # The worker is its own process so that heavy computations never stall the web server.
-    worker_proc = subprocess.Popen([sys.executable, "-m", "circuitscope.cli", "worker"]) if worker else None
+    worker_proc = subprocess.Popen([sys.executable, "-m", "circuitscope.cli", "worker"],
+                                   preexec_fn=_die_with_parent) if worker else None
+    if worker_proc is not None:
+        _stop_worker_on_sigterm(worker_proc)
     typer.echo(f"circuitscope serving at http://{host}:{port}  (API docs at /docs)")
     try:
         if workers > 1:  # each process builds its own app from the same settings (environment)
@@ -313,6 +406,12 @@ def _mount_optional_commands() -> None:
         app.command("worker")(jobs_cli.worker_cmd)
     if jobs_cli is not None and hasattr(jobs_cli, "jobs_app"):
         app.add_typer(jobs_cli.jobs_app, name="jobs")
+    from .evidence import cli as evidence_cli
+
+    app.command("tuning")(evidence_cli.tuning_cmd)
+    from .circuit_tests import cli as circuit_tests_cli
+
+    app.add_typer(circuit_tests_cli.circuits_app, name="circuits")
 
 
 _mount_optional_commands()

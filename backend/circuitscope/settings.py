@@ -4,8 +4,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -24,6 +26,44 @@ class Settings(BaseSettings):
     # CIRCUITSCOPE_ALLOWED_ROOTS='["/models", "/images"]'). Empty: the directory the server started in.
     allowed_roots: list[Path] = Field(default_factory=list)
     secret_key: str = "change-me-in-production"
+    # Ray cluster (HOST:PORT of its head) for runs with engine = "ray" that name no ray_address; set by an
+    # admin (jobs from the browser may not name another). Unset: such runs start a Ray instance here.
+    ray_address: str | None = None
+    # Host names this server answers to (the Host header; DNS-rebinding defence). Comma-separated or a JSON
+    # list; "*.example.org" matches subdomains, "*" switches the check off. Empty: the bound host (when it
+    # is a name or a specific address), localhost, 127.0.0.1 and ::1.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Who may register models, browse the allowed folders, see job configs and start/cancel computations.
+    compute_role: Literal["annotator", "admin"] = "admin"
+    # Failed sign-ins allowed per user name and per client address within login_window_seconds.
+    login_max_failures: int = Field(default=10, ge=1)
+    login_window_seconds: int = Field(default=300, ge=1)
+    # Largest JSON request body (imports are the big ones), and the deepest nesting accepted.
+    max_body_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=64, ge=8)
+    # Database connections kept per process; SQLite connections are cheap, PostgreSQL ones are not.
+    db_pool_size: int | None = None
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value):
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [h.strip() for h in text.split(",") if h.strip()]
+        return value
+
+    @property
+    def trusted_hosts(self) -> list[str]:
+        if self.allowed_hosts:
+            return list(self.allowed_hosts)
+        hosts = ["localhost", "127.0.0.1", "::1"]
+        if self.host not in ("0.0.0.0", "::", "") and self.host not in hosts:
+            hosts.insert(0, self.host)
+        return hosts
 
     @property
     def blob_dir(self) -> Path:

@@ -36,12 +36,13 @@ export interface LayerDetail extends LayerSummary {
   next_computed: LayerNeighbour | null;
 }
 
-/** The layer ↑ / ↓ moves to: the nearest one with records, else the adjacent one. */
+/** The layer ↑ / ↓ moves to: the nearest one with records (never an uncomputed one such as a final
+ * pooling layer nobody asked for); null when there is none. */
 export function layerAbove(l: LayerDetail): LayerNeighbour | null {
-  return l.prev_computed ?? l.prev;
+  return l.prev_computed;
 }
 export function layerBelow(l: LayerDetail): LayerNeighbour | null {
-  return l.next_computed ?? l.next;
+  return l.next_computed;
 }
 
 export interface ModelSummary {
@@ -256,9 +257,18 @@ export function fetchCached<T>(url: string): Promise<T> {
   return p;
 }
 
-/** Forget cached responses (e.g. after an edit elsewhere changes labels); all when no prefix. */
+const invalidationListeners = new Set<(prefix: string) => void>();
+
+/** Forget cached responses (e.g. after an edit elsewhere changes labels); all when no prefix. Mounted
+ * views (useApi) are told, so a saved label shows in the page header at once. */
 export function invalidate(prefix = ""): void {
   for (const key of [...cache.keys()]) if (key.startsWith(prefix)) cache.delete(key);
+  for (const listener of invalidationListeners) listener(prefix);
+}
+
+export function onInvalidate(listener: (prefix: string) => void): () => void {
+  invalidationListeners.add(listener);
+  return () => invalidationListeners.delete(listener);
 }
 
 /** Warm the cache (neighbouring units) without surfacing errors. */

@@ -1,4 +1,4 @@
-declare module "plotly.js-dist-min" {
+declare module "plotly.js-basic-dist-min" {
   interface PlotlyStatic {
     react(el: HTMLElement, data: unknown[], layout?: unknown, config?: unknown): Promise<unknown>;
     purge(el: HTMLElement): void;

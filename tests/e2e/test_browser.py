@@ -209,7 +209,10 @@ def test_error_and_empty_states_explain_themselves(probe, e2e):
         page.goto(f"/models/{e2e.model}/layers/{e2e.uncomputed}")
         empty = page.locator(".empty-state")
         assert "not been computed yet" in empty.inner_text()
-        assert f"circuitscope compute --model {e2e.model} --layers {e2e.uncomputed}" in empty.inner_text()
+        # issue 14: the hint names the model spec (not the slug, which `--model` cannot read) and the dataset
+        hint = empty.inner_text()
+        assert "circuitscope compute --model factory:" in hint and "--dataset concepts:96" in hint
+        assert f"--layers {e2e.uncomputed} --model-slug {e2e.model}" in hint
         probe.shot("not-computed")
     # only the expected 404 responses were logged; nothing threw
     assert all("404" in e for e in probe.console_errors), probe.console_errors

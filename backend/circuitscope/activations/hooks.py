@@ -14,9 +14,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from circuitscope.models.base import UnknownLayerError
+__all__ = ["StopForward", "UnknownLayerError", "first_tensor", "get_module"]
 
-__all__ = ["StopForward", "first_tensor", "get_module"]
+
+class UnknownLayerError(ValueError):
+    """A layer name that the model does not have; the message lists valid names and a close match.
+
+    Also importable as ``circuitscope.models.base.UnknownLayerError`` (its historical home)."""
+
+    def __init__(self, name: str, valid: list[str], suggestion: str | None = None) -> None:
+        self.name, self.valid, self.suggestion = name, valid, suggestion
+        hint = f" Did you mean '{suggestion}'?" if suggestion else ""
+        shown = ", ".join(valid[:60]) + (" ..." if len(valid) > 60 else "")
+        super().__init__(f"Unknown layer '{name}'.{hint} Valid layers: {shown}")
 
 
 class StopForward(Exception):

@@ -9,13 +9,12 @@ Used by `Trace(pre_relu=...)` (trace.py).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.overrides import TorchFunctionMode
-
 
 __all__ = ["ReluRecorder", "final_relu_input", "relu_call"]
 
@@ -24,7 +23,7 @@ _RELU_FUNCS_INPLACE = {F.relu_, torch.relu_, torch.Tensor.relu_}
 _HARDTANH_FUNCS = {F.hardtanh, F.hardtanh_}  # nn.ReLU6 calls F.hardtanh(x, 0., 6.)
 
 
-def relu_call(func, args, kwargs) -> tuple[bool, bool]:
+def relu_call(func: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[bool, bool]:
     """(is a ReLU-like call, is in place) for a torch function call."""
     if not args or not isinstance(args[0], torch.Tensor):
         return False, False
@@ -45,11 +44,17 @@ def relu_call(func, args, kwargs) -> tuple[bool, bool]:
 class ReluRecorder(TorchFunctionMode):
     """Records every ReLU-like call: (output tensor, its version right after, the input before)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.calls: list[tuple[torch.Tensor, int, torch.Tensor]] = []
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(
+        self,
+        func: Callable[..., Any],
+        types: Any,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
         kwargs = kwargs or {}
         is_relu, inplace = relu_call(func, args, kwargs)
         if not is_relu:

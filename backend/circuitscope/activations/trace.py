@@ -5,19 +5,22 @@ dotted layer names and, while it is active, for every forward pass
 
 - **captures** each layer's output (and optionally its input, and the input of the layer's final
   ReLU: the pre-activation Lucid/Microscope use for ``..._pre_relu`` objectives),
-- **edits** outputs: a callable ``edit(output, layer) -> tensor`` per layer, or a channel-wise
-  ``ChannelEdit`` (zero / mean / replace the channels selected by a per-sample mask, so many
-  ablated copies of one image batch run in one forward pass),
+- **edits** outputs: a callable ``edit(output, layer) -> tensor`` per layer (or
+  ``edit(output, layer, inputs)``, which also receives the layer's positional inputs, e.g. to make
+  a layer the identity), or a channel-wise ``ChannelEdit`` (zero / mean / replace the channels
+  selected by a per-sample mask, so many ablated copies of one image batch run in one forward pass),
 - **stops** the forward once every captured layer has fired (``stop=True``), so nothing after the
   deepest requested layer is computed,
 - optionally puts the model in **eval mode** for its duration.
 
 Every other package reaches model internals through this module; no other package registers hooks.
-A layer whose module runs more than once in one forward (a shared module) is captured and edited
-on its first call only, so "the layer's output" means one tensor.
+A layer whose module runs more than once in one forward (a shared module) is captured on its first
+call only, so "the layer's output" means one tensor; it is edited on its first call only too, unless
+``every_call=True`` (for edits that change what the module *is*, such as linearisation).
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +33,19 @@ from circuitscope.activations.relu import ReluRecorder, final_relu_input
 
 __all__ = ["ChannelEdit", "EditFn", "Trace", "replace_first_tensor"]
 
-EditFn = Callable[[torch.Tensor, str], torch.Tensor]
+EditFn = Callable[[torch.Tensor, str], torch.Tensor] | Callable[[torch.Tensor, str, tuple[Any, ...]], torch.Tensor]
+
+
+def _wants_inputs(fn: Callable[..., Any]) -> bool:
+    """Whether an edit function takes a third positional argument (the layer's inputs)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: the two-argument form
+        return False
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 3
 
 
 def replace_first_tensor(output: Any, new: torch.Tensor) -> Any:
@@ -74,14 +89,16 @@ class ChannelEdit:
         if self.mask.shape[-1] != c:
             raise ValueError(f"ChannelEdit for '{layer}': mask has {self.mask.shape[-1]} channels, the layer has {c}")
         extra = (None,) * (output.dim() - 2)
+        per_channel = (None, slice(None), *extra)  # [C] -> [1, C, 1, ...]
+        per_sample = (slice(None), slice(None), *extra)  # [B, C] -> [B, C, 1, ...]
         mask = self.mask.to(output.device)
-        mask = mask[(None, slice(None), *extra)] if mask.dim() == 1 else mask[(slice(None), slice(None), *extra)]
+        mask = mask[per_channel] if mask.dim() == 1 else mask[per_sample]
         if self.values is None:
             values = torch.zeros((), dtype=output.dtype, device=output.device)
         else:
             values = self.values.to(device=output.device, dtype=output.dtype)
             if values.dim() == 1:
-                values = values[(None, slice(None), *extra)]
+                values = values[per_channel]
             elif values.dim() == output.dim() - 1:
                 values = values[None]
         return torch.where(mask, values, output)
@@ -92,14 +109,22 @@ class Trace:
 
     After a forward pass, ``trace.output[name]``, ``trace.input[name]`` (with ``retain_input``) and
     ``trace.pre_relu[name]`` (with ``pre_relu``; None where the layer does not end in a ReLU) hold the
-    captured tensors, ``trace.calls[name]`` how often the layer ran and ``trace.order`` the order in
-    which layers first fired. ``trace.forward(x)`` runs the model, swallowing ``StopForward``, and
-    clears the previous pass's captures first.
+    captured tensors, ``trace.version[name]`` the output's autograd version counter when it was
+    captured (compare it with ``trace.output[name]._version`` afterwards to see whether something
+    modified the tensor in place later, e.g. an in-place ReLU or a residual ``+=``; absent under
+    ``torch.inference_mode``, whose tensors have no version counter), ``trace.calls[name]`` how often the
+    layer ran and ``trace.order`` the order in which layers first fired. ``trace.forward(x)`` runs
+    the model, swallowing ``StopForward``, and clears the previous pass's captures first.
 
-    ``detach=False`` keeps the autograd graph of captured tensors (for gradients w.r.t. the input).
-    ``edit`` maps layer names to edit functions (or is one function for every layer); an edited
-    layer's captured output is the edited tensor. ``prepend`` runs these hooks before any others
-    already on the modules. ``stop`` accepts a subset of names to stop after, or True for all.
+    ``detach=False`` keeps the autograd graph of captured tensors (for gradients w.r.t. the input)
+    and the identity of the captured objects (``trace.output[a] is trace.input[b][0]`` tells whether
+    layer b consumes layer a's very tensor). ``edit`` maps layer names to edit functions (or is one
+    function for every layer); an edited layer's captured output is the edited tensor.
+    ``every_call`` applies edits on every call of a shared module, not only the first. ``prepend``
+    runs these hooks before any others already on the modules. ``stop`` accepts a subset of names to
+    stop after, or True for all. A traced layer whose output holds no tensor raises TypeError,
+    unless ``require_tensor=False``: then it is only counted (``calls``/``order``), not captured or
+    edited (for probing every module of a network, containers and odd layers included).
     """
 
     def __init__(
@@ -115,6 +140,8 @@ class Trace:
         detach: bool = True,
         eval_mode: bool = False,
         prepend: bool = False,
+        every_call: bool = False,
+        require_tensor: bool = True,
     ) -> None:
         self.module = module
         self.layers = [layers] if isinstance(layers, str) else list(dict.fromkeys(layers))
@@ -126,12 +153,18 @@ class Trace:
         unknown = set(self.edits) - set(self.layers)
         if unknown:
             raise ValueError(f"edit names layers that are not traced: {', '.join(sorted(unknown))}")
+        self._edit_takes_inputs = {n: _wants_inputs(fn) for n, fn in self.edits.items()}
         self.stop_layers = set(self.layers if stop is True else () if stop is False else stop)
+        unknown = self.stop_layers - set(self.layers)
+        if unknown:
+            raise ValueError(f"stop names layers that are not traced: {', '.join(sorted(unknown))}")
         self.eval_mode, self.prepend = eval_mode, prepend
+        self.every_call, self.require_tensor = every_call, require_tensor
         self.modules = {n: get_module(module, n) for n in self.layers}  # UnknownLayerError lists valid names
         self.output: dict[str, torch.Tensor] = {}
         self.input: dict[str, tuple[Any, ...]] = {}
         self.pre_relu: dict[str, torch.Tensor | None] = {}
+        self.version: dict[str, int] = {}
         self.calls: dict[str, int] = {}
         self.order: list[str] = []
         self._handles: list[Any] = []
@@ -173,6 +206,7 @@ class Trace:
         self.output.clear()
         self.input.clear()
         self.pre_relu.clear()
+        self.version.clear()
         self.calls.clear()
         self.order.clear()
         self._recording.clear()
@@ -193,13 +227,13 @@ class Trace:
     def _enter(self) -> None:
         if self._depth == 0:
             self._recorder = ReluRecorder()
-            self._recorder.__enter__()
+            self._recorder.__enter__()  # type: ignore[no-untyped-call]  # untyped in torch
         self._depth += 1
 
     def _leave(self) -> None:
         self._depth -= 1
         if self._depth == 0 and self._recorder is not None:
-            self._recorder.__exit__(None, None, None)
+            self._recorder.__exit__(None, None, None)  # type: ignore[no-untyped-call]  # untyped in torch
             self._recorder = None
 
     def _make_pre_hook(self, name: str) -> Callable[..., None]:
@@ -212,34 +246,49 @@ class Trace:
 
         return pre_hook
 
+    def _edit(self, name: str, tensor: torch.Tensor, inputs: tuple[Any, ...]) -> torch.Tensor | None:
+        """The edited tensor, or None when the edit left the output as it was."""
+        fn: Callable[..., torch.Tensor] = self.edits[name]
+        edited = fn(tensor, name, inputs) if self._edit_takes_inputs[name] else fn(tensor, name)
+        return None if edited is tensor else edited
+
     def _make_hook(self, name: str) -> Callable[..., Any]:
         def hook(_mod: nn.Module, inputs: tuple[Any, ...], output: Any) -> Any:
             first = name not in self.calls
             self.calls[name] = self.calls.get(name, 0) + 1
             if not first:
+                if self.every_call and name in self.edits:
+                    tensor = first_tensor(output)
+                    edited = None if tensor is None else self._edit(name, tensor, inputs)
+                    return None if edited is None else replace_first_tensor(output, edited)
                 return None
             self.order.append(name)
             tensor = first_tensor(output)
-            if tensor is None:
-                raise TypeError(f"Layer '{name}' produced no tensor output (got {type(output).__name__}).")
             if name in self._recording:
                 start = self._recording.pop(name)
                 assert self._recorder is not None
-                pre = final_relu_input(self._recorder.calls[start:], tensor)
+                pre = None if tensor is None else final_relu_input(self._recorder.calls[start:], tensor)
                 self.pre_relu[name] = None if pre is None else (pre.detach() if self.detach else pre)
                 self._leave()
             elif name in self.pre_relu_layers:
                 self.pre_relu[name] = None
             replaced = None
-            if name in self.edits:
-                edited = self.edits[name](tensor, name)
-                if edited is not tensor:
-                    replaced = replace_first_tensor(output, edited)
-                    tensor = edited
-            if self.retain_output:
-                self.output[name] = tensor.detach() if self.detach else tensor
+            if tensor is not None:
+                if name in self.edits:
+                    edited = self._edit(name, tensor, inputs)
+                    if edited is not None:
+                        replaced = replace_first_tensor(output, edited)
+                        tensor = edited
+                if not tensor.is_inference():  # inference-mode tensors have no version counter
+                    self.version[name] = tensor._version
+                if self.retain_output:
+                    self.output[name] = tensor.detach() if self.detach else tensor
+            elif self.require_tensor:
+                raise TypeError(f"Layer '{name}' produced no tensor output (got {type(output).__name__}).")
             if self.retain_input:
-                self.input[name] = tuple(i.detach() if self.detach and isinstance(i, torch.Tensor) else i for i in inputs)
+                self.input[name] = tuple(
+                    i.detach() if self.detach and isinstance(i, torch.Tensor) else i for i in inputs
+                )
             if self.stop_layers and self.stop_layers <= set(self.calls):
                 raise StopForward()
             return replaced

@@ -6,6 +6,7 @@ import re
 import uuid
 from typing import Any, Iterable
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -102,8 +103,17 @@ def create_family(session: Session, who: Identity, model_slug: str, name: str, c
     now = utcnow()
     f = Family(uid=str(uuid.uuid4()), model_slug=model_slug, name=name, comment=comment or "", color=color,
                created_by=who.id, version=1, created_at=now, updated_at=now)
-    session.add(f)
-    session.flush()
+    try:
+        with session.begin_nested():  # two people creating the same name at once: one wins, one gets 409
+            session.add(f)
+            session.flush()
+    except IntegrityError:
+        clash = session.scalar(select(Family).where(Family.model_slug == model_slug, Family.name == name))
+        if clash is None:
+            raise
+        raise AnnotateError(409, f"model {model_slug!r} already has a family named {name!r} (created just now by "
+                                 f"{clash.creator.name}); nothing was saved. Choose another name or add your units "
+                                 "to that family.", current=family_dict(clash))
     _add(session, f, who, list(units))
     _revision(session, f, who, "create")
     return f

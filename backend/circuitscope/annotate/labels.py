@@ -11,6 +11,7 @@ from itertools import combinations
 from typing import Any, Iterable
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..store.annotation_schema import LABEL_STATUSES, Label, LabelRevision, User
@@ -111,11 +112,22 @@ def save_own_label(session: Session, ref: UnitRef, who: Identity, fields: dict[s
         label = Label(unit_id=info.unit_id, model_slug=ref.model, layer_name=ref.layer, unit_index=ref.index,
                       user_id=who.id, version=1, created_at=now, updated_at=now,
                       **{"label": "", "description": "", "tags": [], "confidence": 0.5, "status": "draft", **fields})
-        session.add(label)
-        session.flush()
-        _revision(session, label, who, "create")
-        return label, True
+        try:
+            with session.begin_nested():  # a concurrent first save (double click) may win the unique key
+                session.add(label)
+                session.flush()
+        except IntegrityError:
+            existing = session.scalar(select(Label).where(
+                Label.model_slug == ref.model, Label.layer_name == ref.layer, Label.unit_index == ref.index,
+                Label.user_id == who.id))
+            if existing is None:
+                raise
+        else:
+            _revision(session, label, who, "create")
+            return label, True
     if not expected_version:
+        if not existing.deleted and all(getattr(existing, k) == v for k, v in fields.items()):
+            return existing, False  # the same save again (a double click): nothing to change
         raise conflict(f"Your label on {ref.layer}/{ref.index}", label_dict(existing), expected_version)
     return _apply(session, existing, who, fields, expected_version), False
 

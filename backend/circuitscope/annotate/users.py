@@ -132,17 +132,51 @@ def ensure_user(session: Session, name: str, role: str = "admin") -> User:
 
 
 def set_role(session: Session, name: str, role: str) -> User:
+    """Change a role; a real change signs the user out everywhere (their browser sessions are revoked; API
+    tokens stay, they act with the new role)."""
     user = require_user(session, name)
-    user.role = check_role(role)
+    role = check_role(role)
+    if role != user.role:
+        user.role = role
+        revoke_sessions(session, user)
     return user
 
 
 def set_password(session: Session, name: str, password: str) -> User:
+    """Set a password and revoke the user's browser sessions (a stolen session dies with the old password)."""
     user = require_user(session, name)
     if len(password) < 4:
         raise AnnotateError(422, "password: at least 4 characters")
     user.password_hash = hash_password(password)
+    revoke_sessions(session, user)
     return user
+
+
+def revoke_sessions(session: Session, user: User, keep_token_id: int | None = None) -> int:
+    """Revoke all of `user`'s live browser sessions (except `keep_token_id`); returns how many."""
+    now = utcnow()
+    rows = session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.kind == "session",
+                                                  ApiToken.revoked_at.is_(None))).all()
+    count = 0
+    for row in rows:
+        if row.id != keep_token_id:
+            row.revoked_at = now
+            count += 1
+    return count
+
+
+def list_sessions(session: Session, user: User) -> list[ApiToken]:
+    """A user's browser sessions that still work (not revoked, not expired), newest first."""
+    now = utcnow()
+    rows = session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.kind == "session",
+                                                  ApiToken.revoked_at.is_(None)).order_by(ApiToken.id.desc()))
+    return [r for r in rows if r.expires_at is None or _aware(r.expires_at) >= now]
+
+
+def token_id_of(session: Session, secret: str | None) -> int | None:
+    if not secret or len(secret) > 200:
+        return None
+    return session.scalar(select(ApiToken.id).where(ApiToken.token_hash == _digest(secret)))
 
 
 def list_users(session: Session) -> list[User]:

@@ -19,16 +19,27 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.db = db or Database(settings.sqlalchemy_url)
     app.state.blobs = BlobStore(settings.blob_dir)
 
-    from .errors import install_error_handlers
-    from .routes import annotate, browse, jobs
+    from .errors import document_errors, install_error_handlers
+    from .routes import annotate, browse, jobs, sessions
+    from .security import SecurityMiddleware
 
     install_error_handlers(app)
+    document_errors(app)
+    # Outermost: the host check and body checks run before anything else sees the request.
+    app.add_middleware(SecurityMiddleware, settings=settings)
     app.include_router(browse.router)
     app.include_router(annotate.router)
     app.include_router(jobs.router)
     from .routes import concepts as concept_routes
 
     app.include_router(concept_routes.router)
+    from .routes import evidence
+
+    app.include_router(evidence.router)
+    from .routes import circuit_tests
+
+    app.include_router(circuit_tests.router)
+    app.include_router(sessions.router)
 
     from .frontend import mount_frontend  # last: its catch-all route must not shadow /api
 

@@ -9,11 +9,14 @@ Who is asking, in this order:
 4. Otherwise anonymous: may read only when `settings.anonymous_read` is on.
 
 Roles: viewer (read) < annotator (write labels, families, circuits) < admin (users, anyone's label).
-Writes authenticated by cookie or by the local default are refused when the request's Origin is another
-site (a page elsewhere cannot make your browser write here).
+Writes authenticated by cookie or by the local default are refused when they may come from another site:
+Origin another site or 'null', Referer another site, or (without either) browser fetch metadata saying
+cross-site or a form-type body. The Host header is checked against the allowed hosts first (api.security).
+Computations (models, jobs, the file browser, job configs) need settings.compute_role (admin by default).
 """
 from __future__ import annotations
 
+import logging
 import time
 from typing import Callable
 from urllib.parse import urlsplit
@@ -24,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from ..annotate.users import Identity, ensure_user, identity, resolve_token
 from .errors import ApiError
 
+log = logging.getLogger("circuitscope.security")
 SESSION_COOKIE = "circuitscope_session"
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -91,16 +95,57 @@ def auth_via(request: Request) -> str:
     return request.state.auth_via
 
 
+# Content types a cross-site page can send without a CORS preflight (HTML forms, text/plain fetches).
+_SIMPLE_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
+
+
+def refuse(request: Request, status: int, detail: str) -> ApiError:
+    """An ApiError for a refused request, logged with who asked (the log names the problem too)."""
+    user = getattr(request.state, "identity", None)
+    client = request.client.host if request.client else "?"
+    log.warning("refused %s %s (%s, user %s, client %s): %s", request.method, request.url.path, status,
+                user.name if user else "anonymous", client, detail)
+    return ApiError(status, detail)
+
+
+def _same_site(url: str, host: str) -> bool:
+    try:
+        return urlsplit(url).netloc.lower() == host.lower()
+    except ValueError:
+        return False
+
+
 def _check_origin(request: Request) -> None:
+    """Writes that ride on the browser's ambient credentials (session cookie, local default user) must come
+    from this server's own pages. The Host header itself was checked against the allowed hosts (api.security),
+    so Origin == Host cannot be produced by DNS rebinding."""
     if request.method not in _UNSAFE or auth_via(request) not in ("cookie", "local"):
         return
-    origin = request.headers.get("origin")
-    if not origin or origin == "null":
-        return
     host = request.headers.get("host", "")
-    if urlsplit(origin).netloc != host:
-        raise ApiError(403, f"cross-site write refused (Origin {origin} is not this server {host}); "
-                            "use an API token for scripts")
+    origin = request.headers.get("origin")
+    fix = ("Use this server's own pages, or send an API token ('Authorization: Bearer ...') from scripts.")
+    if origin is not None:
+        if origin == "null":
+            raise refuse(request, 403, "cross-site write refused: the request's Origin is 'null' (a sandboxed "
+                                       "frame or a page that hides its origin). " + fix)
+        if not _same_site(origin, host):
+            raise refuse(request, 403, f"cross-site write refused (Origin {origin} is not this server {host}). "
+                                       + fix)
+        return
+    referer = request.headers.get("referer")
+    if referer:
+        if not _same_site(referer, host):
+            raise refuse(request, 403, f"cross-site write refused (Referer {referer[:200]} is not this server "
+                                       f"{host}). " + fix)
+        return
+    # Neither Origin nor Referer. Every current browser sends Origin on writes, so this is a script, a test
+    # client or a very old browser. Refuse whatever a cross-site page could have produced: browser fetch
+    # metadata saying so, or a body type that HTML forms send.
+    fetch_site = request.headers.get("sec-fetch-site")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if (fetch_site and fetch_site not in ("same-origin", "none")) or content_type in _SIMPLE_TYPES:
+        raise refuse(request, 403, "cross-site write refused: the request has neither Origin nor Referer and "
+                                   "could come from another site. " + fix)
 
 
 def require_reader(request: Request) -> Identity | None:
@@ -120,7 +165,7 @@ async def require_reader_inline(request: Request) -> Identity | None:
 def require_user(request: Request) -> Identity:
     user = current_user(request)
     if user is None:
-        raise ApiError(401, "Sign in (POST /api/auth/login) or send 'Authorization: Bearer <token>'.")
+        raise refuse(request, 401, "Sign in (POST /api/auth/login) or send 'Authorization: Bearer <token>'.")
     _check_origin(request)
     return user
 
@@ -131,8 +176,39 @@ def require_role(role: str) -> Callable[[Request], Identity]:
     def dependency(request: Request) -> Identity:
         user = require_user(request)
         if not user.has_role(role):
-            raise ApiError(403, f"This needs the {role} role; {user.name!r} is a {user.role}.")
+            raise refuse(request, 403, f"This needs the {role} role; {user.name!r} is a {user.role}. Ask an "
+                                       "admin to change your role.")
         return user
 
     dependency.__name__ = f"require_{role}"
     return dependency
+
+
+def can_compute(request: Request) -> bool:
+    """Whether the acting user holds the compute permission (settings.compute_role: admin by default)."""
+    user = current_user(request)
+    return user is not None and user.has_role(request.app.state.settings.compute_role)
+
+
+def require_compute(request: Request) -> Identity:
+    """Registering models, browsing the allowed folders, reading job configs, starting and cancelling jobs."""
+    user = require_user(request)
+    role = request.app.state.settings.compute_role
+    if not user.has_role(role):
+        raise refuse(request, 403, f"Computations need the compute permission (the {role} role, set by "
+                                   f"CIRCUITSCOPE_COMPUTE_ROLE); {user.name!r} has the {user.role} role. Ask an admin "
+                                   "to start it, or to change your role.")
+    return user
+
+
+def require_compute_reader(request: Request) -> Identity:
+    """Reads that reveal server paths and model code locations: signed-in users with the compute permission."""
+    user = current_user(request)
+    if user is None:
+        raise refuse(request, 401, "Sign in to see this (it shows server paths): POST /api/auth/login or send "
+                                   "'Authorization: Bearer <token>'.")
+    role = request.app.state.settings.compute_role
+    if not user.has_role(role):
+        raise refuse(request, 403, f"This shows server paths and needs the compute permission (the {role} "
+                                   f"role); {user.name!r} has the {user.role} role.")
+    return user

@@ -10,6 +10,9 @@ from ..settings import Settings
 from ..store import BlobStore, Database
 
 
+_WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+
 def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
@@ -24,7 +27,13 @@ def get_session(request: Request) -> Iterator[Session]:
     Always use it as `Depends(get_session, scope="function")`: with FastAPI's default request scope
     the commit would run after the response is sent (a client could read before the write lands,
     and a failed commit would still answer 200)."""
-    with request.app.state.db.session() as session:
+    # Writes (POST/PUT/PATCH/DELETE) take the database's write lock up front (store.db.Database.session).
+    # Who is asking is settled first: resolving a token may itself write (last use), which must not wait
+    # behind this request's own write lock.
+    from .auth import current_user
+
+    current_user(request)
+    with request.app.state.db.session(write=request.method in _WRITES) as session:
         yield session
 
 

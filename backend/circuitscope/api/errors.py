@@ -1,9 +1,25 @@
-"""Every error is JSON with a clear message: {"detail": "...", ...}."""
+"""Every error is JSON in one shape: {"detail": "<what went wrong and how to fix it>", ...extra fields}.
+
+Validation errors add `errors` (one line per problem); conflicts add `current` (the state now). The OpenAPI
+document describes exactly this shape (`ErrorOut`) for every error status, instead of FastAPI's default
+validation-error array, and declares the non-JSON responses (CSV, GraphML, HTML, images, event streams).
+
+Errors that come from the database or the runtime rather than from a route are mapped to what they mean for
+the client: a uniqueness race is a 409 (reload and retry), a number too large for a database integer a 422,
+a busy database a 503 with Retry-After; anything else is a JSON 500 that names no internals.
+"""
 from __future__ import annotations
+
+import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+log = logging.getLogger("circuitscope.api")
 
 
 class ApiError(Exception):
@@ -15,10 +31,43 @@ def not_found(detail: str, **extra) -> ApiError:
     return ApiError(404, detail, **extra)
 
 
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ErrorOut",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string", "description": "What went wrong and how to fix it."},
+        "errors": {"type": "array", "items": {"type": "string"},
+                   "description": "Validation errors: one 'field: problem' line each."},
+        "current": {"description": "On 409: the current state of what you tried to change."},
+    },
+    "additionalProperties": True,
+}
+ERROR_STATUSES = {
+    "400": "Bad request (e.g. a host name this server does not answer to)",
+    "401": "Not signed in, or the token is unknown, expired or revoked",
+    "403": "Not allowed (role, cross-site write, path outside the allowed folders)",
+    "404": "Not found",
+    "409": "Conflict: changed since you loaded it; `current` holds the state now",
+    "413": "Request body too large",
+    "414": "URL too long",
+    "415": "The body must be application/json",
+    "422": "Invalid request: `detail` names the first problem, `errors` lists them",
+    "429": "Too many attempts; see Retry-After",
+    "500": "Server error",
+    "503": "Busy; retry after Retry-After seconds",
+}
+
+
+def _json(status: int, detail: str, headers: dict[str, str] | None = None, **extra) -> JSONResponse:
+    return JSONResponse({"detail": detail, **extra}, status_code=status, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError):
-        return JSONResponse({"detail": exc.detail, **exc.extra}, status_code=exc.status)
+        headers = exc.extra.pop("headers", None) if isinstance(exc.extra.get("headers"), dict) else None
+        return _json(exc.status, exc.detail, headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError):
@@ -27,3 +76,90 @@ def install_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         return JSONResponse({"detail": "Invalid request: " + "; ".join(problems), "errors": problems}, 422)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError):
+        log.warning("integrity race on %s %s: %s", request.method, request.url.path, exc.orig)
+        return _json(409, "Someone else changed the same thing at the same moment, so nothing was saved. Reload "
+                          "and apply your change again.")
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(_: Request, exc: OverflowError):
+        return _json(422, "Invalid request: a number is too large (database integers are at most 2^63-1). "
+                          "Use a smaller number.")
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError):
+        return _json(422, f"Invalid request: the database refused a value ({str(exc.orig).splitlines()[0][:200]}). "
+                          "Check numbers and text for out-of-range values.")
+
+    @app.exception_handler(RecursionError)
+    async def _recursion(_: Request, exc: RecursionError):
+        return _json(422, "Invalid request: the input is nested too deeply. Flatten it.")
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool(_: Request, exc: PoolTimeout):
+        log.error("database connection pool exhausted: %s", exc)
+        return _json(503, "The server is busy (no free database connection). Retry in a few seconds.",
+                     {"Retry-After": "2"})
+
+    @app.exception_handler(OperationalError)
+    async def _operational(request: Request, exc: OperationalError):
+        text = str(exc.orig)
+        if "locked" in text or "busy" in text:
+            log.error("database busy on %s %s: %s", request.method, request.url.path, text)
+            return _json(503, "The database is busy; nothing was saved. Retry in a few seconds.",
+                         {"Retry-After": "2"})
+        log.exception("database error on %s %s", request.method, request.url.path)
+        return _json(500, "Database error; nothing was saved. The server log has the details.")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _json(500, f"Unexpected server error ({type(exc).__name__}); nothing was saved. The server log has "
+                          "the details.")
+
+
+# Non-JSON responses, by (method, path template): media type -> schema.
+_TEXT = {"type": "string"}
+EXTRA_CONTENT: dict[tuple[str, str], dict[str, dict]] = {
+    ("get", "/api/export/circuits/{circuit_id}"): {
+        "application/json": {"schema": {"type": "object"}}, "application/graphml+xml": {"schema": _TEXT},
+        "text/html": {"schema": _TEXT}},
+    ("get", "/api/export/labels/{model}"): {"application/json": {"schema": {"type": "array"}},
+                                           "text/csv": {"schema": _TEXT}},
+    ("get", "/api/export/project"): {"application/json": {"schema": {"type": "object"}}},
+    ("get", "/api/jobs/{job_id}/events"): {"text/event-stream": {"schema": _TEXT}},
+}
+
+
+def document_errors(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the API does: the ErrorOut shape for every error status (replacing
+    FastAPI's default validation-error array), and the media types of non-JSON responses."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = default_openapi()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["ErrorOut"] = ERROR_SCHEMA
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        ref = {"$ref": "#/components/schemas/ErrorOut"}
+        for path, item in schema.get("paths", {}).items():
+            for method, op in item.items():
+                if not isinstance(op, dict) or "responses" not in op:
+                    continue
+                responses = op["responses"]
+                for status, description in ERROR_STATUSES.items():
+                    responses[status] = {"description": responses.get(status, {}).get("description", description),
+                                         "content": {"application/json": {"schema": ref}}}
+                extra = EXTRA_CONTENT.get((method, path))
+                ok = next((s for s in ("200", "201") if s in responses), None)
+                if ok and extra:
+                    responses[ok].setdefault("content", {}).update(extra)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -172,7 +172,19 @@ def to_json(data: Any) -> bytes:
 
 # ---------------------------------------------------------------------------------------- helpers
 def compute_command(slug: str, layer: str) -> str:
-    return f"circuitscope compute --model {shlex.quote(slug)} --layers {shlex.quote(layer)}"
+    """Placeholder until _with_commands fills in the real command (it needs the model's stored spec)."""
+    return f"circuitscope compute --model-slug {shlex.quote(slug)} --layers {shlex.quote(layer)}"
+
+
+def _with_commands(session: Session, layers_by_slug: dict[str, list[dict[str, Any]]]) -> None:
+    """Set each layer's compute_command from its model's stored spec and latest dataset (api/compute_hint)."""
+    from . import compute_hint
+
+    specs = compute_hint.commands_for_models(session, list(layers_by_slug))
+    for slug, layers in layers_by_slug.items():
+        model_spec, dataset_spec = specs.get(slug, (None, None))
+        for lyr in layers:
+            lyr["compute_command"] = compute_hint.command(slug, lyr["name"], model_spec, dataset_spec)
 
 
 def layer_status(stages: dict[str, dict[str, Any]]) -> tuple[str, float]:
@@ -248,7 +260,11 @@ def _listing(options: list[str]) -> str:
 def _model_summary(m: tuple, layers: list[dict[str, Any]]) -> dict[str, Any]:
     _id, slug, name, description, input_size = m
     units = sum(lyr["channels"] for lyr in layers)
-    progress = (sum(lyr["progress"] * lyr["channels"] for lyr in layers) / units) if units else 0.0
+    # Progress and status count the layers some run asked for (they have stage rows), not every module the
+    # model lists (sub-modules, pools, the classifier), which would read "partly computed" when all is done.
+    asked = [lyr for lyr in layers if lyr["stages"]]
+    asked_units = sum(lyr["channels"] for lyr in asked)
+    progress = (sum(lyr["progress"] * lyr["channels"] for lyr in asked) / asked_units) if asked_units else 0.0
     return {
         "slug": slug,
         "name": name,
@@ -256,7 +272,7 @@ def _model_summary(m: tuple, layers: list[dict[str, Any]]) -> dict[str, Any]:
         "input_size": input_size,
         "num_layers": len(layers),
         "num_units": units,
-        "status": _combine_status([lyr["status"] for lyr in layers]),
+        "status": _combine_status([lyr["status"] for lyr in asked]),
         "progress": progress,
         "layers": layers,
     }
@@ -266,16 +282,20 @@ def list_models(session: Session) -> list[dict[str, Any]]:
     """[ModelSummary]: every model with its layers and their progress."""
     models = _rows(session, SQL_MODELS)
     layers = _layers_with_stages(_rows(session, SQL_ALL_LAYERS))
-    return [
+    out = [
         _model_summary(m, [_layer_summary(m[1], lyr, st) for lyr, st in layers.get(m[0], [])]) for m in models
     ]
+    _with_commands(session, {m["slug"]: m["layers"] for m in out})
+    return out
 
 
 def get_model(session: Session, slug: str) -> dict[str, Any]:
     """ModelSummary of one model."""
     m = _model_row(session, slug)
     layers = _layers_with_stages(_rows(session, SQL_MODEL_LAYERS, mid=m[0])).get(m[0], [])
-    return _model_summary(m, [_layer_summary(m[1], lyr, st) for lyr, st in layers])
+    out = _model_summary(m, [_layer_summary(m[1], lyr, st) for lyr, st in layers])
+    _with_commands(session, {out["slug"]: out["layers"]})
+    return out
 
 
 def list_layers(session: Session, slug: str) -> list[dict[str, Any]]:
@@ -349,7 +369,9 @@ def _layer_row(session: Session, slug: str, name: str) -> _LayerRow:
 
 def get_layer(session: Session, slug: str, name: str) -> dict[str, Any]:
     """LayerDetail: the layer, its stages and status, its neighbours."""
-    return _layer_row(session, slug, name).context
+    context = _layer_row(session, slug, name).context
+    _with_commands(session, {slug: [context]})
+    return context
 
 
 def unit_page(session: Session, slug: str, name: str, offset: int, limit: int) -> dict[str, Any]:
@@ -426,6 +448,7 @@ def unit_detail(session: Session, slug: str, name: str, index: int, examples: in
             f"the index must be between 0 and {row.channels - 1}, not {index}.",
             channels=row.channels,
         )
+    _with_commands(session, {row.slug: [row.context]})
     base = {"model": row.slug, "model_name": row.model_name, "input_size": row.input_size, "layer": row.context,
             "index": index}
     units = _rows(session, SQL_UNIT, lid=row.id, idx=index)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 OBJECTIVES = ("channel", "neuron", "negative", "diversity")
 
@@ -54,6 +54,21 @@ class RunConfig(Strict):
     examples: ExamplesConfig = ExamplesConfig()
     featurevis: FeatureVisConfig = FeatureVisConfig()
     weights: WeightsConfig = WeightsConfig()
+    # Where the work runs (compute/engine_ray.py). Results are the same on both engines, so a stage
+    # finished on one is reused by the other.
+    engine: Literal["local", "ray"] = Field("local", description="local = this process; ray = a Ray cluster")
+    ray_address: str | None = Field(
+        None, max_length=300,
+        description="Ray cluster to join, HOST:PORT of its head (or 'auto'); none = the server's "
+                    "CIRCUITSCOPE_RAY_ADDRESS, else a Ray instance started on this machine")
+    ray_replicas: int | None = Field(
+        None, ge=1, le=4096, description="model replicas on the cluster; default one per GPU (cuda) or CPU slot (cpu)")
+
+    @model_validator(mode="after")
+    def _engine_options(self) -> "RunConfig":
+        if self.engine == "local" and (self.ray_address or self.ray_replicas):
+            raise ValueError("ray_address and ray_replicas only apply to engine = 'ray'; set engine = 'ray' or remove them")
+        return self
 
     @field_validator("device")
     @classmethod

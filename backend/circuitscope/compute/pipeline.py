@@ -23,7 +23,8 @@ from ..store import BlobStore, Database
 from ..store import writer
 from ..store.base import utcnow
 from ..store.schema import Layer, Run
-from .config import RunConfig, RunConfigError, params_digest, resolve_precision
+from .config import RunConfig, RunConfigError, params_digest
+from .engine import open_engine
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,15 @@ def run_compute(
             raise Cancelled("cancelled by request")
 
     t0 = time.perf_counter()
-    check_device(config.device)
-    report("loading model", None, 0, 1)
-    model = load_model(config.model, settings.data_dir, device=config.device)
+    engine = open_engine(config, settings)  # ray: the cluster is reached and its resources checked first
+    try:
+        if engine.name == "local":
+            check_device(config.device)
+        report("loading model", None, 0, 1)
+        model = load_model(config.model, settings.data_dir, device=engine.driver_device)
+    except BaseException:
+        engine.close()
+        raise
     infos = list_layers(model)
     layer_names = resolve_layers(model, config.layers)  # unknown names fail here, before any work
     order = {info.name: info.order for info in infos}
@@ -144,19 +151,21 @@ def run_compute(
     try:
         if config.examples.enabled:
             _examples_stage(config, settings, db, blobs, model, dataset, model_id, ds_id, layer_names, run_id,
-                            result, report, check_cancel, show_progress_bars, concepts=concepts)
+                            result, report, check_cancel, show_progress_bars, engine, concepts=concepts)
         if config.weights.enabled:  # cheap: before the long feature-vis stage, so circuits show early
             _weights_stage(config, db, model, model_id, layer_names, run_id, result, report, check_cancel)
         if config.featurevis.enabled:
             _featurevis_stage(config, db, blobs, model, model_id, layer_names, run_id, result, report,
-                              check_cancel, show_progress_bars)
+                              check_cancel, show_progress_bars, engine)
     except BaseException as err:
+        engine.close()
         status = "cancelled" if isinstance(err, (Cancelled, KeyboardInterrupt)) else "failed"
         with db.session() as s:
             row = s.get(Run, run_id)
             row.status, row.error, row.finished_at = status, f"{type(err).__name__}: {err}", utcnow()
             row.summary = run_summary(result)
         raise
+    engine.close()
     result.timings["total"] = time.perf_counter() - t0
     with db.session() as s:
         row = s.get(Run, run_id)
@@ -179,10 +188,9 @@ def _layers_of(s, model_id: int, names: list[str]) -> dict[str, Layer]:
 
 
 def _examples_stage(config, settings, db, blobs, model, dataset, model_id, ds_id, layer_names, run_id,
-                    result, report, check_cancel, bars, concepts=(None, {})) -> None:
-    from ..datasets.loader import SkippedImages
+                    result, report, check_cancel, bars, engine, concepts=(None, {})) -> None:
     from ..concepts.pipeline_stage import write_concept_scores
-    from ..records.examples import compute_dataset_examples, render_examples
+    from ..datasets.loader import SkippedImages
 
     # "bottom": bottom-k of a layer ending in a ReLU rank the pre-ReLU min (older runs recompute)
     params = {"dataset": dataset.describe(), "k": config.examples.k, "bottom": "pre_relu_if_final_relu"}
@@ -215,9 +223,9 @@ def _examples_stage(config, settings, db, blobs, model, dataset, model_id, ds_id
         report("examples", None, done, total)
         check_cancel()
 
-    tallies = compute_dataset_examples(
+    tallies = engine.compute_dataset_examples(
         model, dataset, todo_pass, k=config.examples.k, batch_size=config.examples.batch_size,
-        device=config.device, checkpoint_path=ckpt, skipped=skipped, progress=bars,
+        checkpoint_path=ckpt, skipped=skipped, progress=bars,
         on_batch=on_batch, num_workers=config.examples.num_workers, concepts=vocab,
     )
     result.skipped_images = list(skipped.items)
@@ -225,10 +233,8 @@ def _examples_stage(config, settings, db, blobs, model, dataset, model_id, ds_id
         log.warning("%d unreadable images were skipped: %s", skipped.count,
                     ", ".join(f"{r} ({why})" for r, why in skipped.items[:10]))
     result.timings["examples_pass"] = time.perf_counter() - t
-    for i, name in enumerate(todo):
-        check_cancel()
-        report("examples", name, i, len(todo))
-        records = render_examples(model, dataset, name, tallies[name], device=config.device)
+    report("examples", todo[0], 0, len(todo))
+    for i, (name, records) in enumerate(engine.render_layer_examples(model, dataset, todo, tallies, check_cancel)):
         with db.session() as s:
             layer = _layers_of(s, model_id, [name])[name]
             units = writer.ensure_units(s, layer)
@@ -238,18 +244,17 @@ def _examples_stage(config, settings, db, blobs, model, dataset, model_id, ds_id
             write_concept_scores(s, config.examples, layer.id, ds_id, units, tallies[name], vocab)
             writer.mark_stage(s, layer, "examples", status="done", params=params, run_id=run_id,
                               units_done=layer.channels)
+        report("examples", name, i + 1, len(todo))
     result.timings["examples"] = time.perf_counter() - t
     for path in (ckpt, meta_path):  # every layer is stored: the checkpoint has served its purpose
         path.unlink(missing_ok=True)
 
 
 def _featurevis_stage(config, db, blobs, model, model_id, layer_names, run_id, result, report, check_cancel,
-                      bars) -> None:
-    from ..records.featurevis import render_feature_vis
-
+                      bars, engine) -> None:
     fv = config.featurevis
     size = fv.size or model.input_size
-    precision = resolve_precision(fv.precision, config.device)
+    precision = engine.resolve_precision(fv.precision, config.device)
     params = {"steps": fv.steps, "size": size, "lr": fv.lr, "seed": fv.seed, "diversity_n": fv.diversity_n,
               "objectives": list(fv.objectives), "param": "fft+decorrelate", "transforms": "lucent.standard",
               "precision": precision,
@@ -270,22 +275,20 @@ def _featurevis_stage(config, db, blobs, model, model_id, layer_names, run_id, r
             writer.mark_stage(s, layer, "featurevis", status="running", params=params, run_id=run_id,
                               units_done=len(done))
         todo = [c for c in range(channels) if c not in done]
-        for start in range(0, len(todo), fv.batch_channels):
-            check_cancel()
-            chunk = todo[start:start + fv.batch_channels]
-            report("featurevis", name, channels - len(todo) + start, channels)
-            records = list(render_feature_vis(
-                model, name, chunk, objectives=tuple(fv.objectives), steps=fv.steps, size=size, lr=fv.lr,
-                diversity_n=fv.diversity_n, batch_channels=fv.batch_channels, seed=fv.seed, device=config.device,
-                precision=precision, progress=lambda _done, _total: check_cancel(),  # cancel within a chunk, not only between
-            ))
+        chunks = [todo[start:start + fv.batch_channels] for start in range(0, len(todo), fv.batch_channels)]
+        options = dict(objectives=tuple(fv.objectives), steps=fv.steps, size=size, lr=fv.lr,
+                       diversity_n=fv.diversity_n, batch_channels=fv.batch_channels, seed=fv.seed, precision=precision)
+        finished = channels - len(todo)
+        report("featurevis", name, finished, channels)
+        for chunk, records in engine.render_feature_vis_chunks(model, name, chunks, options, check_cancel):
             with db.session() as s:  # one chunk = one transaction: no half-rendered unit is ever visible
                 layer = _layers_of(s, model_id, [name])[name]
                 units = writer.ensure_units(s, layer)
                 writer.write_featurevis(s, blobs, units, records, params)
-                finished = channels - len(todo) + start + len(chunk)
+                finished += len(chunk)
                 writer.mark_stage(s, layer, "featurevis", status="running", params=params, run_id=run_id,
                                   units_done=finished)
+            report("featurevis", name, finished, channels)
         with db.session() as s:
             layer = _layers_of(s, model_id, [name])[name]
             writer.mark_stage(s, layer, "featurevis", status="done", params=params, run_id=run_id,

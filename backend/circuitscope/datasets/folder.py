@@ -116,15 +116,29 @@ class ImageFolderDataset:
                     dirnames[:] = []
                     continue
                 seen.add((st.st_dev, st.st_ino))
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                # Links are followed only while they stay inside the dataset folder (never out of the
+                # folders the administrator allowed).
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
+                                     and self._inside(Path(dirpath) / d))
                 rel = Path(dirpath).relative_to(self.root)
-                refs.extend((rel / f).as_posix() for f in filenames if is_image_file(f))
+                refs.extend((rel / f).as_posix() for f in filenames
+                            if is_image_file(f) and self._inside(Path(dirpath) / f))
         else:
             for p in self.root.iterdir():
-                if p.is_file() and is_image_file(p.name):
+                if p.is_file() and is_image_file(p.name) and self._inside(p):
                     refs.append(p.name)
         refs.sort()
         return refs
+
+    def _inside(self, path: Path) -> bool:
+        """Whether `path` (inside the walked tree) stays in the dataset folder: only a link can leave it."""
+        if not os.path.islink(path):
+            return True
+        try:
+            resolved = path.resolve()
+        except OSError:
+            return False
+        return resolved == self.root or self.root in resolved.parents
 
     # --- ImageDataset protocol -------------------------------------------------------------
     def __len__(self) -> int:

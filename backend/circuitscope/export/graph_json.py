@@ -63,6 +63,9 @@ def circuit_to_graph(session: Session, circuit_id: int) -> dict[str, Any]:
         for l in session.scalars(select(Label).where(Label.unit_id.in_(unit_ids), Label.deleted.is_(False))
                                  .order_by(Label.id)):
             by_unit.setdefault(l.unit_id, []).append(l)
+    from ..evidence.label_scores import evidence_for_labels  # claims, concept AUC, blind share, weak flag
+
+    evidence = evidence_for_labels(session, [l for ls in by_unit.values() for l in ls])
     nodes = []
     for n in d["nodes"]:
         nodes.append({
@@ -73,12 +76,14 @@ def circuit_to_graph(session: Session, circuit_id: int) -> dict[str, Any]:
             "model": d["model"], "layer_name": n["layer"], "unit_index": n["index"], "pinned": n["pinned"],
             "note": n["note"], "label_state": n["label_state"], "missing": n["missing"],
             "labels": [{"annotator": l.user.name, "label": l.label, "description": l.description, "tags": l.tags,
-                        "confidence": l.confidence, "status": l.status} for l in by_unit.get(n["unit_id"], [])],
+                        "confidence": l.confidence, "status": l.status, "evidence": evidence.get(l.id)}
+                       for l in by_unit.get(n["unit_id"], [])],
+            "evidence_weak": any(evidence[l.id]["weak"] for l in by_unit.get(n["unit_id"], []) if l.id in evidence),
         })
     links = [{"source": ids[e["source"]], "target": ids[e["target"]], "weight": e["weight"], "kind": e["kind"],
               "l2": e["l2"]} for e in d["edges"]]
     supernodes = [[s["name"], *[ids[k] for k in s["nodes"] if k in ids]] for s in d["supernodes"]]
-    return {
+    graph = {
         "metadata": {
             "slug": f"{d['model']}-{_slugify(d['name'])}-{d['id']}",
             "scan": d["model"],
@@ -94,6 +99,16 @@ def circuit_to_graph(session: Session, circuit_id: int) -> dict[str, Any]:
         "nodes": nodes,
         "links": links,
     }
+    from ..circuit_tests.exchange import annotate_graph  # activation, influence, attribution from a test
+
+    annotate_graph(session, c, graph)
+    return graph
+
+
+def _finite(value: Any) -> bool:
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def graph_to_circuit_spec(doc: Any) -> dict[str, Any]:
@@ -120,7 +135,11 @@ def graph_to_circuit_spec(doc: Any) -> dict[str, Any]:
         for end in ("source", "target"):
             if l[end] not in keys:
                 raise ValueError(f"links[{i}].{end}: {l[end]!r} is not a node_id of this graph")
-        links.append((keys[l["source"]], keys[l["target"]], float(l["weight"]), l.get("kind"), l.get("l2")))
+        weight, l2 = l["weight"], l.get("l2")
+        if not _finite(weight) or (isinstance(l2, float) and not _finite(l2)):
+            raise ValueError(f"links[{i}]: weight and l2 must be finite numbers (NaN and Infinity are not JSON "
+                             "and cannot be stored)")
+        links.append((keys[l["source"]], keys[l["target"]], float(weight), l.get("kind"), l2))
     supernodes = []
     for i, s in enumerate(doc["qParams"].get("supernodes", [])):
         missing = [x for x in s[1:] if x not in keys]

@@ -118,6 +118,9 @@ def circuit_report_html(session: Session, circuit_id: int, blobs: BlobStore | No
                                                                DatasetExample.rank < 4)
                                   .order_by(DatasetExample.unit_id, DatasetExample.rank)):
             examples[ex.unit_id].append(ex.crop_hash)
+    from ..evidence.label_scores import evidence_for_labels, evidence_text
+
+    evidence = evidence_for_labels(session, [l for ls in labels.values() for l in ls])
     rows = []
     for n in sorted(d["nodes"], key=lambda n: (n["layer_position"] if n["layer_position"] is not None else 10**6,
                                                n["index"])):
@@ -128,6 +131,8 @@ def circuit_report_html(session: Session, circuit_id: int, blobs: BlobStore | No
             f"<li><b>{_e(l.label)}</b> — {_e(l.user.name)}, {_e(l.status)}, confidence {l.confidence:.2f}"
             + (f"<br><span class='muted'>{_e(l.description)}</span>" if l.description else "")
             + (f"<br><span class='tags'>{' '.join('#' + _e(t) for t in l.tags or [])}</span>" if l.tags else "")
+            + f"<br><span class='{'bad' if evidence.get(l.id, {}).get('weak') else 'muted'}'>"
+            + f"{_e(evidence_text(evidence.get(l.id)))}</span>"
             + "</li>" for l in labels.get(n["unit_id"], []))
         fv = f'<img class="fv" src="{_e(img)}" alt="feature visualization">' if img else ""
         rows.append(
@@ -145,6 +150,9 @@ def circuit_report_html(session: Session, circuit_id: int, blobs: BlobStore | No
     hist = "".join(f"<li>v{h['version']} {_e(_when(h['created_at']))} — {_e(h['editor'])}: {_e(h['action'])} "
                    f"{_e(h['summary'])}</li>" for h in history(session, c.id))
     problems = "".join(f"<li>{_e(p)}</li>" for p in d["problems"])
+    from ..circuit_tests.exchange import report_section
+
+    tests = report_section(session, c)  # the stored circuit tests (static HTML, escaped)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
@@ -165,6 +173,7 @@ img.fv{{width:96px;height:96px;image-rendering:pixelated}} img.ex{{width:64px;he
 · by {_e(d['author'])} · created {_e(_when(d['created_at']))} · version {d['version']} (updated {_e(_when(d['updated_at']))})</div>
 <h2>Claim</h2><div class="claim">{_para(d['claim'])}</div>
 <h2>Evidence</h2>{_para(d['evidence'])}
+{tests}
 {'<h2>Problems</h2><ul class=bad>' + problems + '</ul>' if problems else ''}
 <h2>Graph</h2>
 <p class="muted">Edges: <span style="color:{POS}">■ positive</span> / <span style="color:{NEG}">■ negative</span>

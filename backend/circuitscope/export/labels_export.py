@@ -34,26 +34,38 @@ def _safe_cell(value: Any) -> Any:
     return value
 
 
+def _evidence(session: Session, groups) -> dict[int, dict[str, Any]]:
+    from ..evidence.label_scores import evidence_for_labels  # claims, concept AUC, blind share, weak flag
+
+    return evidence_for_labels(session, [l for _, labels in groups for l in labels])
+
+
 def labels_csv(session: Session, model_slug: str) -> str:
+    from ..evidence.label_scores import CSV_COLUMNS as EVIDENCE_COLUMNS, csv_cells
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for (layer, index), labels in _grouped(session, model_slug):
+    w.writerow(CSV_COLUMNS + EVIDENCE_COLUMNS)
+    groups = _grouped(session, model_slug)
+    evidence = _evidence(session, groups)
+    for (layer, index), labels in groups:
         c = consensus(labels)
         for l in sorted(labels, key=lambda x: x.user.name):
             w.writerow([_safe_cell(v) for v in [
                 model_slug, layer, index, l.user.name, l.label, l.description, ";".join(l.tags or []), l.confidence,
                 l.status, l.version, iso(l.created_at), iso(l.updated_at), c["label"] if c else "",
-                c["state"] if c else ""]])
+                c["state"] if c else "", *csv_cells(evidence.get(l.id))]])
     return buf.getvalue()
 
 
 def labels_json(session: Session, model_slug: str) -> dict[str, Any]:
     units = []
-    for (layer, index), labels in _grouped(session, model_slug):
+    groups = _grouped(session, model_slug)
+    evidence = _evidence(session, groups)
+    for (layer, index), labels in groups:
         c = consensus(labels)
         units.append({"layer": layer, "index": index, "consensus": c, "labels": [
             {"annotator": l.user.name, "label": l.label, "description": l.description, "tags": l.tags,
              "confidence": l.confidence, "status": l.status, "version": l.version, "created_at": iso(l.created_at),
-             "updated_at": iso(l.updated_at)} for l in sorted(labels, key=lambda x: x.user.name)]})
+             "updated_at": iso(l.updated_at), "evidence": evidence.get(l.id)} for l in sorted(labels, key=lambda x: x.user.name)]})
     return {"format": "circuitscope-labels", "model": model_slug, "units": units}

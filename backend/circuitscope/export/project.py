@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ..annotate import circuits as circuits_svc
+from ..circuit_tests import exchange as circuit_tests_exchange
 from ..annotate import families as families_svc
 from ..annotate.common import LIMITS
 from ..annotate.units import resolve_many
@@ -99,6 +100,7 @@ def export_project(session: Session, models: list[str] | None = None) -> dict[st
                             key=lambda e: (e["source"], e["target"])),
             "history": [{"version": r.version, "editor": use(r.editor_id), "action": r.action, "summary": r.summary,
                          "snapshot": r.snapshot, "created_at": iso(r.created_at)} for r in circuit_revs[c.id]],
+            "tests": circuit_tests_exchange.export_tests(session, c.id),  # stored circuit tests (evidence)
         })
     circuits.sort(key=lambda x: (x["created_at"] or "", x["uid"]))
 
@@ -124,17 +126,36 @@ def _revisions(session: Session, owner_fk, owner_ids) -> dict[int, list[Any]]:
 # --- document schema (what an import accepts) ------------------------------------------------------
 
 class _M(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False)
+    # NaN and Infinity are not JSON: once stored they make every later read and export of the row fail.
+    model_config = ConfigDict(extra="forbid", strict=False, allow_inf_nan=False)
+
+
+MAX_SNAPSHOT_BYTES = 64 * 1024  # a revision snapshot is one row's fields; real ones are a few kB
 
 
 def _ts(v: Any) -> str:
-    if not isinstance(v, str):
+    if not isinstance(v, str) or len(v) > 64:
         raise ValueError("must be an ISO 8601 timestamp")
     try:
-        parse_iso(v)
-    except ValueError:
-        raise ValueError(f"{v!r} is not an ISO 8601 timestamp")
+        parse_iso(v).astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{v!r} is not an ISO 8601 timestamp in the range this database stores")
     return v
+
+
+def _snapshot(v: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    try:
+        size = len(json.dumps(v, allow_nan=False))
+    except ValueError:
+        raise ValueError("contains NaN or Infinity, which JSON does not allow; use finite numbers or null")
+    if size > MAX_SNAPSHOT_BYTES:
+        raise ValueError(f"is {size} bytes; a revision snapshot holds at most {MAX_SNAPSHOT_BYTES}")
+    return v
+
+
+Snapshot = Annotated[dict[str, Any], AfterValidator(_snapshot)]
 
 
 Ts = Annotated[str, AfterValidator(_ts)]
@@ -163,8 +184,8 @@ class LabelSnapshot(_M):
 
 
 class LabelRevisionDoc(_M):
-    version: int = Field(ge=1)
-    editor: str
+    version: int = Field(ge=1, le=2**63 - 1)
+    editor: str = Field(max_length=64)
     action: Literal["create", "update", "delete", "restore", "import"]
     snapshot: LabelSnapshot
     created_at: Ts
@@ -173,15 +194,15 @@ class LabelRevisionDoc(_M):
 class LabelDoc(_M):
     model: str = Field(min_length=1, max_length=100)
     layer: str = Field(min_length=1, max_length=300)
-    index: int = Field(ge=0)
-    annotator: str
+    index: int = Field(ge=0, le=2**63 - 1)
+    annotator: str = Field(max_length=64)
     label: str = Field(max_length=LIMITS["label"])
     description: str = Field(max_length=LIMITS["description"])
     tags: list[str] = Field(max_length=LIMITS["tags"])
     confidence: float = Field(ge=0, le=1)
     status: Literal["draft", "confident", "disputed"]
     deleted: bool = False
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**63 - 1)
     created_at: Ts
     updated_at: Ts
     history: list[LabelRevisionDoc] = Field(min_length=1)
@@ -197,17 +218,17 @@ class LabelDoc(_M):
 
 class FamilyMemberDoc(_M):
     layer: str = Field(min_length=1, max_length=300)
-    index: int = Field(ge=0)
-    added_by: str
+    index: int = Field(ge=0, le=2**63 - 1)
+    added_by: str = Field(max_length=64)
     added_at: Ts
 
 
 class RevisionDoc(_M):
-    version: int = Field(ge=1)
-    editor: str
+    version: int = Field(ge=1, le=2**63 - 1)
+    editor: str = Field(max_length=64)
     action: str = Field(max_length=30)
     summary: str = Field(default="", max_length=500)
-    snapshot: dict[str, Any]
+    snapshot: Snapshot
     created_at: Ts
 
 
@@ -217,9 +238,9 @@ class FamilyDoc(_M):
     name: str = Field(min_length=1, max_length=LIMITS["family_name"])
     comment: str = Field(max_length=LIMITS["family_comment"])
     color: str = Field(max_length=20)
-    created_by: str
+    created_by: str = Field(max_length=64)
     deleted: bool = False
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**63 - 1)
     created_at: Ts
     updated_at: Ts
     members: list[FamilyMemberDoc]
@@ -228,19 +249,19 @@ class FamilyDoc(_M):
 
 class SupernodeDoc(_M):
     name: str = Field(max_length=LIMITS["supernode_name"])
-    nodes: list[str]
+    nodes: list[Annotated[str, Field(max_length=400)]] = Field(max_length=LIMITS["circuit_nodes"])
 
 
 class CircuitNodeDoc(_M):
     layer: str = Field(min_length=1, max_length=300)
-    index: int = Field(ge=0)
+    index: int = Field(ge=0, le=2**63 - 1)
     pinned: bool = False
     note: str = Field(default="", max_length=LIMITS["note"])
 
 
 class CircuitEdgeDoc(_M):
-    source: str
-    target: str
+    source: str = Field(max_length=400)
+    target: str = Field(max_length=400)
     kind: Literal["direct", "expanded", "manual"]
     weight: float
     l2: float
@@ -254,23 +275,24 @@ class CircuitDoc(_M):
     status: Literal["proposed", "supported", "refuted"]
     evidence: str = Field(max_length=LIMITS["evidence"])
     supernodes: list[SupernodeDoc] = Field(max_length=LIMITS["supernodes"])
-    author: str
+    author: str = Field(max_length=64)
     deleted: bool = False
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**63 - 1)
     created_at: Ts
     updated_at: Ts
     nodes: list[CircuitNodeDoc] = Field(max_length=LIMITS["circuit_nodes"])
-    edges: list[CircuitEdgeDoc]
+    edges: list[CircuitEdgeDoc] = Field(max_length=LIMITS["circuit_nodes"] ** 2)
     history: list[RevisionDoc] = Field(min_length=1)
+    tests: list[circuit_tests_exchange.CircuitTestDoc] = []
 
 
 class ProjectDoc(_M):
-    model_config = ConfigDict(extra="ignore")  # newer exporters may add informational keys
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)  # newer exporters may add informational keys
     format: Literal["circuitscope-project"]
     format_version: int
-    generator: Optional[str] = None
-    exported_at: Optional[str] = None
-    models: list[str] = []
+    generator: Optional[str] = Field(None, max_length=200)
+    exported_at: Optional[str] = Field(None, max_length=64)
+    models: list[Annotated[str, Field(max_length=100)]] = []
     users: list[UserDoc]
     labels: list[LabelDoc]
     families: list[FamilyDoc]
@@ -509,6 +531,7 @@ def import_project(session: Session, raw: Any, allow_missing_units: bool = False
         for h in c.history:
             session.add(CircuitRevision(circuit_id=row.id, version=h.version, editor_id=ids[h.editor], action=h.action,
                                         summary=h.summary, snapshot=h.snapshot, created_at=_dt(h.created_at)))
+        circuit_tests_exchange.import_tests(session, row.id, c.tests)
     session.flush()
     return {"users_created": created_users, "labels": len(doc.labels), "families": len(doc.families),
             "circuits": len(doc.circuits), "warnings": checked["warnings"]}

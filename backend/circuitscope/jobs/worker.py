@@ -32,18 +32,67 @@ class JobRunner:
                 ran += 1
         return ran
 
+    def refusal(self, config, created_by: str | None) -> str | None:
+        """Re-check a job before anything is loaded, whoever wrote its row: the model and dataset specs must
+        pass the same confinement as the API (models.spec_guard: files under the allowed roots, `arch` and
+        `target` only torchvision names or factory files there), and a job created by a user needs that user
+        to hold the compute permission now (not disabled, role at least settings.compute_role). Jobs whose
+        creator names no account come from the command line (`circuitscope jobs submit`) and are confined
+        all the same."""
+        from ..models.spec_guard import SpecRefused, confine_dataset_spec, confine_model_spec
+
+        try:
+            confine_model_spec(config.model, self.settings.roots, self.settings.data_dir)
+            if isinstance(config.dataset, dict):
+                confine_dataset_spec(config.dataset, self.settings.roots)
+        except SpecRefused as err:
+            return str(err)
+        return self.creator_refusal(created_by)
+
+    def creator_refusal(self, created_by: str | None) -> str | None:
+        """Why the job's creator may not run computations now (None: they may, or the job came from the CLI)."""
+        from ..annotate.users import get_user, role_rank
+
+        if created_by:
+            with self.db.session() as s:
+                user = get_user(s, created_by)
+                if user is not None and (user.disabled or
+                                         role_rank(user.role) < role_rank(self.settings.compute_role)):
+                    state = "disabled" if user.disabled else f"a {user.role}"
+                    return (f"{created_by!r} does not hold the compute permission (the {self.settings.compute_role} "
+                            f"role) now: they are {state}. An admin may submit the job again.")
+        return None
+
     def run_one(self) -> int | None:
         with self.db.session() as s:
             job = queue.claim_next(s, self.name)
             if job is None:
                 return None
             job_id, config_data, attempt = job.id, job.config, job.attempts
+            kind, created_by = job.kind, job.created_by
         log.info("job %s: starting (attempt %s)", job_id, attempt)
+        if kind == "circuit-test":  # the other job kind: circuit_tests/job.py
+            from ..circuit_tests.job import run_test_job
+
+            refusal = self.creator_refusal(created_by)
+            if refusal is not None:
+                log.warning("job %s (by %s) refused: %s", job_id, created_by, refusal)
+                with self.db.session() as s:
+                    queue.finish(s, job_id, "failed", error=f"Refused: {refusal}")
+                return job_id
+            run_test_job(self.db, self.settings, job_id, config_data, created_by)
+            return job_id
         try:
             config = parse_run_config(config_data, f"of job {job_id}")
+            refusal = self.refusal(config, created_by)
         except RunConfigError as err:
             with self.db.session() as s:
                 queue.finish(s, job_id, "failed", error=str(err))
+            return job_id
+        if refusal is not None:
+            log.warning("job %s (by %s) refused before loading anything: %s", job_id, created_by, refusal)
+            with self.db.session() as s:
+                queue.finish(s, job_id, "failed", error=f"Refused: {refusal}")
             return job_id
 
         cancel = threading.Event()

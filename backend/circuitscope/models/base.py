@@ -7,22 +7,17 @@ from typing import Any
 import torch
 from torch import nn
 
+# defined with the layer lookup that raises it; activations/ depends on torch only, models/ on activations/
+from circuitscope.activations.hooks import UnknownLayerError
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "LoadedModel", "ModelLoadError", "UnknownLayerError"]
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class ModelLoadError(RuntimeError):
     """A model could not be imported, built or loaded; the message names the source and the fix."""
-
-
-class UnknownLayerError(ValueError):
-    """A layer name that the model does not have; the message lists valid names and a close match."""
-
-    def __init__(self, name: str, valid: list[str], suggestion: str | None = None):
-        self.name, self.valid, self.suggestion = name, valid, suggestion
-        hint = f" Did you mean '{suggestion}'?" if suggestion else ""
-        shown = ", ".join(valid[:60]) + (" ..." if len(valid) > 60 else "")
-        super().__init__(f"Unknown layer '{name}'.{hint} Valid layers: {shown}")
 
 
 @dataclass
@@ -32,8 +27,8 @@ class LoadedModel:
     name: str
     module: nn.Module
     input_size: int = 224  # square H = W the model is fed
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
+    mean: tuple[float, ...] = IMAGENET_MEAN  # one value per input channel (3 for RGB)
+    std: tuple[float, ...] = IMAGENET_STD
     class_names: list[str] | None = None
     # JSON-able description that reproduces this model (stored with the run).
     source: dict[str, Any] = field(default_factory=dict)

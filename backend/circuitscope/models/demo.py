@@ -71,7 +71,7 @@ class ConceptNet(nn.Module):
         super().__init__()
         if not (len(channels) == len(kernels) == len(pools)):
             raise ValueError("channels, kernels and pools must have the same length")
-        self.arch = {"channels": [int(c) for c in channels], "kernels": [int(k) for k in kernels],
+        self.arch: dict[str, Any] = {"channels": [int(c) for c in channels], "kernels": [int(k) for k in kernels],
                      "pools": [bool(p) for p in pools], "num_classes": int(num_classes)}
         self.batchnorm = batchnorm
         self._order: list[str] = []
@@ -220,7 +220,9 @@ def train_demo_model(data_dir: str | os.PathLike, seed: int = 0, progress: bool 
 
         model = ConceptNet(**arch, batchnorm=True)
         with torch.no_grad():
-            model.conv1.conv.weight.mul_(cfg.conv1_init_scale)
+            first_conv = model.get_submodule("conv1.conv")
+            assert isinstance(first_conv, nn.Conv2d)
+            first_conv.weight.mul_(cfg.conv1_init_scale)
         model = model.to(memory_format=torch.channels_last)
         steps_per_epoch = cfg.train_images // cfg.batch_size or 1
         total = steps_per_epoch * cfg.epochs

@@ -1,8 +1,8 @@
 """Layer discovery: which named modules of a network hold units, and name/glob resolution.
 
 `list_layers` runs ONE forward pass of a dummy input (zeros, batch 1, `input_size` square,
-as many channels as `model.mean` has) with a forward hook on every named module and records
-each module's output shape, its execution order and how often it ran.
+as many channels as `model.mean` has) with every named module traced (``activations.Trace``)
+and records each module's output shape, its execution order and how often it ran.
 
 The default list (``include_all=False``) keeps a module when
   * it ran exactly once in the forward pass (a module reused inside a block, such as the
@@ -45,6 +45,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from circuitscope.activations import Trace
 
 from .base import LoadedModel, ModelLoadError, UnknownLayerError
 
@@ -93,14 +95,6 @@ def require_hooks(model: LoadedModel | nn.Module, what: str = "reading intermedi
         )
 
 
-def _first_tensor(out: Any) -> torch.Tensor | None:
-    if isinstance(out, torch.Tensor):
-        return out
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
-        return out[0]
-    return None
-
-
 def dummy_input(model: LoadedModel, input_size: int | None = None) -> torch.Tensor:
     size = int(input_size or model.input_size)
     p = next(model.module.parameters(), None)
@@ -142,41 +136,23 @@ def list_layers(model: LoadedModel, include_all: bool = False, input_size: int |
 
     module = model.module
     named = [(n, m) for n, m in module.named_modules()]
-    records: dict[str, dict[str, Any]] = {}
-    counter = [0]
-    handles = []
-
-    def make_hook(name: str):
-        def hook(mod, inputs, output):
-            rec = records.get(name)
-            if rec is None:
-                t = _first_tensor(output)
-                records[name] = {"order": counter[0], "calls": 1, "out": t,
-                                 "version": t._version if t is not None else 0}
-                counter[0] += 1
-            else:
-                rec["calls"] += 1
-        return hook
-
+    # detach=False: the captured objects themselves, so "same tensor as the parent's output" and
+    # "modified in place later" (version counter) can be told
+    trace = Trace(module, [n for n, _ in named], detach=False, eval_mode=True, require_tensor=False)
     try:
-        for name, mod in named:
-            handles.append(mod.register_forward_hook(make_hook(name)))
-        was_training = module.training
-        module.eval()
-        try:
-            with torch.no_grad():
-                module(dummy_input(model, size))
-        except Exception as e:  # noqa: BLE001 - report the cause with the model's name
-            raise ModelLoadError(
-                f"Model '{model.name}' failed on a dummy input of shape "
-                f"(1, {len(model.mean)}, {size}, {size}): {type(e).__name__}: {e}. "
-                f"Check the model's input_size/channels."
-            ) from e
-        finally:
-            module.train(was_training)
-    finally:
-        for h in handles:
-            h.remove()
+        with torch.no_grad(), trace:
+            trace.forward(dummy_input(model, size))
+    except Exception as e:  # noqa: BLE001 - report the cause with the model's name
+        raise ModelLoadError(
+            f"Model '{model.name}' failed on a dummy input of shape "
+            f"(1, {len(model.mean)}, {size}, {size}): {type(e).__name__}: {e}. "
+            f"Check the model's input_size/channels."
+        ) from e
+    order = {n: i for i, n in enumerate(trace.order)}
+    records: dict[str, dict[str, Any]] = {
+        n: {"order": order[n], "calls": c, "out": trace.output.get(n), "version": trace.version.get(n, 0)}
+        for n, c in trace.calls.items()
+    }
 
     root_out = records.get("", {}).get("out")
     modules = dict(named)
@@ -285,7 +261,7 @@ def resolve_layers(model: LoadedModel, names_or_patterns: list[str] | str) -> li
 
 def _valid_for_error(model: LoadedModel, all_names: list[str]) -> list[str]:
     cache = _CACHE.get(model.module, {})
-    for (size, inc), infos in cache.items():
+    for (_size, inc), infos in cache.items():
         if not inc:
             return [i.name for i in infos]
     return all_names

@@ -30,8 +30,9 @@ import os
 import sys
 import traceback
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 import torch
@@ -156,7 +157,8 @@ def _torch_load(path: Path, allow_pickle: bool = True) -> Any:
     except Exception:  # noqa: BLE001 - not a zip checkpoint at all
         unsafe = None
     if not unsafe:
-        raise ModelLoadError(f"'{path}' is not a PyTorch checkpoint that torch.load can read: {_cause(first)}") from first
+        raise ModelLoadError(
+            f"'{path}' is not a PyTorch checkpoint that torch.load can read: {_cause(first)}") from first
     shown = ", ".join(unsafe[:5]) + (" ..." if len(unsafe) > 5 else "")
     if not allow_pickle:
         raise ModelLoadError(
@@ -311,7 +313,7 @@ def build_torchvision_arch(name: str, sd: dict[str, torch.Tensor] | None = None,
     kw = dict(kwargs or {})
     if name in _AUX_ARCHS:
         kw.setdefault("init_weights", False)
-        has_aux = bool(sd) and any(k.startswith(("aux1.", "aux2.", "AuxLogits.")) for k in sd)
+        has_aux = sd is not None and any(k.startswith(("aux1.", "aux2.", "AuxLogits.")) for k in sd)
         kw.setdefault("aux_logits", has_aux)
         if transform_input is not None:
             kw.setdefault("transform_input", transform_input)
@@ -332,7 +334,7 @@ def build_torchvision_arch(name: str, sd: dict[str, torch.Tensor] | None = None,
 
 def _drop_aux(model: nn.Module) -> None:
     if getattr(model, "aux_logits", False):
-        model.aux_logits = False
+        setattr(model, "aux_logits", False)  # noqa: B010 - a plain attribute, not a submodule
         for attr in ("aux1", "aux2", "AuxLogits"):
             if hasattr(model, attr):
                 setattr(model, attr, None)
@@ -438,9 +440,8 @@ def _load_checkpoint(spec: dict, data_dir: Path) -> LoadedModel:
                 f"no 'arch' to load it into: add \"arch\": \"<torchvision model name>\" or "
                 f"\"arch\": \"path/to/file.py:build_fn\".")
         if ":" in str(arch):
-            model = _call_factory(str(arch), dict(spec.get("kwargs") or {}), data_dir)
-            if isinstance(model, LoadedModel):
-                model = model.module
+            built = _call_factory(str(arch), dict(spec.get("kwargs") or {}), data_dir)
+            model = built.module if isinstance(built, LoadedModel) else built
         else:
             model = build_torchvision_arch(str(arch), state, num_classes=spec.get("num_classes"),
                                            transform_input=spec.get("transform_input"), kwargs=spec.get("kwargs"))
@@ -469,8 +470,8 @@ def _load_torchscript(spec: dict, data_dir: Path) -> LoadedModel:
     except TorchScriptUnsupportedError as e:
         remember_unhookable(model, str(e))
     except Exception as e:  # noqa: BLE001 - a converter bug must not make the file unloadable
-        remember_unhookable(model, f"Converting it to a hookable Python module failed: {_cause(e)}. Load the "
-                                   f"original nn.Module instead (model kind 'checkpoint' with an 'arch', or 'factory').")
+        remember_unhookable(model, f"Converting it to a hookable Python module failed: {_cause(e)}. Load the original "
+                                   f"nn.Module instead (model kind 'checkpoint' with an 'arch', or 'factory').")
     return _wrap(model, str(spec.get("name") or path.stem))
 
 

@@ -6,11 +6,10 @@ with |activation| / scale.
 """
 from __future__ import annotations
 
-import io
-
 import numpy as np
-import torch
 from PIL import Image
+
+from circuitscope.records.codec import PHOTO_QUALITY, encode_webp, to_pil  # the one image codec
 
 __all__ = [
     "PHOTO_QUALITY",
@@ -21,29 +20,8 @@ __all__ = [
     "upsample_map",
 ]
 
-PHOTO_QUALITY = 85
 _POS = np.array([220, 30, 30], dtype=np.float32)  # red
 _NEG = np.array([30, 80, 230], dtype=np.float32)  # blue
-
-
-def to_pil(x01: torch.Tensor | np.ndarray) -> Image.Image:
-    """[3, H, W] (or [H, W, 3]) floats in [0, 1] -> RGB PIL image."""
-    a = x01.detach().cpu().float().numpy() if isinstance(x01, torch.Tensor) else np.asarray(x01, dtype=np.float32)
-    if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
-        a = a.transpose(1, 2, 0)
-    if a.shape[-1] == 1:
-        a = a.repeat(3, axis=-1)
-    return Image.fromarray((a.clip(0, 1) * 255 + 0.5).astype(np.uint8))
-
-
-def encode_webp(img: Image.Image, lossless: bool = False, quality: int = PHOTO_QUALITY) -> bytes:
-    """WebP bytes. Lossless uses the fastest method (overlays are smooth and compress well anyway)."""
-    buf = io.BytesIO()
-    if lossless:
-        img.save(buf, format="WEBP", lossless=True, quality=50, method=0)
-    else:
-        img.save(buf, format="WEBP", quality=quality, method=4)
-    return buf.getvalue()
 
 
 def crop_box(img: Image.Image, box: tuple[int, int, int, int], min_size: int = 64) -> Image.Image:

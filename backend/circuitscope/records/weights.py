@@ -19,8 +19,8 @@ expanded
     dummy input with a hook on `src` that replaces its output by a leaf tensor of zeros that requires
     grad, and a hook on `dst` that captures its output and stops the forward pass; all dst channels'
     gradients are taken in batches with ``torch.autograd.grad(..., is_grads_batched=True)``.
-    Linearisation (``linearized``): ReLU-family activations (relu, relu6, leaky_relu, elu, gelu, silu,
-    hardswish, mish, celu, selu, and modules whose class name contains "relu", e.g. lucent's
+    Linearisation (``activations.linearize.linearized``): ReLU-family activations (relu, relu6, leaky_relu,
+    elu, gelu, silu, hardswish, mish, celu, selu, and modules whose class name contains "relu", e.g. lucent's
     RedirectedReLU) become the identity; max-pooling becomes average pooling with the same window
     (count_include_pad=False) and adaptive max-pooling adaptive average pooling; ``F.pad`` with
     value -inf (lucent pads before max-pools) pads with 0. BatchNorm in eval mode, convs, average
@@ -41,26 +41,24 @@ matrices are always kept.
 """
 from __future__ import annotations
 
-import math
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from ..models.base import LoadedModel
-from ..activations.hooks import StopForward
-from ..models.layers import _first_tensor, dummy_input, require_hooks, resolve_layers
+from circuitscope.activations import Trace
+from circuitscope.activations.linearize import linearized
+from circuitscope.models.base import LoadedModel
+from circuitscope.models.layers import dummy_input, require_hooks, resolve_layers
+
+__all__ = ["DIRECT", "EXPANDED", "KEEP_ALL_FLOATS", "NONE", "Connection", "LayerConnections", "layer_connections",
+           "linearized"]
 
 DIRECT, EXPANDED, NONE = "direct", "expanded", "none"
 KEEP_ALL_FLOATS = 4_000_000  # 16 MB of float32: e.g. 480 x 256 channel pairs with 5x5 kernels
-
-_RELU_LIKE = {"relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "gelu", "silu",
-              "hardswish", "mish", "celu", "celu_", "selu", "selu_", "rrelu", "rrelu_"}
 
 
 @dataclass
@@ -163,94 +161,6 @@ class LayerConnections:
                 "connections": conns}
 
 
-# ----------------------------------------------------------------------------- linearisation
-
-def _pool_args(args, kwargs, names, defaults):
-    vals = dict(zip(names, args))
-    vals.update(kwargs)
-    for n, d in zip(names, defaults):
-        vals.setdefault(n, d)
-    return vals
-
-
-class _Linearize(TorchFunctionMode):
-    """ReLU-likes -> identity, max-pool -> avg-pool, -inf padding -> 0 padding.
-
-    With `batch_fix`, concatenations that mix batch-1 tensors (computed before src) with batch-B
-    tensors (derived from a batch-B src replacement) expand the batch-1 ones, so that the part of the
-    network after src can run on a real batch of B one-hot gradient probes.
-    """
-
-    def __init__(self, batch_fix: bool = False):
-        super().__init__()
-        self.batch_fix = batch_fix
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        name = getattr(func, "__name__", "")
-        if name in _RELU_LIKE and args and isinstance(args[0], torch.Tensor):
-            return args[0]
-        if name in ("max_pool2d", "_max_pool2d", "max_pool2d_with_indices") and args:
-            v = _pool_args(args, kwargs, ["input", "kernel_size", "stride", "padding", "dilation", "ceil_mode",
-                                          "return_indices"], [None, None, None, 0, 1, False, False])
-            dil = v["dilation"]
-            if not v["return_indices"] and (dil == 1 or (isinstance(dil, (list, tuple)) and all(d == 1 for d in dil))):
-                stride = v["stride"] if v["stride"] not in (None, [], ()) else v["kernel_size"]
-                return F.avg_pool2d(v["input"], v["kernel_size"], stride, v["padding"], v["ceil_mode"],
-                                    count_include_pad=False)
-        if name in ("adaptive_max_pool2d", "_adaptive_max_pool2d") and args:
-            v = _pool_args(args, kwargs, ["input", "output_size", "return_indices"], [None, None, False])
-            if not v["return_indices"]:
-                return F.adaptive_avg_pool2d(v["input"], v["output_size"])
-        if name == "pad" and args:
-            v = _pool_args(args, kwargs, ["input", "pad", "mode", "value"], [None, None, "constant", None])
-            if v["mode"] == "constant" and v["value"] is not None and math.isinf(float(v["value"])):
-                return F.pad(v["input"], v["pad"], mode="constant", value=0.0)
-        if self.batch_fix and name in ("cat", "concat", "concatenate", "stack") and args \
-                and isinstance(args[0], (list, tuple)):
-            ts = list(args[0])
-            sizes = {t.shape[0] for t in ts if isinstance(t, torch.Tensor) and t.dim() > 0}
-            dim = kwargs.get("dim", args[1] if len(args) > 1 else 0)
-            if len(sizes) == 2 and 1 in sizes and isinstance(dim, int) and dim % max(ts[0].dim(), 1) != 0:
-                big = max(sizes)
-                ts = [t.expand(big, *t.shape[1:]) if isinstance(t, torch.Tensor) and t.dim() > 0
-                      and t.shape[0] == 1 else t for t in ts]
-                return func(ts, *args[1:], **kwargs)
-        return func(*args, **kwargs)
-
-
-@contextmanager
-def linearized(module: nn.Module, batch_fix: bool = False):
-    """Run `module` with ReLUs as identity and max-pools as average pools (see module docstring)."""
-    handles = []
-
-    def identity_hook(mod, inputs, output):
-        if inputs and isinstance(inputs[0], torch.Tensor) and isinstance(output, torch.Tensor) \
-                and inputs[0].shape == output.shape:
-            return inputs[0]
-        return None
-
-    for _, m in module.named_modules():
-        # leaf, parameter-free modules only: a "ConvReLU" block must not become the identity
-        if "relu" in type(m).__name__.lower() and not any(True for _ in m.children()) \
-                and not any(True for _ in m.parameters(recurse=False)):
-            # prepend: run before any other hook, so a hook replacing this module's output wins
-            handles.append(m.register_forward_hook(identity_hook, prepend=True))
-    try:
-        with _Linearize(batch_fix):
-            yield
-    finally:
-        for h in handles:
-            h.remove()
-
-
-def _tensor_out(out: Any, layer: str) -> torch.Tensor:
-    t = _first_tensor(out)
-    if t is None:
-        raise ValueError(f"Layer '{layer}' does not output a tensor ({type(out).__name__})")
-    return t
-
-
 # ----------------------------------------------------------------------------- main entry
 
 def _candidate_sizes(full: int) -> list[int]:
@@ -323,52 +233,28 @@ def _empty(src: str, dst: str, top_n: int, c_src: int, c_dst: int) -> LayerConne
 def _record(model: LoadedModel, x: torch.Tensor, src: str, dst: str, mods: dict[str, nn.Module]) -> dict:
     """One linearised no-grad pass, stopped once both layers have run: call counts, order, and
     whether dst is fed by src's very tensor (direct)."""
-    info: dict[str, Any] = {"calls": {src: 0, dst: 0}, "order": [], "direct": False, "dst": dst}
-
-    def src_hook(mod, inputs, output):
-        info["calls"][src] += 1
-        t = _tensor_out(output, src)
-        info["src_out"], info["src_version"] = t, t._version
-        info["order"].append(src)
-        if info["calls"][dst]:
-            raise StopForward
-
-    def dst_hook(mod, inputs, output):
-        info["calls"][dst] += 1
-        info["dst_out"] = _tensor_out(output, dst)
-        info["order"].append(dst)
-        s = info.get("src_out")
-        if s is not None and isinstance(mod, (nn.Conv2d, nn.Linear)) and inputs \
-                and inputs[0] is s and s._version == info["src_version"]:
-            info["direct"] = True
-        if info["calls"][src]:
-            raise StopForward
-
-    h1 = mods[src].register_forward_hook(src_hook)
-    h2 = mods[dst].register_forward_hook(dst_hook)
     module = model.module
-    was_training = module.training
-    module.eval()
+    # detach=False keeps the captured objects themselves: "direct" compares identities
+    trace = Trace(module, [src, dst], retain_input=True, stop=True, detach=False, eval_mode=True)
     try:
-        with torch.no_grad(), linearized(module):
-            module(x)
-    except StopForward:
-        pass
+        with torch.no_grad(), trace, linearized(module):
+            trace.forward(x)
     except Exception as e:  # noqa: BLE001
         raise _ForwardFailed(f"{type(e).__name__}: {e}") from e
-    finally:
-        h1.remove()
-        h2.remove()
-        module.train(was_training)
     for name in (src, dst):
-        if info["calls"][name] == 0:
+        calls = trace.calls.get(name, 0)
+        if calls == 0:
             raise ValueError(f"Layer '{name}' did not run in the forward pass")
-        if info["calls"][name] > 1:
-            raise ValueError(f"Layer '{name}' runs {info['calls'][name]} times per forward pass, so its "
+        if calls > 1:
+            raise ValueError(f"Layer '{name}' runs {calls} times per forward pass, so its "
                              f"output is ambiguous; pick a layer that runs once (e.g. its parent block)")
-    if info["order"].index(src) > info["order"].index(dst):
+    if trace.order.index(src) > trace.order.index(dst):
         raise ValueError(f"'{src}' runs after '{dst}': src must be earlier than dst")
-    return info
+    s_out, d_inputs = trace.output[src], trace.input[dst]
+    # the forward stopped at dst, so the versions now are those dst saw
+    direct = isinstance(mods[dst], (nn.Conv2d, nn.Linear)) and bool(d_inputs) and d_inputs[0] is s_out \
+        and s_out._version == trace.version[src]
+    return {"src_out": s_out, "dst_out": trace.output[dst], "direct": direct, "dst": dst}
 
 
 def _rank(l2: torch.Tensor, top_n: int) -> list[np.ndarray]:
@@ -382,6 +268,7 @@ def _rank(l2: torch.Tensor, top_n: int) -> list[np.ndarray]:
 
 
 def _direct(layer: nn.Module, src: str, dst: str, c_src: int, top_n: int) -> LayerConnections:
+    assert isinstance(layer, (nn.Conv2d, nn.Linear))  # _record decides "direct" only for these
     w = layer.weight.detach().float().cpu()
     if isinstance(layer, nn.Linear):
         w = w[:, :, None, None]
@@ -408,45 +295,24 @@ def _run_segment(model: LoadedModel, x: torch.Tensor, src: str, dst: str, mods: 
     """Forward (linearised) with src's output replaced by a zero leaf of `batch` samples that requires
     grad; stop at dst. Returns (leaf, dst output)."""
     module = model.module
-    state: dict[str, Any] = {}
+    leaves: list[torch.Tensor] = []
 
-    def src_hook(mod, inputs, output):
-        t = _tensor_out(output, src)
+    def replace_with_leaf(t: torch.Tensor, layer: str) -> torch.Tensor:
         leaf = torch.zeros((batch, *t.shape[1:]), dtype=t.dtype, device=t.device).requires_grad_(True)
-        state["leaf"] = leaf
-        new = leaf.clone()  # a non-leaf: in-place ops downstream (+=, relu_) stay legal
-        if isinstance(output, torch.Tensor):
-            return new
-        if hasattr(output, "_fields"):  # a namedtuple
-            return type(output)(new, *output[1:])
-        return type(output)([new, *output[1:]])
+        leaves.append(leaf)
+        return leaf.clone()  # a non-leaf: in-place ops downstream (+=, relu_) stay legal
 
-    def dst_hook(mod, inputs, output):
-        state["dst"] = _tensor_out(output, dst)
-        raise StopForward
-
-    h1 = mods[src].register_forward_hook(src_hook)
-    h2 = mods[dst].register_forward_hook(dst_hook)
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.enable_grad(), linearized(module, batch_fix=batch > 1):
-            try:
-                module(x)
-            except StopForward:
-                pass
-    finally:
-        h1.remove()
-        h2.remove()
-        module.train(was_training)
-    if "dst" not in state or "leaf" not in state:
+    trace = Trace(module, [src, dst], edit={src: replace_with_leaf}, stop=[dst], detach=False, eval_mode=True)
+    with torch.enable_grad(), trace, linearized(module, batch_fix=batch > 1):
+        trace.forward(x)
+    if dst not in trace.output or not leaves:
         raise ValueError(f"'{dst}' was not reached after '{src}'")
-    out = state["dst"]
+    out = trace.output[dst]
     if not out.requires_grad:
         raise _Independent(f"'{dst}' does not depend on '{src}'")
     if out.shape[0] != batch:
         raise ValueError(f"'{dst}' output has batch {out.shape[0]}, expected {batch}")
-    return state["leaf"], out
+    return leaves[0], out
 
 
 def _centre(out: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """Engine, sessions and schema migrations (Alembic), for SQLite and PostgreSQL alike."""
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -25,7 +26,10 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # Pool: more connections than the web server has worker threads (anyio's 40), so a request never waits
+        # for a connection while another holds one waiting for the write lock. SQLite connections are cheap.
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS},
+                               pool_size=48, max_overflow=32, pool_timeout=60)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _):  # WAL: readers never block the writer (API during a run)
@@ -33,10 +37,14 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=24, max_overflow=24, pool_timeout=60)
+
+
+SQLITE_BUSY_SECONDS = 60.0
 
 
 def alembic_config(url: str) -> Config:
@@ -80,10 +88,26 @@ class Database:
         if run_migrations:
             migrate(self.engine)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        # SQLite has one writer at a time. Write transactions of this process queue on this lock (fair, and
+        # without holding a pooled connection while waiting), then take SQLite's write lock up front (BEGIN
+        # IMMEDIATE: other processes such as the worker wait on busy_timeout instead of failing a transaction
+        # half-way with "database is locked").
+        self._write_lock = threading.Lock()
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A transaction: committed on success, rolled back on error (so nothing is half-written)."""
+    def session(self, write: bool = False) -> Iterator[Session]:
+        """A transaction: committed on success, rolled back on error (so nothing is half-written).
+
+        `write=True` for transactions that change things (every POST/PUT/PATCH/DELETE request): on SQLite they
+        run one at a time, holding the write lock from the start, so they never fail on lock contention."""
+        if write and self.is_sqlite:
+            with self._write_lock:
+                with self.sessionmaker() as session:
+                    with session.begin():
+                        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+                        yield session
+            return
         with self.sessionmaker() as session:
             with session.begin():
                 yield session

@@ -195,7 +195,7 @@ def write_featurevis(
                 unit_id=unit.id,
                 objective=rec.objective,
                 variant=rec.variant,
-                image_hash=store_blob(session, blobs, rec.image_png),
+                image_hash=store_blob(session, blobs, rec.image_webp),
                 activation=float(rec.activation),
                 peak=None if getattr(rec, "peak", None) is None else finite(float(rec.peak)),
                 params=params,

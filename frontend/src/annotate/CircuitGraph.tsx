@@ -18,10 +18,18 @@ function loadCytoscape() {
   return loaded;
 }
 
-function elements(c: Circuit): ElementDefinition[] {
+export type EdgeStrength = "weight" | "attribution";
+
+/** Edge strength shown: the weight, or (from a circuit test) weight x activation on the target's images. */
+function strengthOf(e: Circuit["edges"][number], strength: EdgeStrength, attributions?: Record<string, number | null>) {
+  if (strength === "attribution") return attributions?.[`${e.source}->${e.target}`] ?? 0;
+  return e.weight;
+}
+
+function elements(c: Circuit, strength: EdgeStrength = "weight", attributions?: Record<string, number | null>): ElementDefinition[] {
   const parentOf = new Map<string, string>();
   c.supernodes.forEach((s, i) => s.nodes.forEach((n) => parentOf.has(n) || parentOf.set(n, `sn${i}`)));
-  const maxW = Math.max(1e-9, ...c.edges.map((e) => Math.abs(e.weight)));
+  const maxW = Math.max(1e-9, ...c.edges.map((e) => Math.abs(strengthOf(e, strength, attributions))));
   // columns (layer order): edges that skip a column are drawn as arcs so they do not hide the others
   const cols = [...new Set(c.nodes.map((n) => n.layer_position ?? 1e6))].sort((a, b) => a - b);
   const colOf = new Map(c.nodes.map((n) => [n.id, cols.indexOf(n.layer_position ?? 1e6)]));
@@ -30,7 +38,7 @@ function elements(c: Circuit): ElementDefinition[] {
     els.push({
       data: {
         id: n.id,
-        label: `${n.layer}:${n.index}${n.label ? `\n${n.label.length > 28 ? n.label.slice(0, 27) + "…" : n.label}` : ""}`,
+        label: `${n.layer}:${n.index}${n.label ? `\n${n.label.length > 60 ? n.label.slice(0, 59) + "…" : n.label}` : ""}`,
         ...(n.image_hash ? { image: imageUrl(n.image_hash) } : {}),
         parent: parentOf.get(n.id),
         pinned: n.pinned ? 1 : 0,
@@ -39,31 +47,62 @@ function elements(c: Circuit): ElementDefinition[] {
     });
   }
   for (const e of c.edges) {
+    const v = strengthOf(e, strength, attributions);
     els.push({
       data: {
         id: `${e.source}->${e.target}`,
         source: e.source,
         target: e.target,
-        color: e.weight >= 0 ? POS : NEG,
-        width: 1 + (7 * Math.abs(e.weight)) / maxW,
-        wlabel: (e.weight >= 0 ? "+" : "") + e.weight.toPrecision(3),
+        color: v >= 0 ? POS : NEG,
+        width: 1 + (7 * Math.abs(v)) / maxW,
+        wlabel: (v >= 0 ? "+" : "") + v.toPrecision(3) + (strength === "attribution" ? " attr" : ""),
         kind: e.kind,
         skip: Math.abs((colOf.get(e.target) ?? 0) - (colOf.get(e.source) ?? 0)) > 1 ? 1 : 0,
+        showw: c.edges.length <= 60 ? 1 : 0,
       },
     });
   }
   return els;
 }
 
-/** Columns by layer position (the model's order), units sorted by index within a column. */
-function layerPositions(c: Circuit): Record<string, { x: number; y: number }> {
+const COL_W = 250;
+const ROW_H = 170;
+
+/** The group (supernode) a node is drawn in: its first supernode, else -1. */
+function groupOf(c: Circuit): Map<string, number> {
+  const g = new Map<string, number>();
+  c.supernodes.forEach((s, i) => s.nodes.forEach((n) => g.has(n) || g.set(n, i)));
+  return g;
+}
+
+/** Columns by layer position (the model's order). Rows come in horizontal bands, one per supernode and then
+ * one for ungrouped units, so a supernode's box (the bounding box of its members) never encloses a unit that
+ * is not a member. Within a band, units are sorted by index. */
+export function layerPositions(c: Circuit): Record<string, { x: number; y: number }> {
   const cols = [...new Set(c.nodes.map((n) => n.layer_position ?? 1e6))].sort((a, b) => a - b);
+  const group = groupOf(c);
+  const bands = [...c.supernodes.map((_, i) => i), -1];
   const out: Record<string, { x: number; y: number }> = {};
-  for (const [ci, p] of cols.entries()) {
-    const inCol = c.nodes.filter((n) => (n.layer_position ?? 1e6) === p).sort((a, b) => a.index - b.index);
-    inCol.forEach((n, ri) => (out[n.id] = { x: ci * 230, y: (ri - (inCol.length - 1) / 2) * 150 }));
+  let y0 = 0;
+  for (const b of bands) {
+    const inBand = c.nodes.filter((n) => (group.get(n.id) ?? -1) === b);
+    if (!inBand.length) continue;
+    let rows = 0;
+    for (const [ci, p] of cols.entries()) {
+      const inCol = inBand.filter((n) => (n.layer_position ?? 1e6) === p).sort((a, b2) => a.index - b2.index);
+      inCol.forEach((n, ri) => (out[n.id] = { x: ci * COL_W, y: y0 + ri * ROW_H }));
+      rows = Math.max(rows, inCol.length);
+    }
+    y0 += rows * ROW_H + (b >= 0 ? 70 : 0); // room for the box's padding and title between bands
   }
   return out;
+}
+
+/** Height of the drawing area: grows with the rows so labels stay readable instead of shrinking to fit. */
+function graphHeight(c: Circuit): number {
+  const ys = Object.values(layerPositions(c)).map((p) => p.y);
+  const span = ys.length ? Math.max(...ys) - Math.min(...ys) : 0;
+  return Math.max(420, Math.min(1600, span + ROW_H + 110));
 }
 
 /** The circuit as an interactive graph: feature-vis thumbnails, labels, edges coloured by sign and sized
@@ -73,11 +112,15 @@ export function CircuitGraph({
   layout,
   onSelect,
   onOpen,
+  strength = "weight",
+  attributions,
 }: {
   circuit: Circuit;
   layout: LayoutKind;
   onSelect: (ids: string[]) => void;
   onOpen: (id: string) => void;
+  strength?: EdgeStrength;
+  attributions?: Record<string, number | null>;
 }) {
   const box = useRef<HTMLDivElement>(null);
   const cyRef = useRef<Core | null>(null);
@@ -92,7 +135,7 @@ export function CircuitGraph({
         const pos = layerPositions(circuit);
         const cy = cytoscape({
           container: box.current,
-          elements: elements(circuit),
+          elements: elements(circuit, strength, attributions),
           wheelSensitivity: 0.3,
           boxSelectionEnabled: true,
           style: [
@@ -100,8 +143,8 @@ export function CircuitGraph({
               selector: "node",
               style: {
                 shape: "round-rectangle",
-                width: 72,
-                height: 72,
+                width: 80,
+                height: 80,
                 "background-color": "#f3f3f5",
                 "border-width": 1,
                 "border-color": "#bbb",
@@ -109,8 +152,12 @@ export function CircuitGraph({
                 "text-valign": "bottom",
                 "text-margin-y": 4,
                 "text-wrap": "wrap",
-                "text-max-width": "150px",
-                "font-size": 10,
+                "text-max-width": "200px",
+                "font-size": 13,
+                "min-zoomed-font-size": 0,
+                "text-background-color": "#fff",
+                "text-background-opacity": 0.85,
+                "text-background-padding": "2px",
                 color: "#222",
               },
             },
@@ -144,6 +191,11 @@ export function CircuitGraph({
                 opacity: 0.8,
               },
             },
+            // weights written on the edges (small circuits; larger ones show them on hover)
+            {
+              selector: "edge[showw = 1]",
+              style: { label: "data(wlabel)", "font-size": 11, color: "#333", "text-background-color": "#fff", "text-background-opacity": 0.9, "text-background-padding": "1px", "text-rotation": "autorotate" } as never,
+            },
             { selector: "edge[kind = 'expanded']", style: { "line-style": "dashed" } },
             {
               selector: "edge[skip = 1]",
@@ -161,7 +213,7 @@ export function CircuitGraph({
         cy.on("mouseover", "edge", (e: EventObject) => e.target.addClass("hover"));
         cy.on("mouseout", "edge", (e: EventObject) => e.target.removeClass("hover"));
         cy.fit(undefined, 30);
-        if (cy.zoom() > 1.4) cy.zoom(1.4), cy.center();
+        if (cy.zoom() > 1.2) cy.zoom(1.2), cy.center();
         cyRef.current = cy;
         (window as unknown as { __circuitGraph?: Core }).__circuitGraph = cy; // for end-to-end tests
       },
@@ -172,13 +224,13 @@ export function CircuitGraph({
       cyRef.current?.destroy();
       cyRef.current = null;
     };
-  }, [circuit, layout]);
+  }, [circuit, layout, strength, attributions]);
   return (
     <div className="circuit-graph-wrap">
-      <div ref={box} className="circuit-graph" data-testid="circuit-graph" aria-label="circuit graph" />
+      <div ref={box} className="circuit-graph" data-testid="circuit-graph" aria-label="circuit graph" style={{ height: graphHeight(circuit) }} />
       {err && <div className="error-box">Could not draw the graph: {err}</div>}
       <div className="legend small muted">
-        <span style={{ color: POS }}>━ positive</span> <span style={{ color: NEG }}>━ negative</span> width ∝ |weight| · dashed = expanded weight · orange
+        <span style={{ color: POS }}>━ positive</span> <span style={{ color: NEG }}>━ negative</span> width ∝ |{strength === "attribution" ? "attribution (weight × activation, from the test)" : "weight"}| · dashed = expanded weight · orange
         frame = pinned · shift-click or drag a box to select · double-click opens a unit
       </div>
     </div>

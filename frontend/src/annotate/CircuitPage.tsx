@@ -17,11 +17,12 @@ import {
   type CircuitStatus,
   type CircuitSummary,
   type Revision,
-  type Suggestion,
-  type Suggestions,
 } from "./annotateApi";
 import { Thumb } from "./bits";
-import { CircuitGraph, type LayoutKind } from "./CircuitGraph";
+import { CircuitGraph, type EdgeStrength, type LayoutKind } from "./CircuitGraph";
+import { CircuitSuggestions } from "./CircuitSuggestions";
+import { CircuitTestPanel, EdgeStrengthSwitch } from "./CircuitTestPanel";
+import { useEditQueue } from "./editQueue";
 
 /** All circuit hypotheses, filterable; create a new one. */
 export function CircuitsPage() {
@@ -69,6 +70,7 @@ export function CircuitsPage() {
         </EmptyState>
       )}
       {data && data.length > 0 && (
+        <div className="table-scroll">
         <table className="layers circuits-table">
           <thead>
             <tr>
@@ -101,6 +103,7 @@ export function CircuitsPage() {
             ))}
           </tbody>
         </table>
+        </div>
       )}
     </div>
   );
@@ -151,17 +154,21 @@ export function CircuitPage() {
   const [err, setErr] = useState<string | null>(null);
   const [conflict, setConflict] = useState<string | null>(null);
   const [histTick, setHistTick] = useState(0);
+  const [strength, setStrength] = useState<EdgeStrength>("weight");
+  const [attributions, setAttributions] = useState<Record<string, number | null> | undefined>(undefined);
   const writable = canWrite(me);
+  const edits = useEditQueue(data);
   if (loading && !data) return <Loading what="Loading circuit" />;
   if (error) return <ErrorBox error={error} />;
   if (!data) return null;
   const c = data;
 
-  /** Every change states the version it is based on; a 409 shows who changed what, nothing is lost. */
+  /** Every change states the version it is based on; our own edits queue on the newest version (quick clicks
+   * never conflict with each other); a 409 shows who else changed what, nothing is lost. */
   const mutate = async (method: string, url: string, body: Record<string, unknown>) => {
     setErr(null);
     try {
-      const next = await send<Circuit>(method, url, { version: c.version, ...body });
+      const next = await edits.run((version) => send<Circuit>(method, url, { version, ...body }));
       setConflict(null);
       set(next);
       setHistTick((t) => t + 1);
@@ -173,7 +180,6 @@ export function CircuitPage() {
     }
   };
   const addUnits = (units: { layer: string; index: number }[]) => mutate("POST", `${A.circuit(cid)}/nodes`, { units });
-  const keys = new Set(c.nodes.map((n) => n.id));
 
   return (
     <div className="circuit-page">
@@ -214,16 +220,22 @@ export function CircuitPage() {
                 selected={selected}
                 circuit={c}
                 onGroup={(name) => mutate("PATCH", A.circuit(cid), { supernodes: [...c.supernodes, { name, nodes: selected }] })}
-                onPin={(pinned) => pinMany(cid, c, selected, pinned, set, setErr)}
+                onPin={async (pinned) => {
+                  for (const k of selected) if (!(await mutate("PATCH", `${A.circuit(cid)}/nodes/${encodeURIComponent(k)}`, { pinned }))) break;
+                }}
                 onRemove={() => mutate("POST", `${A.circuit(cid)}/nodes/remove`, { nodes: selected }).then(() => setSelected([]))}
               />
             )}
             {selected.length === 0 && <span className="muted small">{c.nodes.length} units · {c.edges.length} edges</span>}
+            <EdgeStrengthSwitch value={attributions ? strength : "weight"} onChange={setStrength} disabled={!attributions} />
+            {edits.pending > 0 && <span className="muted small" data-testid="saving">saving {edits.pending} change{edits.pending > 1 ? "s" : ""}…</span>}
           </div>
           {c.nodes.length ? (
             <CircuitGraph
               circuit={c}
               layout={layout}
+              strength={attributions ? strength : "weight"}
+              attributions={attributions}
               onSelect={setSelected}
               onOpen={(k) => {
                 const n = c.nodes.find((x) => x.id === k);
@@ -233,12 +245,18 @@ export function CircuitPage() {
           ) : (
             <EmptyState title="No units yet">Add units below or from a unit page.</EmptyState>
           )}
+          <CircuitTestPanel
+            circuit={c}
+            writable={writable}
+            onResult={(doc, stale) => setAttributions(doc && !stale ? Object.fromEntries(doc.edges.map((e) => [`${e.source}->${e.target}`, e.attribution])) : undefined)}
+            onSetStatus={(status) => mutate("PATCH", A.circuit(cid), { status })}
+          />
           <Supernodes circuit={c} writable={writable} onChange={(sn) => mutate("PATCH", A.circuit(cid), { supernodes: sn })} />
           <NodesTable circuit={c} />
         </div>
         <aside>
           {writable && <AddUnit onAdd={(layer, index) => addUnits([{ layer, index }])} />}
-          {c.nodes.length > 0 && <SuggestionsPanel cid={cid} version={c.version} writable={writable} members={keys} onAdd={(s) => addUnits([{ layer: s.layer, index: s.index }])} />}
+          {c.nodes.length > 0 && <CircuitSuggestions circuit={c} writable={writable} onAdd={addUnits} />}
           <ExportPanel circuit={c} />
           {writable && (
             <div className="panel">
@@ -269,19 +287,6 @@ export function CircuitPage() {
       </div>
     </div>
   );
-}
-
-async function pinMany(cid: number, c: Circuit, keys: string[], pinned: boolean, set: (c: Circuit) => void, setErr: (s: string) => void) {
-  let version = c.version;
-  try {
-    for (const k of keys) {
-      const next = await send<Circuit>("PATCH", `${A.circuit(cid)}/nodes/${encodeURIComponent(k)}`, { version, pinned });
-      version = next.version;
-      set(next);
-    }
-  } catch (e) {
-    setErr(errorText(e));
-  }
 }
 
 function MetaEditor({ circuit, writable, onSave }: { circuit: Circuit; writable: boolean; onSave: (f: Record<string, unknown>) => Promise<boolean> }) {
@@ -429,48 +434,6 @@ function AddUnit({ onAdd }: { onAdd: (layer: string, index: number) => Promise<b
   );
 }
 
-function SuggestionsPanel({ cid, version, writable, members, onAdd }: { cid: number; version: number; writable: boolean; members: Set<string>; onAdd: (s: Suggestion) => void }) {
-  const { data, reload } = useFresh<Suggestions>(A.suggestions(cid));
-  useEffect(reload, [version]); // eslint-disable-line react-hooks/exhaustive-deps
-  if (!data) return null;
-  const list = (title: string, items: Suggestion[]) => (
-    <>
-      <h3>{title}</h3>
-      {!items.length && <p className="muted small">none stored</p>}
-      <ul className="plain suggestions">
-        {items
-          .filter((s) => !members.has(`${s.layer}:${s.index}`))
-          .map((s) => (
-            <li key={`${s.layer}:${s.index}`} data-testid="suggestion">
-              <Thumb hash={s.image_hash} size={36} alt={`${s.layer}:${s.index}`} />
-              <span className="mono small">
-                {s.layer}:{s.index}
-              </span>
-              <span className={s.weight >= 0 ? "pos small" : "neg small"} title={`${s.kind} weight, L2 ${s.l2.toPrecision(3)}, via ${s.via}`}>
-                {s.weight >= 0 ? "+" : ""}
-                {s.weight.toPrecision(3)}
-              </span>
-              <span className="small ellipsis">{s.label}</span>
-              {writable && (
-                <button type="button" className="small" onClick={() => onAdd(s)} aria-label={`add ${s.layer}:${s.index}`}>
-                  + add
-                </button>
-              )}
-            </li>
-          ))}
-      </ul>
-    </>
-  );
-  return (
-    <div className="panel">
-      <h2>Suggested units</h2>
-      <p className="muted small">Strongest stored weights (by L2) into and out of the circuit.</p>
-      {list("Upstream", data.upstream)}
-      {list("Downstream", data.downstream)}
-    </div>
-  );
-}
-
 function ExportPanel({ circuit }: { circuit: Circuit }) {
   const formats: [string, string][] = [
     ["graph-json", "Graph JSON (Neuronpedia)"],
@@ -505,6 +468,7 @@ function HistoryPanel({ cid, tick }: { cid: number; tick: number }) {
   return (
     <div className="panel">
       <h2>History</h2>
+      {!data && <div className="skeleton-row small" aria-busy="true">loading history…</div>}
       <ol className="revisions small">
         {data?.map((r) => (
           <li key={r.version}>

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Link, useNavigate } from "react-router-dom";
 import { ApiError } from "../api";
 import { ErrorBox } from "../components/ErrorBox";
@@ -393,9 +393,15 @@ function UnitCircuits({ state, writable, reload }: { state: UnitLabels; writable
   const { data: all } = useFresh<CircuitSummary[]>(writable ? A.circuits(`?model=${encodeURIComponent(model)}`) : null);
   const [err, setErr] = useState<string | null>(null);
   const [target, setTarget] = useState("");
+  // disabled while a request runs: a double click must not create two circuits
+  const [busy, setBusy] = useState(false);
+  const running = useRef(false); // also guards clicks that arrive before the re-render disables the button
   const member = new Set(state.circuits.map((c) => c.id));
   const start = async () => {
+    if (running.current) return;
+    running.current = true;
     setErr(null);
+    setBusy(true);
     try {
       const c = await send<Circuit>("POST", A.circuits(), {
         model,
@@ -405,11 +411,15 @@ function UnitCircuits({ state, writable, reload }: { state: UnitLabels; writable
       navigate(`/circuits/${c.id}`);
     } catch (e) {
       setErr(errorText(e));
+      setBusy(false);
+      running.current = false;
     }
   };
   const addTo = async () => {
     const c = all?.find((x) => String(x.id) === target);
-    if (!c) return;
+    if (!c || running.current) return;
+    running.current = true;
+    setBusy(true);
     try {
       const fresh = await send<Circuit>("GET", A.circuit(c.id));
       await send("POST", `${A.circuit(c.id)}/nodes`, { version: fresh.version, units: [{ layer, index }] });
@@ -417,6 +427,9 @@ function UnitCircuits({ state, writable, reload }: { state: UnitLabels; writable
       reload();
     } catch (e) {
       setErr(errorText(e));
+    } finally {
+      setBusy(false);
+      running.current = false;
     }
   };
   return (
@@ -432,8 +445,8 @@ function UnitCircuits({ state, writable, reload }: { state: UnitLabels; writable
       </ul>
       {writable && (
         <div className="row">
-          <button type="button" onClick={start} data-testid="start-circuit">
-            Start circuit here
+          <button type="button" onClick={start} data-testid="start-circuit" disabled={busy}>
+            {busy ? "Starting…" : "Start circuit here"}
           </button>
           <select aria-label="add to circuit" value={target} onChange={(e) => setTarget(e.target.value)}>
             <option value="">add to circuit…</option>
@@ -446,7 +459,7 @@ function UnitCircuits({ state, writable, reload }: { state: UnitLabels; writable
               ))}
           </select>
           {target && (
-            <button type="button" className="small" onClick={addTo}>
+            <button type="button" className="small" onClick={addTo} disabled={busy}>
               Add
             </button>
           )}

@@ -2,13 +2,15 @@ import { useEffect, useRef, useState } from "react";
 import type { Histogram as H } from "../api";
 
 /** Activation histogram drawn with plotly (loaded on demand, so other pages stay light). */
-export function Histogram({ hist, title, logY = true, height = 220 }: { hist: H; title: string; logY?: boolean; height?: number }) {
+export function Histogram({ hist, title, logY = true, height = 220, onReady }: { hist: H; title: string; logY?: boolean; height?: number; onReady?: () => void }) {
+  const ready = useRef(onReady);
+  ready.current = onReady;
   const el = useRef<HTMLDivElement>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     let live = true;
     const node = el.current;
-    import("plotly.js-dist-min")
+    import("plotly.js-basic-dist-min")
       .then(({ default: Plotly }) => {
         if (!live || !node) return;
         const centers = hist.counts.map((_, i) => (hist.edges[i] + hist.edges[i + 1]) / 2);
@@ -39,6 +41,7 @@ export function Histogram({ hist, title, logY = true, height = 220 }: { hist: H;
           { displayModeBar: false, responsive: true },
         );
       })
+      .then(() => live && ready.current?.())
       .catch((err) => live && setError(`Could not draw the histogram: ${err}`));
     return () => {
       live = false;
@@ -47,7 +50,7 @@ export function Histogram({ hist, title, logY = true, height = 220 }: { hist: H;
   useEffect(() => {
     const node = el.current;
     return () => {
-      if (node) import("plotly.js-dist-min").then(({ default: Plotly }) => Plotly.purge(node)).catch(() => undefined);
+      if (node) import("plotly.js-basic-dist-min").then(({ default: Plotly }) => Plotly.purge(node)).catch(() => undefined);
     };
   }, []);
   if (error) return <div className="error-box">{error}</div>;

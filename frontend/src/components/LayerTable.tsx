@@ -29,7 +29,7 @@ export function LayerTable({ model, layers }: { model: string; layers: LayerSumm
             <td className="muted mono">{l.output_shape.join("×")}</td>
             <td className="num">{l.channels}</td>
             <td>
-              <StatusBadge status={l.status} progress={l.progress} />
+              <StatusBadge status={l.status} progress={l.progress} stages={l.stages} />
               {l.status !== "done" && l.status !== "not_computed" && <ProgressBar value={l.progress} />}
             </td>
             <td>

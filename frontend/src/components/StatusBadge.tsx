@@ -7,9 +7,21 @@ const TEXT: Record<LayerStatus, string> = {
   not_computed: "not computed",
 };
 
-export function StatusBadge({ status, progress }: { status: LayerStatus; progress?: number }) {
+const STAGES = ["examples", "featurevis", "weights"];
+const STAGE_TEXT: Record<string, string> = { examples: "examples", featurevis: "feature vis", weights: "weights" };
+
+/** A layer's (or model's) status in words. With `stages`, a layer whose runs skipped a stage says which
+ * stages it has ("examples, weights computed") instead of a bare "computed". */
+export function StatusBadge({ status, progress, stages }: { status: LayerStatus; progress?: number; stages?: Record<string, StageProgress> }) {
   const pct = progress !== undefined && status !== "done" && status !== "not_computed" ? ` ${Math.round(progress * 100)}%` : "";
-  return <span className={`badge status-${status}`}>{TEXT[status] ?? status}{pct}</span>;
+  const done = stages ? STAGES.filter((s) => stages[s]?.status === "done") : STAGES;
+  const text = status === "done" && done.length < STAGES.length ? `${done.map((s) => STAGE_TEXT[s]).join(", ")} computed` : TEXT[status] ?? status;
+  return (
+    <span className={`badge status-${status}`} title={stages ? STAGES.map((s) => `${STAGE_TEXT[s]}: ${stages[s]?.status ?? "not run"}`).join(" · ") : undefined}>
+      {text}
+      {pct}
+    </span>
+  );
 }
 
 export function ProgressBar({ value }: { value: number }) {
@@ -22,15 +34,21 @@ export function ProgressBar({ value }: { value: number }) {
 }
 
 export function StageList({ stages }: { stages: Record<string, StageProgress> }) {
-  const names = ["examples", "featurevis", "weights"].filter((s) => s in stages);
-  if (!names.length) return <span className="muted">no stage started</span>;
+  if (!STAGES.some((s) => s in stages)) return <span className="muted">no stage started</span>;
+  // every stage gets a chip, so a stage no run asked for reads "not run" rather than being silently absent
   return (
     <span className="stages">
-      {names.map((s) => (
-        <span key={s} className={`stage stage-${stages[s].status}`} title={`${s}: ${stages[s].status}, ${stages[s].units_done}/${stages[s].units_total} units`}>
-          {s} {stages[s].status === "done" ? "✓" : `${stages[s].units_done}/${stages[s].units_total}`}
-        </span>
-      ))}
+      {STAGES.map((s) =>
+        s in stages ? (
+          <span key={s} className={`stage stage-${stages[s].status}`} title={`${s}: ${stages[s].status}, ${stages[s].units_done}/${stages[s].units_total} units`}>
+            {s} {stages[s].status === "done" ? "✓" : `${stages[s].units_done}/${stages[s].units_total}`}
+          </span>
+        ) : (
+          <span key={s} className="stage stage-not-run" title={`${s}: not run for this layer (the runs did not ask for it, or the first layer has no input weights)`}>
+            {s} –
+          </span>
+        ),
+      )}
     </span>
   );
 }

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { ApiError, cached, fetchCached } from "../api";
+import { ApiError, cached, fetchCached, onInvalidate } from "../api";
 
 export interface ApiState<T> {
   data: T | undefined;
@@ -9,6 +9,12 @@ export interface ApiState<T> {
 
 /** Fetch a JSON resource (cached in memory); `url = null` fetches nothing. Re-fetches when url changes. */
 export function useApi<T>(url: string | null): ApiState<T> {
+  // Bumped when a write invalidates this url's cached response: fetch it again (the old data stays shown).
+  const [generation, setGeneration] = useState(0);
+  useEffect(() => {
+    if (!url) return;
+    return onInvalidate((prefix) => url.startsWith(prefix) && setGeneration((g) => g + 1));
+  }, [url]);
   const [state, setState] = useState<ApiState<T>>(() => {
     const hit = url ? cached<T>(url) : undefined;
     return { data: hit, error: undefined, loading: !!url && hit === undefined };
@@ -38,7 +44,7 @@ export function useApi<T>(url: string | null): ApiState<T> {
     return () => {
       live = false;
     };
-  }, [url]);
+  }, [url, generation]);
   return state;
 }
 

@@ -106,7 +106,7 @@ export function LayerConceptChart({ data, height }: { data: LayerConcepts; heigh
     let live = true;
     const node = el.current;
     if (!rows.length) return;
-    import("plotly.js-dist-min")
+    import("plotly.js-basic-dist-min")
       .then(({ default: Plotly }) => {
         if (!live || !node) return;
         const ordered = [...rows].reverse();

@@ -1,4 +1,5 @@
 import { useId, useMemo, useRef, useState, type ReactNode } from "react";
+import { StartGuard } from "./StartGuard";
 import { Link, useLocation, useNavigate } from "react-router-dom";
 import { ApiError } from "../api";
 import { ErrorBox } from "../components/ErrorBox";
@@ -601,6 +602,18 @@ export function NewJobPage() {
                     <option value="cuda:0" />
                     <option value="mps" />
                   </datalist>
+                  <div className="field" data-field="engine">
+                    <label htmlFor="engine">Engine</label>
+                    <select id="engine" name="engine" value={settings.engine} onChange={(e) => st({ engine: e.target.value as "local" | "ray" })}>
+                      <option value="local">local (the worker)</option>
+                      <option value="ray">Ray cluster</option>
+                    </select>
+                    <div className="muted small">
+                      {settings.engine === "ray"
+                        ? "spread over the server's Ray cluster; same records"
+                        : "runs in the worker process"}
+                    </div>
+                  </div>
                   <TextField
                     label="Model name (slug)"
                     name="model_slug"
@@ -616,9 +629,13 @@ export function NewJobPage() {
           </Section>
 
           <div className="start-row" ref={startRef}>
-            <button type="button" className="primary big" onClick={start} disabled={submitting}>
-              {submitting ? "Starting…" : "Start"}
-            </button>
+            <StartGuard
+              description={description}
+              units={discovered && !stale ? selectedUnits : null}
+              slug={settings.slug.trim() || defaultSlug(modelSpec(model))}
+              submitting={submitting}
+              onStart={start}
+            />
             {showProblems && Object.keys(problems).length > 0 && (
               <div className="field-problem" role="alert" data-testid="form-problems">
                 Fix first:{" "}

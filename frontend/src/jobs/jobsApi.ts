@@ -46,6 +46,7 @@ export interface RunDescription {
   layers: string[];
   model_slug?: string | null;
   device?: string;
+  engine?: "local" | "ray";
   examples?: Record<string, unknown>;
   featurevis?: Record<string, unknown>;
   weights?: Record<string, unknown>;

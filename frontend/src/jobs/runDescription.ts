@@ -39,6 +39,7 @@ export interface SettingsForm {
   objectives: Objective[];
   weights: boolean;
   device: string;
+  engine: "local" | "ray"; // ray: the server's Ray cluster (CIRCUITSCOPE_RAY_ADDRESS), see README
   slug: string;
 }
 
@@ -69,6 +70,7 @@ export const initialSettings: SettingsForm = {
   objectives: [...OBJECTIVES],
   weights: true,
   device: "cpu",
+  engine: "local",
   slug: "",
 };
 
@@ -181,6 +183,7 @@ export function buildRunDescription(
   if (!(device === "cpu" || device === "mps" || /^cuda(:\d+)?$/.test(device)))
     problems.device = "cpu, cuda, cuda:N or mps";
   const description: RunDescription = { model, dataset, layers, model_slug: slug, device };
+  if (s.engine === "ray") description.engine = "ray";
   const examples: Record<string, unknown> = { enabled: s.examples };
   const k = int(s.k, "examples.k", problems, 1, 200);
   if (k !== undefined) examples.k = k;
@@ -291,6 +294,7 @@ export function formsFromDescription(desc: RunDescription): {
       : [...OBJECTIVES],
     weights: w.enabled !== false,
     device: str(desc.device) || "cpu",
+    engine: desc.engine === "ray" ? "ray" : "local",
     slug: str(desc.model_slug),
   };
   return { model, dataset, settings, layers: [...(desc.layers ?? [])] };

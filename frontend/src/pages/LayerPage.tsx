@@ -122,7 +122,7 @@ export function LayerPage() {
         </div>
       </div>
       <p className="layer-meta">
-        {info.channels} units · output {info.output_shape.join("×")} · <StatusBadge status={info.status} progress={info.progress} />{" "}
+        {info.channels} units · output {info.output_shape.join("×")} · <StatusBadge status={info.status} progress={info.progress} stages={info.stages} />{" "}
         <StageList stages={info.stages} />
       </p>
       {info.status === "not_computed" ? (

@@ -1,16 +1,19 @@
 import { useEffect, useState } from "react";
-import { Link, useNavigate, useParams } from "react-router-dom";
+import { Link, useLocation, useNavigate, useParams } from "react-router-dom";
 import { UnitAnnotationPanel } from "../annotate";
-import { apiPaths, fmt, layerAbove, layerBelow, pagePaths, prefetch, type ConnectionOut, type Example, type FeatureVis, type UnitDetail } from "../api";
+import { apiPaths, fmt, layerAbove, layerBelow, pagePaths, prefetch, type FeatureVis, type UnitDetail } from "../api";
+import { BorderFlag, mapSizeOf } from "../components/BorderFlag";
+import { EnlargeLink } from "../components/EnlargeLink";
+import { ExampleGrid } from "../components/ExampleGrid";
+import { StatsSection } from "../components/StatsSection";
 import { ComputeHint } from "../components/ComputeHint";
 import { EmptyState, ErrorBox } from "../components/ErrorBox";
-import { Histogram } from "../components/Histogram";
-import { KernelHeatmap } from "../components/KernelHeatmap";
+import { ConnectionList } from "../components/ConnectionList";
 import { useKeys } from "../components/keys";
 import { Loading } from "../components/Loading";
 import { StatusBadge } from "../components/StatusBadge";
 import { ConceptPanel } from "../concepts";
-import { UnitImage, UnitThumb } from "../components/UnitThumb";
+import { UnitImage } from "../components/UnitThumb";
 import { useApi, useTitle } from "../components/useApi";
 
 const OBJECTIVE_TEXT: Record<string, string> = {
@@ -24,6 +27,8 @@ const OBJECTIVE_TEXT: Record<string, string> = {
 export function UnitPage() {
   const { model = "", layer = "", index: indexParam = "" } = useParams();
   const navigate = useNavigate();
+  // ↑/↓ clamp the index to the other layer's size; the index asked for travels along, so ↓ after ↑ returns to it
+  const wanted = (useLocation().state as { unitIndex?: number } | null)?.unitIndex;
   const index = /^-?\d+$/.test(indexParam) ? Number(indexParam) : NaN;
   useTitle(`${layer}:${indexParam} · ${model}`);
   const url = Number.isNaN(index) ? null : apiPaths.unit(model, layer, index);
@@ -42,8 +47,8 @@ export function UnitPage() {
   const go = {
     prev: () => L && index > 0 && navigate(pagePaths.unit(model, L.name, index - 1)),
     next: () => L && index < L.channels - 1 && navigate(pagePaths.unit(model, L.name, index + 1)),
-    up: () => above && navigate(pagePaths.unit(model, above.name, Math.min(index, above.channels - 1))),
-    down: () => below && navigate(pagePaths.unit(model, below.name, Math.min(index, below.channels - 1))),
+    up: () => above && navigate(pagePaths.unit(model, above.name, Math.min(wanted ?? index, above.channels - 1)), { state: { unitIndex: wanted ?? index } }),
+    down: () => below && navigate(pagePaths.unit(model, below.name, Math.min(wanted ?? index, below.channels - 1)), { state: { unitIndex: wanted ?? index } }),
     layer: () => navigate(pagePaths.layer(model, layer) + `#u${index}`),
   };
   useKeys({
@@ -105,7 +110,7 @@ export function UnitPage() {
         </div>
       </div>
       <p className="muted small">
-        {u.model_name} · {lyr.module_type} · {lyr.channels} units · <StatusBadge status={lyr.status} progress={lyr.progress} /> · keys: ←/→ unit, ↑/↓ layer, Esc grid, h heatmaps
+        {u.model_name} · {lyr.module_type} · {lyr.channels} units · <StatusBadge status={lyr.status} progress={lyr.progress} stages={lyr.stages} /> · keys: ←/→ unit, ↑/↓ layer, Esc grid, h heatmaps
       </p>
 
       {!u.computed ? (
@@ -174,9 +179,9 @@ function FeatureVisSection({ fvs, top, command }: { fvs: FeatureVis[]; top: numb
       <div className="fv-row">
         {fvs.map((f) => (
           <figure key={`${f.objective}-${f.variant}`} className={`fv fv-${f.objective}`}>
-            <a href={f.image} target="_blank" rel="noreferrer">
+            <EnlargeLink image={f.image} title={`${OBJECTIVE_TEXT[f.objective] ?? f.objective} render${f.objective === "diversity" ? ` ${f.variant + 1}` : ""}`}>
               <UnitImage image={f.image} size={f.objective === "channel" ? 192 : 128} lazy={false} alt={`${f.objective} render ${f.variant}`} />
-            </a>
+            </EnlargeLink>
             <figcaption>
               <span>
                 {OBJECTIVE_TEXT[f.objective] ?? f.objective}
@@ -203,6 +208,7 @@ function FeatureVisSection({ fvs, top, command }: { fvs: FeatureVis[]; top: numb
 }
 
 function ExamplesSection({ u, heatmap, onToggle }: { u: UnitDetail; heatmap: boolean; onToggle: () => void }) {
+  const mapSize = mapSizeOf(u.layer.output_shape);
   return (
     <section className="panel" aria-label="dataset examples">
       <div className="panel-head">
@@ -211,200 +217,20 @@ function ExamplesSection({ u, heatmap, onToggle }: { u: UnitDetail; heatmap: boo
           <input type="checkbox" checked={heatmap} onChange={onToggle} data-testid="heatmap-toggle" /> activation heatmap (h)
         </label>
       </div>
-      <ExampleGrid title="Top" rows={u.top} heatmap={heatmap} kind="top" inputSize={u.input_size} />
+      <BorderFlag top={u.top} mapSize={mapSize} />
+      <ExampleGrid title="Top" rows={u.top} heatmap={heatmap} kind="top" inputSize={u.input_size} mapSize={mapSize} />
       <ExampleGrid
         title="Bottom"
         rows={u.bottom}
         heatmap={heatmap}
         kind="bottom"
         inputSize={u.input_size}
+        mapSize={mapSize}
         note={
           // Below the layer's own minimum: the engine ranked these by the input of the layer's final ReLU.
           (u.stats.min ?? 0) >= 0 && u.bottom.some((r) => r.activation < 0) ? "pre-ReLU values (most negative input to the final ReLU)" : undefined
         }
       />
     </section>
-  );
-}
-
-const EX = 88;
-
-/** Dataset examples: the receptive-field crop, or (heatmap on) the whole image with the activation
- * overlay and the crop's box outlined. */
-function ExampleGrid({
-  title,
-  rows,
-  heatmap,
-  kind,
-  inputSize,
-  note,
-}: {
-  title: string;
-  rows: Example[];
-  heatmap: boolean;
-  kind: string;
-  inputSize: number;
-  note?: string;
-}) {
-  return (
-    <div className={`examples examples-${kind}`}>
-      <h3>
-        {title}{" "}
-        <span className="muted small">
-          {rows.length ? `${rows.length} images · activation at (y, x) of the activation map · ${heatmap ? "whole image, overlay: red +, blue −" : "receptive-field crop"}` : ""}
-          {note ? ` · ${note}` : ""}
-        </span>
-      </h3>
-      {rows.length === 0 ? (
-        <p className="muted small">No {kind} examples stored.</p>
-      ) : (
-        <div className="example-grid">
-          {rows.map((ex) => (
-            <figure key={`${ex.kind}-${ex.rank}`} className="example" title={`${ex.ref}${ex.label ? ` (${ex.label})` : ""} · position y=${ex.y}, x=${ex.x}`}>
-              <a href={ex.image} target="_blank" rel="noreferrer" className="example-img">
-                {heatmap ? (
-                  <>
-                    <img src={ex.image} width={EX} height={EX} alt={`${kind} example ${ex.rank + 1}, whole image`} decoding="async" />
-                    <img className="overlay" src={ex.heatmap} width={EX} height={EX} alt="" aria-hidden="true" />
-                    {ex.box.length === 4 && inputSize > 0 && (
-                      <span
-                        className="rf-box"
-                        style={{
-                          left: `${(100 * ex.box[0]) / inputSize}%`,
-                          top: `${(100 * ex.box[1]) / inputSize}%`,
-                          width: `${(100 * (ex.box[2] - ex.box[0])) / inputSize}%`,
-                          height: `${(100 * (ex.box[3] - ex.box[1])) / inputSize}%`,
-                        }}
-                      />
-                    )}
-                  </>
-                ) : (
-                  <img src={ex.crop} width={EX} height={EX} alt={`${kind} example ${ex.rank + 1}`} loading="lazy" decoding="async" />
-                )}
-              </a>
-              <figcaption>
-                <span className={ex.activation >= 0 ? "pos" : "neg"}>{fmt(ex.activation, 2)}</span>
-                <span className="muted">
-                  ({ex.y},{ex.x})
-                </span>
-                {ex.label && <span className="ex-label">{ex.label}</span>}
-              </figcaption>
-            </figure>
-          ))}
-        </div>
-      )}
-    </div>
-  );
-}
-
-function StatsSection({ u }: { u: UnitDetail }) {
-  const [perImage, setPerImage] = useState(false);
-  const s = u.stats;
-  const hist = perImage ? s.max_histogram : s.histogram;
-  const q = s.quantiles ? Object.entries(s.quantiles).sort((a, b) => Number(a[0]) - Number(b[0])) : [];
-  return (
-    <section className="panel" aria-label="activation statistics">
-      <div className="panel-head">
-        <h2>Activations</h2>
-        {s.histogram && s.max_histogram && (
-          <span className="seg">
-            <button type="button" className={`small ${!perImage ? "active" : ""}`} onClick={() => setPerImage(false)}>
-              all positions
-            </button>
-            <button type="button" className={`small ${perImage ? "active" : ""}`} onClick={() => setPerImage(true)}>
-              per-image max
-            </button>
-          </span>
-        )}
-      </div>
-      {hist ? (
-        <Histogram hist={hist} title={perImage ? "per-image spatial maximum" : "every position of every image"} />
-      ) : (
-        <p className="muted small">No histogram stored (computed with the dataset examples).</p>
-      )}
-      <table className="stats">
-        <tbody>
-          <tr>
-            <th>mean</th>
-            <td>{fmt(s.mean)}</td>
-            <th>std</th>
-            <td>{fmt(s.std)}</td>
-          </tr>
-          <tr>
-            <th>min</th>
-            <td>{fmt(s.min)}</td>
-            <th>max</th>
-            <td>{fmt(s.max)}</td>
-          </tr>
-          <tr>
-            <th title="fraction of positions > 0">active</th>
-            <td>{s.sparsity === null ? "–" : `${(s.sparsity * 100).toFixed(1)}%`}</td>
-            <th>top example</th>
-            <td>{fmt(s.top_activation)}</td>
-          </tr>
-          {q.length > 0 && (
-            <tr>
-              <th>quantiles</th>
-              <td colSpan={3} className="mono small">
-                {q.map(([k, v]) => `q${k}: ${fmt(Number(v))}`).join(" · ")}
-              </td>
-            </tr>
-          )}
-        </tbody>
-      </table>
-    </section>
-  );
-}
-
-const INITIAL_CONNECTIONS = 12;
-
-function ConnectionList({ title, rows, empty, testid, model }: { title: string; rows: ConnectionOut[]; empty: string; testid: string; model: string }) {
-  const [all, setAll] = useState(false);
-  const shown = all ? rows : rows.slice(0, INITIAL_CONNECTIONS);
-  const scale = Math.max(1e-12, ...rows.flatMap((r) => (r.kernel as unknown[]).flat(2) as number[]).map((v) => Math.abs(v)));
-  return (
-    <div className="connections" data-testid={testid}>
-      <h3>
-        {title} <span className="muted small">{rows.length ? `${rows.length} strongest` : ""}</span>
-      </h3>
-      {rows.length === 0 ? (
-        <p className="muted small">{empty}</p>
-      ) : (
-        <>
-          <div className="conn-grid">
-            {shown.map((c) => (
-              <div key={c.unit.id} className={`conn ${c.relative < 0.3 ? "weak" : ""}`} data-conn-layer={c.unit.layer} data-conn-index={c.unit.index}>
-                <UnitThumb model={c.unit.model} layer={c.unit.layer} index={c.unit.index} image={c.unit.image} label={c.unit.label} size={64} />
-                <div className="conn-info">
-                  <span className="conn-layer mono" title={`${c.unit.model} / ${c.unit.layer}`}>
-                    {c.unit.model !== model ? `${c.unit.model}/` : ""}
-                    {c.unit.layer}
-                  </span>
-                  <span className="conn-weights">
-                    <KernelHeatmap kernel={c.kernel} size={40} scale={scale} />
-                    <span className="conn-nums">
-                      <span className={c.strength >= 0 ? "pos" : "neg"} title="signed strength: sum of the kernel">
-                        {c.strength >= 0 ? "+" : "−"}
-                        {fmt(Math.abs(c.strength), 3)}
-                      </span>
-                      <span className="muted small" title="L2 norm of the kernel, and its share of the strongest">
-                        ‖w‖ {fmt(c.l2, 2)}
-                      </span>
-                      <span className="muted small">{Math.round(c.relative * 100)}%</span>
-                    </span>
-                  </span>
-                  {c.kind !== "direct" && <span className="badge">{c.kind}</span>}
-                </div>
-              </div>
-            ))}
-          </div>
-          {rows.length > INITIAL_CONNECTIONS && (
-            <button type="button" className="small" onClick={() => setAll((a) => !a)}>
-              {all ? "show fewer" : `show all ${rows.length}`}
-            </button>
-          )}
-        </>
-      )}
-    </div>
   );
 }

@@ -22,6 +22,7 @@ from ...annotate import search as search_svc
 from ...annotate import users as users_svc
 from ...annotate.units import UnitRef, relink_detached, resolve
 from ...annotate.users import Identity
+from ..bounds import MAX_ID, RowId, UnitIndex
 from ..auth import SESSION_COOKIE, auth_via, current_user, require_reader, require_role, require_user
 from ..deps import get_blobs, get_session
 from ..errors import ApiError
@@ -52,9 +53,15 @@ def me(request: Request):
 
 @router.post("/auth/login", summary="Sign in with name and password; sets the session cookie")
 def login(body: LoginIn, request: Request, response: Response, session: Session = Tx):
+    from ...annotate.ratelimit import limiter_for
+
+    limiter, client = limiter_for(request.app), request.client.host if request.client else "?"
+    limiter.check(body.name, client)  # 429 once this name or address has failed too often
     user = users_svc.authenticate(session, body.name, body.password)
     if user is None:
+        limiter.failed(body.name, client)
         raise ApiError(401, "Wrong user name or password.")
+    limiter.succeeded(body.name)
     _, secret = users_svc.create_token(session, user, name="browser session", kind="session",
                                        expires_days=users_svc.SESSION_DAYS)
     response.set_cookie(SESSION_COOKIE, secret, max_age=users_svc.SESSION_DAYS * 86400, httponly=True,
@@ -87,7 +94,7 @@ def create_token(body: TokenIn, who: Identity = Depends(require_user), session: 
 
 
 @router.delete("/auth/tokens/{token_id}", summary="Revoke one of your tokens")
-def revoke_token(token_id: int, who: Identity = Depends(require_user), session: Session = Tx):
+def revoke_token(token_id: RowId, who: Identity = Depends(require_user), session: Session = Tx):
     return users_svc.token_dict(users_svc.revoke_token(session, token_id, by=who))
 
 
@@ -146,14 +153,14 @@ def _unit_state(session: Session, ref: UnitRef, who: Identity | None) -> dict[st
 
 @router.get("/labels/{model}/{layer}/{index}", dependencies=reader,
             summary="A unit's labels (one per annotator), consensus, your own label, its families and circuits")
-def unit_labels(model: str, layer: str, index: int, request: Request, session: Session = Tx):
+def unit_labels(model: str, layer: str, index: UnitIndex, request: Request, session: Session = Tx):
     return _unit_state(session, UnitRef(model, layer, index), current_user(request))
 
 
 @router.put("/labels/{model}/{layer}/{index}",
             summary="Create or update YOUR label on a unit; `version` = the version you loaded (null if none). "
                     "409 if it changed since.")
-def put_label(model: str, layer: str, index: int, body: LabelIn, who: Identity = Depends(annotator),
+def put_label(model: str, layer: str, index: UnitIndex, body: LabelIn, who: Identity = Depends(annotator),
               session: Session = Tx):
     ref = UnitRef(model, layer, index)
     fields = body.model_dump(exclude={"version"})
@@ -162,7 +169,7 @@ def put_label(model: str, layer: str, index: int, body: LabelIn, who: Identity =
 
 
 @router.patch("/labels-by-id/{label_id}", summary="Edit a label by id (its annotator, or an admin); 409 if stale")
-def patch_label(label_id: int, body: LabelPatchIn, who: Identity = Depends(annotator),
+def patch_label(label_id: RowId, body: LabelPatchIn, who: Identity = Depends(annotator),
                 session: Session = Tx):
     fields = body.model_dump(exclude={"version"}, exclude_none=True)
     label = labels_svc.update_label(session, label_id, who, fields, body.version)
@@ -170,19 +177,19 @@ def patch_label(label_id: int, body: LabelPatchIn, who: Identity = Depends(annot
 
 
 @router.delete("/labels-by-id/{label_id}", summary="Withdraw a label (kept in history; saving again restores it)")
-def delete_label(label_id: int, version: int = Query(ge=1), who: Identity = Depends(annotator),
+def delete_label(label_id: RowId, version: int = Query(ge=1, le=MAX_ID), who: Identity = Depends(annotator),
                  session: Session = Tx):
     return labels_svc.label_dict(labels_svc.delete_label(session, label_id, who, version))
 
 
 @router.get("/labels-by-id/{label_id}/history", dependencies=reader, summary="Every revision of one label")
-def label_history(label_id: int, session: Session = Tx):
+def label_history(label_id: RowId, session: Session = Tx):
     return labels_svc.history(session, [label_id])
 
 
 @router.get("/labels/{model}/{layer}/{index}/history", dependencies=reader,
             summary="Every revision of every label on a unit, newest first")
-def unit_label_history(model: str, layer: str, index: int, session: Session = Tx):
+def unit_label_history(model: str, layer: str, index: UnitIndex, session: Session = Tx):
     labels = labels_svc.unit_labels(session, UnitRef(model, layer, index), include_deleted=True)
     return labels_svc.history(session, [l.id for l in labels])
 
@@ -199,7 +206,7 @@ def agreement(model: str, session: Session = Tx):
 @router.get("/queue/{model}/{layer}", dependencies=reader,
             summary="Unlabelled units of a layer, in order (mode any: nobody labelled it; mine: you did not)")
 def queue(model: str, layer: str, request: Request, mode: Literal["any", "mine"] = "any",
-          after: int = Query(-1, ge=-1), limit: int = Query(50, ge=1, le=500),
+          after: int = Query(-1, ge=-1, le=MAX_ID), limit: int = Query(50, ge=1, le=500),
           session: Session = Tx):
     idx, total = labels_svc.unlabeled_queue(session, (model, layer), current_user(request), mode, after, limit)
     return {"model": model, "layer": layer, "mode": mode, "remaining": total, "units": idx}
@@ -209,9 +216,9 @@ def queue(model: str, layer: str, request: Request, mode: Literal["any", "mine"]
 
 @router.get("/search", dependencies=reader, summary="Search labels, descriptions and tags, with filters")
 def search(q: str = Query("", max_length=200), model: Optional[str] = None, layer: Optional[str] = None,
-           family: Optional[int] = None, labeled: Optional[bool] = None, annotator: Optional[str] = None,
+           family: Optional[int] = Query(None, ge=0, le=MAX_ID), labeled: Optional[bool] = None, annotator: Optional[str] = None,
            status: Optional[Literal["draft", "confident", "disputed"]] = None, tag: Optional[str] = Query(None, max_length=50),
-           limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+           limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=MAX_ID),
            concept: Optional[str] = Query(None, max_length=200, description="units scored against this concept "
                                           "('orientation=45', or a kind: 'orientation')"),
            min_auc: float = Query(0.9, ge=0, le=1, description="with `concept`: the least AUC"),
@@ -234,12 +241,12 @@ def family_map(model: str, layer: str, session: Session = Tx):
 
 
 @router.get("/families/{family_id}", dependencies=reader)
-def get_family(family_id: int, session: Session = Tx):
+def get_family(family_id: RowId, session: Session = Tx):
     return families_svc.family_dict(families_svc.get_family(session, family_id))
 
 
 @router.get("/families/{family_id}/history", dependencies=reader)
-def family_history(family_id: int, session: Session = Tx):
+def family_history(family_id: RowId, session: Session = Tx):
     families_svc.get_family(session, family_id)
     return families_svc.history(session, family_id)
 
@@ -252,14 +259,14 @@ def create_family(body: FamilyIn, who: Identity = Depends(annotator), session: S
 
 
 @router.patch("/families/{family_id}", summary="Rename / comment / recolour a family; 409 if stale")
-def patch_family(family_id: int, body: FamilyPatchIn, who: Identity = Depends(annotator),
+def patch_family(family_id: RowId, body: FamilyPatchIn, who: Identity = Depends(annotator),
                  session: Session = Tx):
     f = families_svc.update_family(session, family_id, who, body.version, body.name, body.comment, body.color)
     return families_svc.family_dict(f)
 
 
 @router.post("/families/{family_id}/members", summary="Add and/or remove units; 409 if stale")
-def family_members(family_id: int, body: FamilyMembersIn, who: Identity = Depends(annotator),
+def family_members(family_id: RowId, body: FamilyMembersIn, who: Identity = Depends(annotator),
                    session: Session = Tx):
     f = families_svc.change_members(session, family_id, who, body.version, [(u.layer, u.index) for u in body.add],
                                     [(u.layer, u.index) for u in body.remove])
@@ -267,7 +274,7 @@ def family_members(family_id: int, body: FamilyMembersIn, who: Identity = Depend
 
 
 @router.delete("/families/{family_id}", summary="Delete a family (kept in history)")
-def delete_family(family_id: int, version: int = Query(ge=1), who: Identity = Depends(annotator),
+def delete_family(family_id: RowId, version: int = Query(ge=1, le=MAX_ID), who: Identity = Depends(annotator),
                   session: Session = Tx):
     return families_svc.family_dict(families_svc.delete_family(session, family_id, who, version))
 
@@ -276,7 +283,7 @@ def delete_family(family_id: int, version: int = Query(ge=1), who: Identity = De
 
 @router.get("/circuits", dependencies=reader, summary="Circuit hypotheses (filter by model, status, or a unit)")
 def list_circuits(model: Optional[str] = None, status: Optional[Literal["proposed", "supported", "refuted"]] = None,
-                  layer: Optional[str] = None, index: Optional[int] = None, session: Session = Tx):
+                  layer: Optional[str] = None, index: Optional[int] = Query(None, ge=0, le=MAX_ID), session: Session = Tx):
     unit = UnitRef(model, layer, index) if model and layer and index is not None else None
     return [circuits_svc.circuit_summary(c) for c in circuits_svc.list_circuits(session, model, status, unit)]
 
@@ -290,12 +297,12 @@ def create_circuit(body: CircuitIn, who: Identity = Depends(annotator), session:
 
 @router.get("/circuits/{circuit_id}", dependencies=reader,
             summary="A circuit: nodes (label, thumbnail, layer position), signed edges, supernodes, problems")
-def get_circuit(circuit_id: int, session: Session = Tx):
+def get_circuit(circuit_id: RowId, session: Session = Tx):
     return circuits_svc.circuit_dict(session, circuits_svc.get_circuit(session, circuit_id))
 
 
 @router.patch("/circuits/{circuit_id}", summary="Change name, claim, status, evidence or supernodes; 409 if stale")
-def patch_circuit(circuit_id: int, body: CircuitPatchIn, who: Identity = Depends(annotator),
+def patch_circuit(circuit_id: RowId, body: CircuitPatchIn, who: Identity = Depends(annotator),
                   session: Session = Tx):
     fields = body.model_dump(exclude={"version"}, exclude_none=True)
     c = circuits_svc.update_circuit(session, circuit_id, who, body.version, **fields)
@@ -303,34 +310,34 @@ def patch_circuit(circuit_id: int, body: CircuitPatchIn, who: Identity = Depends
 
 
 @router.delete("/circuits/{circuit_id}", summary="Delete a circuit (author or admin; kept in history)")
-def delete_circuit(circuit_id: int, version: int = Query(ge=1), who: Identity = Depends(annotator),
+def delete_circuit(circuit_id: RowId, version: int = Query(ge=1, le=MAX_ID), who: Identity = Depends(annotator),
                    session: Session = Tx):
     return circuits_svc.circuit_summary(circuits_svc.delete_circuit(session, circuit_id, who, version))
 
 
 @router.post("/circuits/{circuit_id}/nodes", summary="Add units (any layer); edges are filled; 409 if stale")
-def add_nodes(circuit_id: int, body: CircuitNodesIn, who: Identity = Depends(annotator),
+def add_nodes(circuit_id: RowId, body: CircuitNodesIn, who: Identity = Depends(annotator),
               session: Session = Tx):
     c = circuits_svc.add_nodes(session, circuit_id, who, body.version, [(u.layer, u.index) for u in body.units])
     return circuits_svc.circuit_dict(session, c)
 
 
 @router.post("/circuits/{circuit_id}/nodes/remove", summary="Remove nodes ('layer:index'); 409 if stale")
-def remove_nodes(circuit_id: int, body: CircuitRemoveIn, who: Identity = Depends(annotator),
+def remove_nodes(circuit_id: RowId, body: CircuitRemoveIn, who: Identity = Depends(annotator),
                  session: Session = Tx):
     c = circuits_svc.remove_nodes(session, circuit_id, who, body.version, body.nodes)
     return circuits_svc.circuit_dict(session, c)
 
 
 @router.patch("/circuits/{circuit_id}/nodes/{key}", summary="Pin / annotate one node ('layer:index')")
-def patch_node(circuit_id: int, key: str, body: NodePatchIn, who: Identity = Depends(annotator),
+def patch_node(circuit_id: RowId, key: str, body: NodePatchIn, who: Identity = Depends(annotator),
                session: Session = Tx):
     c = circuits_svc.update_node(session, circuit_id, who, body.version, key, body.pinned, body.note)
     return circuits_svc.circuit_dict(session, c)
 
 
 @router.post("/circuits/{circuit_id}/refresh-edges", summary="Re-derive edges from the stored weights")
-def refresh_edges(circuit_id: int, body: RefreshIn, who: Identity = Depends(annotator),
+def refresh_edges(circuit_id: RowId, body: RefreshIn, who: Identity = Depends(annotator),
                   session: Session = Tx):
     c = circuits_svc.refresh_edges(session, circuit_id, who, body.version, tuple(body.kinds))
     return circuits_svc.circuit_dict(session, c)
@@ -338,19 +345,19 @@ def refresh_edges(circuit_id: int, body: RefreshIn, who: Identity = Depends(anno
 
 @router.get("/circuits/{circuit_id}/suggestions", dependencies=reader,
             summary="Strongest upstream and downstream units (by weight L2) not yet in the circuit")
-def circuit_suggestions(circuit_id: int, limit: int = Query(10, ge=1, le=100), session: Session = Tx):
+def circuit_suggestions(circuit_id: RowId, limit: int = Query(10, ge=1, le=100), session: Session = Tx):
     return circuits_svc.circuit_suggestions(session, circuit_id, limit)
 
 
 @router.get("/circuits/{circuit_id}/history", dependencies=reader, summary="Every revision of a circuit")
-def circuit_history(circuit_id: int, session: Session = Tx):
+def circuit_history(circuit_id: RowId, session: Session = Tx):
     circuits_svc.get_circuit(session, circuit_id)
     return circuits_svc.history(session, circuit_id)
 
 
 @router.get("/suggestions/{model}/{layer}/{index}", dependencies=reader,
             summary="Strongest upstream and downstream units of one unit")
-def unit_suggestions(model: str, layer: str, index: int, limit: int = Query(10, ge=1, le=100),
+def unit_suggestions(model: str, layer: str, index: UnitIndex, limit: int = Query(10, ge=1, le=100),
                      session: Session = Tx):
     info = resolve(session, UnitRef(model, layer, index))
     return circuits_svc.suggestions(session, model, [info.unit_id], limit)
@@ -370,7 +377,7 @@ def _safe_name(text: str) -> str:
 
 @router.get("/export/circuits/{circuit_id}", dependencies=reader,
             summary="Download a circuit: graph-json (Neuronpedia), node-link (networkx), graphml, or html report")
-def export_circuit(circuit_id: int, request: Request,
+def export_circuit(circuit_id: RowId, request: Request,
                    format: Literal["graph-json", "node-link", "graphml", "html"] = "graph-json",
                    download: bool = True, session: Session = Tx):
     c = circuits_svc.get_circuit(session, circuit_id)
@@ -444,7 +451,7 @@ async def import_project(request: Request, allow_missing_units: bool = False, wh
     doc = await _json_body(request)
 
     def work():
-        with request.app.state.db.session() as session:  # one transaction: all or nothing
+        with request.app.state.db.session(write=True) as session:  # one transaction: all or nothing
             return run(session, doc, allow_missing_units=allow_missing_units)
 
     return await run_in_threadpool(work)
@@ -458,7 +465,7 @@ async def import_circuit(request: Request, who: Identity = Depends(annotator)):
     doc = await _json_body(request)
 
     def work():
-        with request.app.state.db.session() as session:
+        with request.app.state.db.session(write=True) as session:
             return circuits_svc.circuit_dict(session, import_graph_circuit(session, doc, who))
 
     return await run_in_threadpool(work)

@@ -17,6 +17,8 @@ from ..schemas_browse import LayerDetail, LayerSummary, ModelSummary, UnitDetail
 
 # Read routes are `async def` and query inline: a sync route and its sync dependencies each cost a
 # threadpool hop, which was two thirds of a unit page's server time (4.8 -> see README benchmark).
+from ..bounds import MAX_ID, RowId
+
 router = APIRouter(prefix="/api", tags=["browse"], dependencies=[Depends(require_reader_inline)])
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -71,7 +73,7 @@ async def list_units(
     request: Request,
     model: str,
     layer: str,
-    offset: int = Query(0, ge=0, description="First unit index"),
+    offset: int = Query(0, ge=0, le=MAX_ID, description="First unit index"),
     limit: int = Query(200, ge=1, le=1000, description="Units per page (at most 1000)"),
 ):
     return _read(request, queries.unit_page, model, layer, offset, limit)
@@ -87,7 +89,7 @@ async def get_unit(
     request: Request,
     model: str,
     layer: str,
-    index: int = Path(description="Channel index within the layer"),
+    index: int = Path(ge=0, le=MAX_ID, description="Channel index within the layer"),
     examples: int = Query(10, ge=0, le=100, description="Top and bottom dataset examples to return (each)"),
     connections: int = Query(20, ge=0, le=200, description="Strongest incoming and outgoing connections (each)"),
 ):
@@ -95,7 +97,7 @@ async def get_unit(
 
 
 @router.get("/units/{unit_id}", response_model=UnitRef, responses=_ERRORS, summary="Where a unit id lives (for links)")
-async def get_unit_ref(unit_id: int, request: Request):
+async def get_unit_ref(unit_id: RowId, request: Request):
     return _read(request, queries.unit_ref, unit_id)
 
 

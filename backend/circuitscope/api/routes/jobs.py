@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
+from pathlib import Path as FsPath
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
@@ -18,8 +18,9 @@ from ...annotate.users import Identity
 from ...jobs import queue
 from ...settings import Settings
 from ...store.job_schema import Job
-from ..auth import require_reader, require_role
+from ..auth import can_compute, require_compute, require_compute_reader, require_reader
 from ..deps import get_session, get_settings_dep
+from ..bounds import MAX_ID
 from ..errors import ApiError, not_found
 from ..schemas_jobs import (BrowseEntry, BrowseOut, DatasetCheckIn, DatasetCheckOut, DiscoverIn, DiscoverOut,
                             JobOut, LayerOut)
@@ -29,42 +30,46 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".ti
 MODEL_SUFFIXES = {".pt", ".pth", ".ckpt", ".bin", ".py", ".jit", ".torchscript"}
 
 
-# Starting computations needs the annotator role (admin implied).
-require_writer = require_role("annotator")
+# Starting computations needs the compute permission (settings.compute_role, admin by default).
+require_writer = require_compute
 
 
-def check_path(settings: Settings, raw: str, what: str) -> Path:
+def check_path(settings: Settings, raw: str, what: str) -> FsPath:
     """Resolve a user-given path and refuse it unless it lies under a configured root."""
-    path = Path(raw).expanduser()
-    if not path.is_absolute():
-        path = settings.roots[0] / path
-    path = path.resolve()
-    if not any(path == root or root in path.parents for root in settings.roots):
-        raise ApiError(403, f"{what} path {raw} is outside the allowed folders "
-                            f"({', '.join(map(str, settings.roots))}). Put it under one of them, or ask the "
-                            "administrator to add its folder to CIRCUITSCOPE_ALLOWED_ROOTS.")
-    return path
+    from ...models.spec_guard import SpecRefused, confine_path
+
+    try:
+        return confine_path(settings.roots, raw, what)
+    except SpecRefused as err:
+        raise ApiError(403, str(err))
 
 
 def checked_spec(settings: Settings, model: dict[str, Any] | None = None,
                  dataset: dict[str, Any] | None = None) -> None:
-    """Every file-system path in a model or dataset spec must be under the allowed roots (rewritten absolute)."""
-    if model:
-        for key in ("path", "weights_file", "class_names"):
-            if isinstance(model.get(key), str):
-                model[key] = str(check_path(settings, model[key], f"model {key}"))
-        target = model.get("target")
-        if isinstance(target, str) and ".py:" in target:
-            file, _, func = target.rpartition(":")
-            model["target"] = f"{check_path(settings, file, 'model factory')}:{func}"
-        elif isinstance(target, str) and model.get("kind") == "factory":
-            raise ApiError(403, "From the browser a factory must be a .py file under the allowed folders "
-                                "(path/to/file.py:function); module paths are for the CLI.")
-    if dataset and dataset.get("kind") == "folder":
-        dataset["root"] = str(check_path(settings, str(dataset.get("root", "")), "dataset"))
+    """Confine a model or dataset spec from a request (models.spec_guard), in place: paths under the allowed
+    roots made absolute, `arch`/`target` only torchvision names or factory files under the roots."""
+    from ...models.spec_guard import SpecRefused, confine_dataset_spec, confine_model_spec
+
+    try:
+        if model:
+            confined = confine_model_spec(model, settings.roots, settings.data_dir)
+            model.clear()
+            model.update(confined)
+        if dataset:
+            confined = confine_dataset_spec(dataset, settings.roots)
+            dataset.clear()
+            dataset.update(confined)
+    except SpecRefused as err:
+        raise ApiError(403, str(err))
 
 
-def job_out(job: Job) -> JobOut:
+def job_out(job: Job, reveal: bool = True) -> JobOut:
+    """A job as the API shows it; without `reveal` (no compute permission) its config and traceback, which
+    name server paths and factory code, are left out."""
+    if not reveal:
+        out = job_out(job)
+        return out.model_copy(update={"config": {}, "summary": {k: v for k, v in out.summary.items()
+                                                                if k != "traceback"}})
     return JobOut(
         id=job.id, status=job.status, stage=job.stage, layer=job.layer, done=job.done, total=job.total,
         eta_seconds=queue.eta_seconds(job), error=job.error, summary=job.summary or {}, config=job.config,
@@ -75,16 +80,19 @@ def job_out(job: Job) -> JobOut:
 
 
 @router.get("/jobs", response_model=list[JobOut], dependencies=[Depends(require_reader)])
-def list_jobs(limit: int = Query(50, ge=1, le=500), session: Session = Depends(get_session, scope="function")):
-    return [job_out(j) for j in session.scalars(select(Job).order_by(Job.id.desc()).limit(limit))]
+def list_jobs(request: Request, limit: int = Query(50, ge=1, le=500),
+              session: Session = Depends(get_session, scope="function")):
+    reveal = can_compute(request)
+    return [job_out(j, reveal) for j in session.scalars(select(Job).order_by(Job.id.desc()).limit(limit))]
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, dependencies=[Depends(require_reader)])
-def get_job(job_id: int, session: Session = Depends(get_session, scope="function")):
+def get_job(request: Request, job_id: int = Path(ge=1, le=MAX_ID),
+            session: Session = Depends(get_session, scope="function")):
     job = session.get(Job, job_id)
     if job is None:
         raise not_found(f"No job {job_id}.")
-    return job_out(job)
+    return job_out(job, can_compute(request))
 
 
 @router.post("/jobs", response_model=JobOut, status_code=201)
@@ -106,11 +114,14 @@ def create_job(body: dict[str, Any], session: Session = Depends(get_session, sco
         config = parse_run_config(body, "(request body)")
     except RunConfigError as err:
         raise ApiError(422, str(err))
+    if config.ray_address and config.ray_address != settings.ray_address:  # the worker would run code there
+        raise ApiError(422, "A job from the browser may not name a Ray cluster (ray_address); jobs with "
+                            "engine = 'ray' run on the server's cluster, CIRCUITSCOPE_RAY_ADDRESS, set by an admin.")
     return job_out(queue.submit(session, config, created_by=who.name))
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut)
-def cancel_job(job_id: int, session: Session = Depends(get_session, scope="function"), _=Depends(require_writer)):
+def cancel_job(job_id: int = Path(ge=1, le=MAX_ID), session: Session = Depends(get_session, scope="function"), _=Depends(require_writer)):
     try:
         return job_out(queue.request_cancel(session, job_id))
     except queue.JobNotFound:
@@ -118,14 +129,15 @@ def cancel_job(job_id: int, session: Session = Depends(get_session, scope="funct
 
 
 @router.get("/jobs/{job_id}/events", dependencies=[Depends(require_reader)])
-async def job_events(job_id: int, request: Request):
+async def job_events(request: Request, job_id: int = Path(ge=1, le=MAX_ID)):
     """Server-Sent Events: the job's state whenever it changes, until it ends."""
     db = request.app.state.db
+    reveal = can_compute(request)
 
     def snapshot() -> dict | None:
         with db.session() as s:
             job = s.get(Job, job_id)
-            return None if job is None else json.loads(job_out(job).model_dump_json())
+            return None if job is None else json.loads(job_out(job, reveal).model_dump_json())
 
     first = await run_in_threadpool(snapshot)
     if first is None:
@@ -145,7 +157,7 @@ async def job_events(job_id: int, request: Request):
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/sources/browse", response_model=BrowseOut, dependencies=[Depends(require_reader)])
+@router.get("/sources/browse", response_model=BrowseOut, dependencies=[Depends(require_compute_reader)])
 def browse_files(path: str | None = None, settings: Settings = Depends(get_settings_dep)):
     """List folders and model/image files under the allowed roots (nothing outside them)."""
     folder = check_path(settings, path, "browse") if path else settings.roots[0]

@@ -1,0 +1,45 @@
+"""What a render produces: one ``FeatureVisRecord`` per image."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OBJECTIVES = ("channel", "neuron", "negative", "diversity")
+OBJECTIVE_CODE = {name: i for i, name in enumerate(OBJECTIVES)}
+
+
+@dataclass(frozen=True)
+class FeatureVisRecord:
+    """One rendered image for one unit and objective.
+
+    ``activation`` is the objective's own measure on the final image (as stored, 8-bit, no
+    transforms): the channel's spatial mean for ``channel``, ``negative`` (lower is better there)
+    and ``diversity``; the value at the centre position for ``neuron``. It is measured on the
+    layer's output (``measure == "output"``), except for ``negative`` on a layer that ends in a
+    ReLU: there it is the channel's mean *before* the ReLU (``measure == "pre_relu"``, usually a
+    negative number; the post-ReLU mean of a good negative render is just 0).
+    ``peak`` is the spatial max of the unit's map of the layer's output on the same final image
+    (for a [B,C] layer, the value itself): the quantity dataset examples are ranked by, so the
+    one to compare with the top example's activation.
+    ``objective_on`` says what the optimization used: the layer's ``"output"``, or its final
+    ReLU's input (``"pre_relu"``) for a layer that ends in a ReLU.
+    ``image_webp`` holds the image as lossless WebP bytes; empty when ``failure`` says why the unit
+    could not be rendered (e.g. no gradient reaches the input), never a grey stand-in.
+    ``linear`` says whether the unit was found linear (affine) in the input (None: not checked);
+    ``steps`` how many optimization steps the image's job ran (early stopping can end it sooner).
+    """
+
+    channel: int
+    objective: str
+    variant: int  # 0 for single renders, 0..diversity_n-1 for diversity
+    image_webp: bytes
+    activation: float
+    layer: str = ""
+    size: int = 0
+    peak: float | None = None
+    measure: str = "output"  # what ``activation`` is measured on: "output" | "pre_relu"
+    objective_on: str = "output"  # what the objective was computed on: "output" | "pre_relu"
+    linear: bool | None = None
+    steps: int = 0
+    failure: str | None = None
+
+    mime = "image/webp"

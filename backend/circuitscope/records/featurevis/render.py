@@ -1,0 +1,361 @@
+"""Rendering: many units' feature visualizations optimized together in one batch.
+
+lucent's ``render_vis`` optimizes one objective per call and runs the whole network. Here one
+optimized batch holds every image of a job: for each of up to ``batch_channels`` channels, one
+image for the channel objective, one for the neuron objective (centre position), one for the
+negative objective and ``diversity_n`` images for the diversity objective. The per-image
+objectives are *summed*, so each image's gradient depends on its own objective only (the
+diversity penalty couples only the images of the same channel, as lucent's ``diversity`` does
+inside a ``render_vis`` batch); the network runs in eval mode, so batch norm does not mix
+images, and Adam normalizes each parameter element on its own, so every image follows the same
+optimization it would follow alone. The forward pass stops at the target layer (``Trace``).
+
+Two styles (``style``):
+
+* ``"lucent"``: lucent 0.1.8's FFT parameterization and ``standard_transforms`` (see ``param`` and
+  ``transforms``), a fixed number of steps: the faithful reproduction, kept as a setting.
+* ``"fast"`` (the default of ``circuitscope compute``): what the experiments in
+  ``scripts/bench_featurevis.py`` / ``scripts/bench_fidelity.py`` supported (README, "Feature
+  visualization"): one fused affine transform per step scaled to the unit's receptive field,
+  a higher learning rate, early stopping once every image's objective has stopped rising, and
+  for units linear in the input the positive part of the map as the channel objective.
+  ``param="maco"`` switches to the phase-only parameterization.
+
+Departures from lucent in both styles, all about objectives:
+
+* layers that end in a ReLU: the objectives are computed on the final ReLU's *input* (the
+  pre-activation), as Lucid and OpenAI Microscope do ("mixed4a_pre_relu"): a post-ReLU unit that is 0
+  on the nearly grey starting image has no gradient, and minimizing a ReLU output is trivially 0.
+  Records report ``activation`` on the layer's output (negative: the pre-ReLU mean).
+* neuron: the transforms track where the original image centre went, and the objective uses the
+  map position over it (lucent takes the transformed map's centre, which leaves renders off-centre).
+* diversity: the weight of lucent's Gram-cosine term is relative to the layer's activation scale.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from circuitscope.activations import Trace
+from circuitscope.models.base import LoadedModel
+from circuitscope.records.codec import encode_lossless_webp, quantize
+from circuitscope.records.featurevis.layer import as_bchw, resolve_layer
+from circuitscope.records.featurevis.objectives import (
+    diversity_penalty,
+    final_measures,
+    map_position,
+    objective_measure,
+    unit_scores,
+)
+from circuitscope.records.featurevis.param import FFTImage, PhaseImage, phase_shape, spectrum_shape
+from circuitscope.records.featurevis.probe import LayerProbe, probe_layer
+from circuitscope.records.featurevis.record import OBJECTIVE_CODE, OBJECTIVES, FeatureVisRecord
+from circuitscope.records.featurevis.transforms import FusedTransform, lucent_standard_transforms
+
+STYLES = ("lucent", "fast")
+PARAMS = ("fft", "maco")
+_PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def seed_int(*parts: int) -> int:
+    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
+
+
+@dataclass(frozen=True)
+class StyleSettings:
+    """How a style optimizes; ``steps`` is the most steps a job runs (``min_steps`` the fewest)."""
+
+    transforms: str  # "lucent" | "fused_rf"
+    early_stop: bool
+    min_steps_fraction: float = 0.25
+    check_every: int = 8
+    rel_tol: float = 0.01  # an image has converged when its objective rose < 1 % over check_every steps
+    positive_part_for_linear: bool = False
+
+
+STYLE_SETTINGS = {
+    "lucent": StyleSettings(transforms="lucent", early_stop=False),
+    "fast": StyleSettings(transforms="fused_rf", early_stop=True, positive_part_for_linear=True),
+}
+
+
+def render_feature_vis(
+    model: LoadedModel,
+    layer: str,
+    channels: Sequence[int],
+    objectives: Sequence[str] = OBJECTIVES,
+    steps: int = 512,
+    size: int | None = None,
+    lr: float = 0.05,
+    diversity_n: int = 4,
+    diversity_weight: float = 2.0,
+    batch_channels: int = 32,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+    precision: str = "fp32",
+    style: str = "lucent",
+    param: str = "fft",
+) -> Iterator[FeatureVisRecord]:
+    """Render feature visualizations of ``channels`` of ``layer``; yields one record per image.
+
+    Channels are optimized in jobs of ``batch_channels`` channels, each job a single batch with
+    all requested objectives (``channel`` and ``neuron``: one image each; ``negative``: one image
+    minimising the channel mean; ``diversity``: ``diversity_n`` images of one channel with
+    lucent's ``diversity`` term among them: per channel the loss is
+    ``-sum_i a_i + diversity_weight * s * sum_{i != j} cos(Gram_i, Gram_j) / (n - 1)``, with ``s``
+    the std of the layer's activations over the group's images, held constant. lucent's
+    ``channel - lam * diversity`` is the same with ``diversity_weight = lam * (n - 1) / s``; its
+    usual lam = 100 is tuned to InceptionV1's activation scale and on small models turns images
+    grey, while this relative weight carries over between models). Lucid defaults:
+    512 steps, 128 px (here the model's input size unless ``size`` is given), Adam lr 0.05.
+    ``progress(done_steps, total_steps)`` is called after every optimization step of every job
+    (an early-stopped job counts its remaining steps as done).
+    Records of a job are yielded when the job ends, ordered by channel, objective, variant.
+    ``precision`` "bf16"/"fp16" runs the network's forward pass under autocast (faster on CPUs
+    with AVX512-BF16 and on GPUs); parameters, image and the recorded activations stay fp32.
+
+    ``size`` must lie between the layer's receptive field and what the model accepts (a clear
+    ValueError gives the valid range). Units no gradient reaches (e.g. a detached or integer
+    layer) get a record with ``failure`` set and no image instead of a grey one.
+
+    The same arguments and seed give identical images on CPU, and a unit's image does not depend
+    on which other units share its batch (up to float rounding; with early stopping, a job stops
+    when all its images have converged, so batch-mates can add steps). On CUDA some kernels
+    (e.g. grid_sample's backward) are not bitwise deterministic unless
+    ``torch.use_deterministic_algorithms(True)`` is set.
+    """
+    objectives = tuple(objectives)
+    bad = [o for o in objectives if o not in OBJECTIVE_CODE]
+    if bad or not objectives:
+        raise ValueError(f"Unknown objective(s) {bad or objectives}; choose from {OBJECTIVES}.")
+    if len(set(objectives)) != len(objectives):
+        raise ValueError(f"Objectives repeat: {objectives}.")
+    if steps < 1 or diversity_n < 1 or batch_channels < 1:
+        raise ValueError("steps, diversity_n and batch_channels must be >= 1.")
+    if "diversity" in objectives and diversity_n < 2:
+        raise ValueError("diversity needs diversity_n >= 2 images per channel.")
+    if precision not in _PRECISIONS:
+        raise ValueError(f"precision must be one of {list(_PRECISIONS)}, not {precision!r}")
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {list(STYLES)}, not {style!r}")
+    if param not in PARAMS:
+        raise ValueError(f"param must be one of {list(PARAMS)}, not {param!r}")
+    size = int(size or model.input_size or 128)
+    device = torch.device(device)
+    channels = list(dict.fromkeys(int(c) for c in channels))  # dedupe, keep order
+
+    module = model.module
+    resolve_layer(module, layer)  # UnknownLayerError listing the valid names
+    was_training = module.training
+    model.to(device)
+    module.eval()
+    try:
+        probe = probe_layer(model, layer, size, device, need_linearity=STYLE_SETTINGS[style].positive_part_for_linear)
+        if not probe.spatial and "neuron" in objectives:
+            raise ValueError(
+                f"Layer '{layer}' has a non-spatial [B,C] output: the neuron objective needs [B,C,H,W]; "
+                "use objectives like ('channel', 'negative', 'diversity')."
+            )
+        invalid = [c for c in channels if not 0 <= c < probe.channels]
+        if invalid:
+            raise ValueError(f"Channel index {invalid} out of range for layer '{layer}' with {probe.channels} "
+                             f"channels (valid 0..{probe.channels - 1}).")
+        job = _Job(model=model, layer=layer, probe=probe, objectives=objectives, steps=steps, size=size, lr=lr,
+                   diversity_n=diversity_n, diversity_weight=diversity_weight, seed=seed, device=device,
+                   in_ch=len(model.mean), autocast_dtype=_PRECISIONS[precision], progress=progress,
+                   settings=STYLE_SETTINGS[style], param=param)
+        chunks = [channels[i : i + batch_channels] for i in range(0, len(channels), batch_channels)]
+        job.total = len(chunks) * steps
+        for chunk in chunks:
+            yield from job.render(chunk)
+    finally:
+        module.train(was_training)
+
+
+@dataclass
+class _Job:
+    model: LoadedModel
+    layer: str
+    probe: LayerProbe
+    objectives: tuple[str, ...]
+    steps: int
+    size: int
+    lr: float
+    diversity_n: int
+    diversity_weight: float
+    seed: int
+    device: torch.device
+    in_ch: int
+    autocast_dtype: torch.dtype | None
+    progress: Callable[[int, int], None] | None
+    settings: StyleSettings
+    param: str
+    done: int = 0
+    total: int = 0
+    steps_run: list[int] = field(default_factory=list)  # per chunk: how many steps it took
+
+    def tick(self, n: int = 1) -> None:
+        if n <= 0:
+            return
+        self.done += n
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    def forward(self, trace: Trace, images01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(layer output, final ReLU's input or None), both [B,C,H,W] float32."""
+        x = self.model.normalize(images01).contiguous(memory_format=self.probe.memory_format)
+        trace.forward(x)
+        out, pre = trace.output[self.layer], trace.pre_relu.get(self.layer)
+        if self.probe.ends_in_relu and pre is None:
+            raise RuntimeError(f"Layer '{self.layer}' ended in a ReLU on the probe but not on this forward pass.")
+        objective_on = pre if pre is not None else out
+        if objective_on.requires_grad and objective_on.dim() == 4 and self.probe.memory_format == torch.channels_last \
+                and objective_on.is_contiguous(memory_format=torch.channels_last):
+            # The loss's gradient arrives in the default layout; hand it back in the layer's own
+            # (channels-last) layout, else every elementwise backward below runs a slow mixed-layout path.
+            objective_on.register_hook(lambda g: g.contiguous(memory_format=torch.channels_last))
+        return as_bchw(out, self.layer).float(), (as_bchw(pre, self.layer).float() if pre is not None else None)
+
+    def render(self, chunk: list[int]) -> Iterator[FeatureVisRecord]:
+        """One optimized batch for ``chunk``; on CUDA out-of-memory, split the chunk in two and retry."""
+        before = self.done
+        try:
+            records = self.optimize(chunk)
+        except torch.cuda.OutOfMemoryError:
+            if len(chunk) == 1:
+                raise
+            torch.cuda.empty_cache()
+            self.total += self.steps + (self.done - before)  # two halves instead of one, plus the lost steps
+            half = len(chunk) // 2
+            for part in (chunk[:half], chunk[half:]):
+                yield from self.render(part)
+            return
+        yield from records
+
+    def _image(self, entries) -> FFTImage | PhaseImage:
+        gen = lambda c, o, v: torch.Generator().manual_seed(seed_int(self.seed, c, OBJECTIVE_CODE[o], v))  # noqa: E731
+        if self.param == "maco":
+            shape = phase_shape(self.size, self.in_ch)
+            init = torch.stack([(torch.rand(shape, generator=gen(c, o, v)) * 2 - 1) * np.pi for c, o, v in entries])
+            return PhaseImage(init.to(self.device).requires_grad_(True), self.size, self.size)
+        # Each image's starting noise depends only on (seed, channel, objective, variant) ...
+        shape = spectrum_shape(self.size, self.in_ch)
+        init = torch.stack([torch.randn(shape, generator=gen(c, o, v)) for c, o, v in entries]) * 0.01  # lucent's sd
+        return FFTImage(init.to(self.device).requires_grad_(True), self.size, self.size, decorrelate=True)
+
+    def optimize(self, chunk: list[int]) -> list[FeatureVisRecord]:
+        device, n_div, st = self.device, self.diversity_n, self.settings
+        # Batch layout: per channel, per objective, per variant (a channel's diversity images are consecutive).
+        entries = [(c, o, v) for c in chunk for o in self.objectives for v in range(n_div if o == "diversity" else 1)]
+        image_f = self._image(entries)
+        (param,) = image_f.parameters
+        # ... and the transforms' random draws on the seed only, so a unit's render does not
+        # depend on which other units share its batch.
+        rng = np.random.RandomState(seed_int(self.seed, 7919))
+        track: dict = {}
+        if st.transforms == "lucent":
+            chain = lucent_standard_transforms(device, rng, track)
+
+            def transform(x):
+                for t in chain:
+                    x = t(x)
+                return x
+        else:
+            fused = FusedTransform(self.size, rng, rf=self.probe.rf, device=device)
+
+            def transform(x):
+                return fused(x, track)
+        optimizer = torch.optim.Adam([param], lr=self.lr)
+
+        chan_idx = torch.tensor([c for c, _, _ in entries], device=device)
+        kind = torch.tensor([OBJECTIVE_CODE[o] for _, o, _ in entries], device=device)
+        # score to maximise per image: mean (channel, diversity), centre (neuron), -mean (negative)
+        sign = torch.where(kind == OBJECTIVE_CODE["negative"], -1.0, 1.0).to(device)
+        # units linear in the input: the spatial mean is degenerate; maximise the positive part instead
+        linear = self.probe.linear if st.positive_part_for_linear else None
+        positive_part = None
+        if linear is not None:
+            positive_part = torch.tensor([bool(linear[c]) and o in ("channel", "diversity") for c, o, _ in entries],
+                                         device=device)
+            if not bool(positive_part.any()):
+                positive_part = None
+        div_rows = torch.tensor([i for i, (_, o, _) in enumerate(entries) if o == "diversity"],
+                                device=device, dtype=torch.long)
+        min_steps = max(1, int(self.steps * st.min_steps_fraction)) if st.early_stop else self.steps
+        last_check: torch.Tensor | None = None
+        no_grad_rows = torch.zeros(len(entries), dtype=torch.bool)
+        steps_run = 0
+
+        with Trace(self.model.module, self.layer, stop=True, detach=False, pre_relu=self.probe.ends_in_relu) as trace:
+            for step in range(self.steps):
+                x = image_f()
+                track.update(u=(self.size - 1) / 2, v=(self.size - 1) / 2)  # the image centre ...
+                x = transform(x)
+                with torch.autocast(device.type, dtype=self.autocast_dtype or torch.float32,
+                                    enabled=self.autocast_dtype is not None):
+                    out, pre = self.forward(trace, x)
+                acts = pre if pre is not None else out  # a layer ending in a ReLU: its pre-activation
+                # ... the neuron objective uses the map position over where the transforms moved the image centre
+                means, centres = unit_scores(acts, chan_idx, map_position(track, x.shape[2:], acts.shape[2:]))
+                if positive_part is not None:
+                    pos_means, _ = unit_scores(acts.clamp(min=0), chan_idx)
+                    # a little of the plain mean keeps a gradient where the unit is negative everywhere
+                    means = torch.where(positive_part, pos_means + 0.05 * means, means)
+                score = sign * objective_measure(kind, means, centres)
+                loss = -score.sum()
+                if len(div_rows):
+                    loss = loss + self.diversity_weight * diversity_penalty(acts[div_rows], n_div)
+                if not loss.requires_grad:  # nothing reaches the input: every unit is marked, none drawn grey
+                    self.tick(self.steps)
+                    return [FeatureVisRecord(channel=c, objective=o, variant=v, image_webp=b"", activation=float("nan"),
+                                             layer=self.layer, size=self.size, steps=0,
+                                             failure=NoGradientError(self.layer).args[0]) for c, o, v in entries]
+                (grad,) = torch.autograd.grad(loss, [param])  # no gradients for the model's weights
+                if step == 0:
+                    no_grad_rows = (grad.detach().flatten(1).abs().amax(1) == 0).cpu()
+                param.grad = grad
+                optimizer.step()
+                steps_run = step + 1
+                self.tick()
+                if st.early_stop and steps_run >= min_steps and steps_run % st.check_every == 0:
+                    now = score.detach().float()
+                    if last_check is not None:
+                        gain = now - last_check
+                        if bool((gain <= st.rel_tol * now.abs().clamp(min=1e-3)).all()):
+                            break
+                    last_check = now
+            self.tick(self.steps - steps_run)
+            self.steps_run.append(steps_run)
+
+            with torch.no_grad():
+                final = quantize(image_f())  # what the stored 8-bit image holds
+                out, pre = self.forward(trace, final)
+                measured, peaks = (t.cpu().tolist() for t in final_measures(out, pre, chan_idx, kind))
+        final = final.cpu()
+        on = "pre_relu" if self.probe.ends_in_relu else "output"
+        records = []
+        for i, (c, o, v) in enumerate(entries):
+            failure = None
+            if bool(no_grad_rows[i]):
+                failure = (f"no gradient reaches the input from unit {c} of layer '{self.layer}' (a detached, "
+                           "integer or constant unit): nothing to optimize")
+            records.append(FeatureVisRecord(
+                channel=c, objective=o, variant=v, image_webp=b"" if failure else encode_lossless_webp(final[i]),
+                activation=float(measured[i]), layer=self.layer, size=self.size, peak=float(peaks[i]),
+                measure="pre_relu" if self.probe.ends_in_relu and o == "negative" else "output", objective_on=on,
+                linear=bool(self.probe.linear[c]) if self.probe.linear is not None else None,
+                steps=steps_run, failure=failure))
+        return records
+
+
+class NoGradientError(ValueError):
+    """No gradient reaches the input from the layer at all (e.g. an integer or detached output)."""
+
+    def __init__(self, layer: str):
+        super().__init__(f"No gradient reaches the input from layer '{layer}' (its output is detached or not "
+                         "differentiable, e.g. integer or computed under no_grad): it cannot be rendered; "
+                         "pick a differentiable layer.")
