@@ -243,7 +243,7 @@ def summarize(
     With `positions`, also the argmax / argmin of every map (an extra pass each on CPU).
     `pre_min` [B, C]: x is the output of a ReLU-like clamp (relu, relu6, hardtanh(0, M)) of a map
     whose spatial min is `pre_min`. Then x >= 0, its min is min(max(pre_min, 0), max x) (the clamp
-    is monotone) and its positives are its nonzeros: three of the passes below are skipped.
+    is monotone) and it has no negatives: the min pass and one of the sign passes are skipped.
     """
     x = _as_bcl(x)
     if x.dtype != torch.float32:
@@ -258,7 +258,9 @@ def summarize(
         vmin = torch.minimum(pre_min.clamp(min=0), vmax)
         total = x.sum(dim=2)
         sumsq = torch.linalg.vector_norm(x, dim=2).square()
-        npos = torch.count_nonzero(x, dim=2).float()
+        # x >= 0: sign is 0 or 1 and its sum counts the positives (count_nonzero and bool sums over a
+        # dim are ~15x slower than this float pass on CPU)
+        npos = (torch.sign(x, out=scratch.like(x)) if scratch is not None else torch.sign(x)).sum(dim=2)
         sample = x if sample_stride == 1 else x[:, :, sample_stride // 2 :: sample_stride]
         return MapSummary(L, vmax, vmin, total, total / L, sumsq, npos, torch.zeros_like(npos), sample, amax, None)
     if positions:
