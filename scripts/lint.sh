@@ -11,7 +11,7 @@ step() {  # step NAME CMD...: run CMD, remember NAME if it failed
   echo "== $name"
   "$@" || failed+=("$name")
 }
-step ruff .venv/bin/ruff check "${fix[@]}" backend tests scripts
+step ruff .venv/bin/ruff check --output-format concise "${fix[@]}" backend tests scripts
 step mypy env PYTHONPATH=backend .venv/bin/mypy
 step eslint npm --prefix frontend run --silent lint -- "${fix[@]}"
 step tsc npm --prefix frontend run --silent typecheck

@@ -13,13 +13,18 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
 from circuit_test_models import PLANTED, UNWIRED, NoiseImages, PlantedNet  # noqa: E402
-
 from circuitscope.activations import Trace  # noqa: E402
-from circuitscope.circuit_tests.ablation import (AblationSetup, clean_pass, evaluate, evaluate_naive,  # noqa: E402
-                                                 prefix_sharing_valid)
+from circuitscope.circuit_tests.ablation import (  # noqa: E402
+    AblationSetup,
+    clean_pass,
+    evaluate,
+    evaluate_naive,
+    prefix_sharing_valid,
+)
 from circuitscope.circuit_tests.engine import TestInputs, run_test  # noqa: E402
 from circuitscope.circuit_tests.images import load_images, select_images  # noqa: E402
 from circuitscope.circuit_tests.statistics import build_configs, draw_random_sets, max_random_sets  # noqa: E402
+from circuitscope.circuit_tests.target_slice import find_target_shortcut, sliced_module  # noqa: E402
 
 NORM = staticmethod(lambda x: (x - 0.5) / 0.5)
 
@@ -68,12 +73,15 @@ def test_member_without_outgoing_weight_changes_nothing(net, data):
     assert edge["attribution"] == 0
 
 
-@pytest.mark.parametrize("share_prefix", [True, False])
-def test_batched_equals_naive_exactly(net, data, share_prefix):
+@pytest.mark.parametrize("share_prefix,slice_target", [(True, True), (True, False), (False, False)])
+def test_batched_equals_naive_exactly(net, data, share_prefix, slice_target):
     sel = select_images(net, norm, data, 16, "conv2", [0], ["conv1"], {}, 24, 0, seed=1)
     x = load_images(data, 16, norm, sel.test)
     setup = AblationSetup(net, "conv2", [0], ["conv1"], {"conv1": 64}, sel.means)
     assert prefix_sharing_valid(setup, x)
+    if slice_target:
+        setup.shortcut = find_target_shortcut(net, "conv2", [0], ["conv1"], x, setup.device)
+        assert setup.shortcut is not None and setup.shortcut[0] == "pool"
     donors = clean_pass(setup, load_images(data, 16, norm, sel.donors))[0]
     sets = draw_random_sets({"conv1": PLANTED}, {"conv1": 64}, 12, seed=3)
     configs = build_configs({"conv1": PLANTED}, {"conv1": 64}, sets)
@@ -123,6 +131,7 @@ def test_prefix_sharing_refused_where_a_branch_rejoins_and_results_stay_exact(da
     x = load_images(data, 16, norm, list(range(12)))
     setup = AblationSetup(net, "head", [1], ["body"], {"body": 8}, {"body": torch.zeros(8, 16, 16)})
     assert not prefix_sharing_valid(setup, x)
+    assert find_target_shortcut(net, "head", [1], ["body"], x, setup.device) is None  # its input is no module's output
     configs = build_configs({"body": [2]}, {"body": 8}, draw_random_sets({"body": [2]}, {"body": 8}, 5, 0))
     got = evaluate(setup, "zero", configs, x, share_prefix=False, max_batch=30)
     assert torch.equal(got[0], evaluate_naive(setup, "zero", configs, x)[0])
@@ -146,3 +155,16 @@ def test_edge_attribution_is_weight_times_activation_for_a_linear_step(net, data
     got = {int(e["source"].split(":")[1]): e["attribution"] for e in doc["edges"]}
     for u in PLANTED:
         assert got[u] == pytest.approx(expected[u] / len(x), rel=1e-4)
+
+
+def test_target_slice_only_for_known_blocks():
+    block = nn.Sequential(nn.Conv2d(4, 6, 3), nn.BatchNorm2d(6), nn.ReLU()).eval()
+    with torch.no_grad():
+        block[1].running_mean.uniform_(-1, 1)
+        block[1].running_var.uniform_(0.5, 2)
+    x = torch.randn(3, 4, 8, 8)
+    sliced = sliced_module(block, [1, 4])
+    assert torch.allclose(sliced(x), block(x)[:, [1, 4]], atol=1e-6)
+    mixing = nn.Sequential(nn.Conv2d(4, 6, 3), nn.Conv2d(6, 6, 1))  # the second map mixes channels
+    assert sliced_module(mixing, [0]) is None
+    assert sliced_module(nn.MaxPool2d(2), [0]) is None

@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
 from circuit_test_models import PlantedNet  # noqa: E402
-
 from circuitscope.annotate import circuits as circuits_svc  # noqa: E402
 from circuitscope.annotate import users as users_svc  # noqa: E402
 from circuitscope.api.app import create_app  # noqa: E402
@@ -41,7 +40,7 @@ def env(tmp_path_factory):
     ckpt = tmp / "models" / "planted.pt"
     ckpt.parent.mkdir()
     torch.save(PlantedNet().state_dict(), ckpt)
-    settings = Settings(data_dir=tmp / "data", allowed_roots=[tmp])
+    settings = Settings(data_dir=tmp / "data", allowed_roots=[tmp], compute_role="annotator")
     db = Database(settings.sqlalchemy_url)
     config = parse_run_config({
         "model": {"kind": "checkpoint", "path": str(ckpt), "arch": f"{HERE / 'circuit_test_models.py'}:PlantedNet",
@@ -60,9 +59,10 @@ def env(tmp_path_factory):
         tokens = {}
         for name in ("alice", "vera"):
             tokens[name] = users_svc.create_token(s, users_svc.require_user(s, name), "t")[1]
-    multi = Settings(data_dir=settings.data_dir, allowed_roots=[tmp], local_user=None)
+    multi = Settings(data_dir=settings.data_dir, allowed_roots=[tmp], local_user=None, compute_role="annotator")
     client = TestClient(create_app(multi, db=db))
-    yield {"settings": settings, "db": db, "client": client, "tokens": tokens, "planted": planted,
+    strict = TestClient(create_app(Settings(data_dir=settings.data_dir, allowed_roots=[tmp], local_user=None), db=db))
+    yield {"settings": settings, "db": db, "client": client, "strict": strict, "tokens": tokens, "planted": planted,
            "lonely": lonely, "ckpt": ckpt, "tmp": tmp}
     db.dispose()
 
@@ -125,6 +125,9 @@ def test_roles_viewer_reads_but_cannot_start(env):
     assert r.status_code == 403
     assert c.post(f"/api/circuits/{cid}/tests", json=SMALL).status_code == 401
     assert c.get(f"/api/circuits/{cid}/tests", headers=hdr(env, "vera")).status_code == 200
+    # with the default compute permission (admin), an annotator may not start a test either
+    r = env["strict"].post(f"/api/circuits/{cid}/tests", json=SMALL, headers=hdr(env))
+    assert r.status_code == 403 and "compute permission" in r.json()["detail"]
 
 
 @pytest.mark.parametrize("body,status,words", [

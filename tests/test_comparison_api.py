@@ -35,7 +35,7 @@ def test_sample_task_answers_results(world):
     task = client.get("/api/evidence/comparison/gabor/1/0/task", params={"label_id": label["id"]}).json()
     assert len(task["items"]) == sample["items"] and task["label"]["version"] == label["version"]
     for item in task["items"]:  # blind: nothing that gives the activation away
-        assert set(item) == {"id", "crop", "image", "box", "ref"}
+        assert set(item) == {"id", "crop", "image", "box", "size", "ref"}
     # answer "fits" for the upper half of the range, "not" below: the weighted share must then be high
     from circuitscope.store.evidence_schema import ComparisonItem
 
@@ -70,7 +70,7 @@ def test_range_includes_negative_values_of_a_colour_unit(world):
     edges, counts = res["scan_bins"]["edges"], res["scan_bins"]["counts"]
     assert edges[0] < 0 < edges[-1] and counts[0] > 0
     assert res["scan_bins"]["weights"][0] == 0.0  # negative activations hold none of the expected activation
-    from circuitscope.store.evidence_schema import ComparisonItem, ComparisonSample
+    from circuitscope.store.evidence_schema import ComparisonSample
 
     with client.app.state.db.session() as s:
         sample = s.query(ComparisonSample).filter_by(unit_index=red).one()

@@ -23,7 +23,10 @@ def client(tmp_path_factory):
     settings, db = em.compute_gabor_world(tmp_path_factory.mktemp("label-evidence"), images=110)
     c = TestClient(create_app(settings, db=db))
     for idx, text in ((RED, "red"), (0, "red things")):
-        assert c.put(f"/api/labels/gabor/1/{idx}", json={"label": text, "version": None}).status_code == 200
+        r = c.put(f"/api/labels/gabor/1/{idx}", json={"label": text, "version": None})
+        assert r.status_code == 200
+        claims = c.put(f"/api/evidence/claims/{r.json()['mine']['id']}", json={"concepts": ["colour=red"]})
+        assert claims.status_code == 200
     return c
 
 
@@ -32,9 +35,6 @@ def _label(client, idx):
 
 
 def test_claims_carry_the_units_auc_and_weak_claims_are_flagged(client):
-    red, gabor = _label(client, RED), _label(client, 0)
-    assert client.put(f"/api/evidence/claims/{red['id']}", json={"concepts": ["colour=red"]}).status_code == 200
-    assert client.put(f"/api/evidence/claims/{gabor['id']}", json={"concepts": ["colour=red"]}).status_code == 200
     ev = client.get(f"/api/evidence/labels/gabor/1/{RED}").json()
     mine = ev["labels"][0]
     assert mine["claims"][0]["concept"] == "colour=red" and mine["claims"][0]["auc"] >= 0.9
@@ -47,7 +47,8 @@ def test_claims_carry_the_units_auc_and_weak_claims_are_flagged(client):
 def test_bad_claims_are_refused_and_nothing_changes(client):
     red = _label(client, RED)
     r = client.put(f"/api/evidence/claims/{red['id']}", json={"concepts": ["colour=redd"]})
-    assert r.status_code == 422 and "colour=red" in r.json()["detail"] and "Unknown concept 'colour=redd'" in r.json()["detail"]
+    detail = r.json()["detail"]
+    assert r.status_code == 422 and "colour=red" in detail and "Unknown concept 'colour=redd'" in detail
     r = client.put("/api/evidence/claims/99999", json={"concepts": []})
     assert r.status_code == 404
     ev = client.get(f"/api/evidence/labels/gabor/1/{RED}").json()["labels"][0]
@@ -76,3 +77,33 @@ def test_exports_carry_the_evidence(client):
     html = client.get(f"/api/export/circuits/{cid}", params={"format": "html", "download": False}).text
     assert "colour=red (AUC 0.9" in html or "colour=red (AUC 1.00" in html
     assert "WEAK evidence" in html
+
+
+def test_search_results_carry_each_labels_evidence(client):
+    r = client.get("/api/search", params={"q": "red", "model": "gabor"})
+    assert r.status_code == 200, r.text
+    labels = {l["label"]: l for res in r.json()["results"] for l in res["labels"]}
+    assert labels["red"]["evidence"]["evidence"] == "supported"
+    assert labels["red things"]["evidence"]["weak"] is True
+
+
+def test_project_export_and_import_keep_the_claims(client, tmp_path):
+    from circuitscope.api.app import create_app
+    from circuitscope.settings import Settings
+    from circuitscope.store import Database
+    from circuitscope.store.evidence_schema import LabelClaim
+
+    doc = client.get("/api/export/project", params={"model": "gabor"}).json()
+    claimed = {l["label"]: l["claims"] for l in doc["labels"]}
+    assert claimed["red"] == ["colour=red"]
+    settings = Settings(data_dir=tmp_path / "fresh")
+    db = Database(settings.sqlalchemy_url)
+    fresh = TestClient(create_app(settings, db=db))
+    r = fresh.post("/api/import/project", params={"allow_missing_units": True}, json=doc)
+    assert r.status_code == 200, r.text
+    with db.session() as s:
+        assert sorted(c.concept for c in s.query(LabelClaim).all()) == ["colour=red", "colour=red"]
+    bad = dict(doc, labels=[dict(doc["labels"][0], claims=["x"] * 9)])
+    r = TestClient(create_app(Settings(data_dir=tmp_path / "fresh2"))).post(
+        "/api/import/project", params={"allow_missing_units": True}, json=bad)
+    assert r.status_code == 422 and "claims" in r.json()["detail"]

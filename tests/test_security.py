@@ -192,13 +192,19 @@ def test_worker_refuses_a_job_row_written_around_the_api(multi, tmp_path):
 
 def test_job_configs_and_file_browser_need_the_compute_permission(multi):
     client, db, t, root = multi
-    body = {"model": {"kind": "demo"}, "dataset": {"kind": "concepts", "size": 8}, "layers": ["conv1"]}
+    (root / "secret-model.py").write_text("def build():\n    pass\n")
+    (root / "images").mkdir()
+    body = {"model": {"kind": "factory", "target": "secret-model.py:build", "kwargs": {"key": "k"}},
+            "dataset": {"kind": "folder", "root": "images"}, "layers": ["conv1"]}
     job = client.post("/api/jobs", json=body, headers=auth(t["ada"])).json()
-    assert job["config"]["model"] == {"kind": "demo"}
+    assert job["config"]["model"]["target"] == f"{root.resolve()}/secret-model.py:build"
     for headers in ({}, auth(t["vera"]), auth(t["alice"])):
-        assert client.get(f"/api/jobs/{job['id']}", headers=headers).json()["config"] == {}
-        assert client.get("/api/jobs", headers=headers).json()[0]["config"] == {}
-    assert client.get(f"/api/jobs/{job['id']}", headers=auth(t["ada"])).json()["config"]["layers"] == ["conv1"]
+        for shown in (client.get(f"/api/jobs/{job['id']}", headers=headers).json(),
+                      client.get("/api/jobs", headers=headers).json()[0]):
+            assert shown["config"]["model"] == {"kind": "factory"} and shown["config"]["dataset"] == {"kind": "folder"}
+            assert shown["config"]["layers"] == ["conv1"] and str(root) not in json.dumps(shown)
+            assert "secret-model.py" not in json.dumps(shown) and "kwargs" not in json.dumps(shown)
+    assert client.get(f"/api/jobs/{job['id']}", headers=auth(t["ada"])).json()["config"]["model"]["kwargs"] == {"key": "k"}
     assert client.get("/api/sources/browse").status_code == 401
     r = client.get("/api/sources/browse", headers=auth(t["alice"]))
     assert r.status_code == 403 and "admin" in r.json()["detail"]
@@ -552,3 +558,14 @@ def test_serve_refuses_a_network_facing_local_admin(monkeypatch):
         get_settings.cache_clear()
     assert cli.is_loopback("127.0.0.1") and cli.is_loopback("::1") and cli.is_loopback("localhost")
     assert not cli.is_loopback("0.0.0.0") and not cli.is_loopback("192.168.1.5")
+
+
+def test_refusals_are_logged_with_the_user(multi, caplog):
+    client, _, t, root = multi
+    spec = {"kind": "checkpoint", "path": "w.pt", "arch": "subprocess:getoutput"}
+    with caplog.at_level("INFO", logger="circuitscope.security"):
+        client.post("/api/sources/layers", json={"model": spec}, headers=auth(t["ada"]))
+        client.put(UNIT, json={"label": "x"}, headers=auth(t["vera"]))
+    lines = [r.getMessage() for r in caplog.records if r.name == "circuitscope.security"]
+    assert any("user ada" in m and "subprocess:getoutput" in m and "403" in m for m in lines), lines
+    assert any("user vera" in m and "annotator" in m for m in lines), lines

@@ -18,6 +18,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
 import evidence_models as em  # noqa: E402
 
+
 def circular_gap(a: float, b: float, period: float) -> float:
     d = (a - b) % period
     return min(d, period - d)
@@ -126,3 +127,65 @@ def test_api_bad_input_is_422_naming_choices(client, computed):
     assert r.status_code == 404 and "Layers:" in r.json()["detail"]
     r = client.get("/api/evidence/tuning/gabor/1/99")
     assert r.status_code == 404 and "between 0 and 3" in r.json()["detail"]
+
+
+def test_layer_job_precomputes_every_unit(client, computed):
+    from circuitscope.jobs.worker import JobRunner
+
+    settings, db = computed
+    r = client.post("/api/evidence/tuning/gabor/1/job", json={"params": ["orientation", "hue"]})
+    assert r.status_code == 201, r.text
+    r_bad = client.post("/api/evidence/tuning/gabor/0/job", json={})
+    assert r_bad.status_code == 422 and "not computed" in r_bad.json()["detail"]
+    assert JobRunner(settings, db).run_one() == r.json()["id"]
+    job = client.get(f"/api/jobs/{r.json()['id']}").json()
+    assert job["status"] == "done", job
+    body = client.get("/api/evidence/tuning/gabor/1/2", params={"param": "orientation"}).json()
+    assert body.get("precomputed") and circular_gap(body["preferred"], em.ORIENTATIONS[2], 180) <= 15
+    hue = client.get(f"/api/evidence/tuning/gabor/1/{len(em.ORIENTATIONS)}", params={"param": "hue"}).json()
+    assert hue.get("precomputed") and circular_gap(hue["preferred"], 0.0, 360) <= 20
+
+
+def test_tuning_depth_tells_a_tuned_unit_from_an_untuned_one(prober):
+    gabor = tuning_curve(prober, 0, "orientation")
+    red = tuning_curve(prober, len(em.ORIENTATIONS), "orientation")
+    assert gabor["depth"] > 0.5
+    assert red["depth"] < 0.1  # a colour unit barely cares about the orientation of a red grating
+
+
+def test_cli_prints_the_documented_json(computed, monkeypatch):
+    from typer.testing import CliRunner
+
+    from circuitscope.cli import app
+    from circuitscope.settings import get_settings
+
+    settings, _ = computed
+    monkeypatch.setenv("CIRCUITSCOPE_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    try:
+        res = CliRunner().invoke(app, ["tuning", "gabor", "1", "0", "--param", "orientation", "--json"])
+        assert res.exit_code == 0, res.output
+        doc = json.loads(res.output)
+        assert {"param", "values", "responses", "preferred", "convention"} <= set(doc)
+        assert "degrees" in doc["convention"] and len(doc["values"]) == len(doc["responses"]) == 72
+        assert circular_gap(doc["preferred"], em.ORIENTATIONS[0], 180) <= 15
+        bad = CliRunner().invoke(app, ["tuning", "gabor", "1", "0", "--param", "curvature", "--stimulus", "grating"])
+        assert bad.exit_code == 2 and "Valid stimuli for curvature: auto, curve" in bad.output
+        text = CliRunner().invoke(app, ["tuning", "gabor", "1", "0", "--param", "hue"])
+        assert text.exit_code == 0 and "<- preferred" in text.output
+    finally:
+        get_settings.cache_clear()
+
+
+def test_concurrent_probers_of_one_model_do_not_disturb_each_other():
+    """Hooks live on the shared module: traced forwards of two layers at once must not stop each other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = LoadedModel("gabor", em.gabor_net().eval(), input_size=64, mean=(0.5,) * 3, std=(0.5,) * 3)
+    pre, post = LayerProber(model, "0"), LayerProber(model, "1")
+    with ThreadPoolExecutor(4) as pool:
+        jobs = [pool.submit(tuning_curve, p, c, "orientation") for c in range(3) for p in (pre, post)]
+        results = [j.result(timeout=300) for j in jobs]
+    for k, c in enumerate(range(3)):
+        for r in results[2 * k:2 * k + 2]:
+            assert circular_gap(r["preferred"], em.ORIENTATIONS[c], 180) <= 15

@@ -132,6 +132,10 @@ def _compute(config) -> None:
         for ref, why in result.skipped_images[:20]:
             typer.echo(f"    {ref}: {why}")
     typer.echo("  timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
+    if result.fidelity:
+        from .records.featurevis.fidelity import format_summary
+
+        typer.echo(format_summary(result.fidelity))
 
 
 @app.command()
@@ -235,7 +239,8 @@ def layers(model: str = typer.Option("demo", help="model, as for `compute --mode
         loaded = load_model(spec, get_settings().data_dir)
         found = list_layers(loaded, include_all=all_modules)
     except ModelLoadError as err:  # e.g. the model fails on the dummy input: the message says why, no traceback
-        hint = "" if input_size else " If the model expects another image size, pass --input-size (and --mean/--std)."
+        hint = (" If the model expects another image size, pass --input-size (and --mean/--std)."
+                if "dummy input" in str(err) and not input_size else "")
         fail(str(err) + hint)
     for info in found:
         typer.echo(f"{info.name:40s} {info.module_type:20s} {str(tuple(info.output_shape)):20s} {info.channels}")
@@ -320,7 +325,7 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
 @app.command()
 def demo(
     images: int = typer.Option(10000, help="generated concept images for dataset examples"),
-    steps: int = typer.Option(128, help="feature-visualization steps (Lucid's default is 512)"),
+    steps: int = typer.Option(64, help="most feature-visualization steps per unit (Lucid's default is 512; the fast style stops early where converged)"),
     serve_after: bool = typer.Option(True, "--serve/--no-serve",
                                      help="serve the browser UI (computing in the background) or just compute"),
     host: Optional[str] = typer.Option(None),
@@ -359,7 +364,7 @@ def demo(
     url = f"http://{host or settings.host}:{port or settings.port}"
     typer.echo(f"Computing every unit of the demo model in the background (job {job_id}).\n"
                f"Watch it at {url}/jobs/{job_id}; layers appear at {url}/models/conceptnet as they finish.")
-    serve(host, port, worker=True, workers=1)
+    serve(host, port, worker=True, workers=1, network_admin=False)
 
 
 @db_app.command("upgrade")

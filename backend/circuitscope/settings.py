@@ -41,8 +41,6 @@ class Settings(BaseSettings):
     # Largest JSON request body (imports are the big ones), and the deepest nesting accepted.
     max_body_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
     max_json_depth: int = Field(default=64, ge=8)
-    # Database connections kept per process; SQLite connections are cheap, PostgreSQL ones are not.
-    db_pool_size: int | None = None
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

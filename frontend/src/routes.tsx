@@ -1,5 +1,6 @@
 import type { RouteObject } from "react-router-dom";
 import { annotateRoutes } from "./annotate";
+import { evidenceRoutes } from "./evidence";
 import { jobsRoutes } from "./jobs";
 import { Layout, RouteError } from "./components/Layout";
 import { LayerPage } from "./pages/LayerPage";
@@ -29,6 +30,6 @@ export const routes: RouteObject[] = [
     path: "/",
     element: <Layout />,
     errorElement: <RouteError />,
-    children: [...browseRoutes, ...annotateRoutes, ...jobsRoutes, { path: "*", element: <NotFoundPage /> }],
+    children: [...browseRoutes, ...annotateRoutes, ...evidenceRoutes, ...jobsRoutes, { path: "*", element: <NotFoundPage /> }],
   },
 ];

@@ -41,8 +41,8 @@ def contrast(a: str, b: str) -> float:
     return (la + 0.05) / (lb + 0.05)
 
 
-def new_circuit(e2e, name: str, units: list[tuple[str, int]]) -> int:
-    r = httpx.post(f"{e2e.base}/api/circuits", json={"model": e2e.model, "name": name,
+def new_circuit(e2e, name: str, units: list[tuple[str, int]], claim: str = "") -> int:
+    r = httpx.post(f"{e2e.base}/api/circuits", json={"model": e2e.model, "name": name, "claim": claim,
                                                       "units": [{"layer": l, "index": i} for l, i in units]})
     assert r.status_code in (200, 201), r.text
     return r.json()["id"]
@@ -310,7 +310,8 @@ def test_pages_fit_800px(browser, e2e, path):
         elif path == "circuit":
             url = f"/circuits/{new_circuit(e2e, 'a circuit with a long claim ' * 3, [(e2e.layers[1], 0), (e2e.layers[2], 0)])}"
         else:
-            new_circuit(e2e, "wide " * 20, [(e2e.layers[1], 2)])
+            new_circuit(e2e, "wide " * 20, [(e2e.layers[1], 2)],
+                        claim="curve detectors in conv3 are built from oriented edge detectors " * 4)
             url = path
         page.goto(url)
         page.wait_for_load_state("networkidle")
@@ -319,6 +320,14 @@ def test_pages_fit_800px(browser, e2e, path):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"issue14-800-{path.strip('/')}.png"), full_page=True)
         assert widths[0] <= widths[1] + 1, f"{url} overflows at 800 px: {widths}"
+        # no table sticks out of its box (unless the box scrolls it)
+        sticking_out = page.evaluate("""() => [...document.querySelectorAll('table')].filter(t => {
+            const box = t.parentElement;
+            if (['auto', 'scroll'].includes(getComputedStyle(box).overflowX)) return false;
+            const inner = box.getBoundingClientRect().right - parseFloat(getComputedStyle(box).paddingRight);
+            return t.getBoundingClientRect().right > inner + 1;
+        }).map(t => t.className)""")
+        assert sticking_out == [], f"{url}: tables wider than their box at 800 px: {sticking_out}"
     finally:
         ctx.close()
 
@@ -332,6 +341,7 @@ def test_kernels_show_values_enlarge_and_linked_units_carry_their_label(probe, e
     layer, index = e2e.labelled  # a labelled unit of the middle layer: its outputs' pages list it as an input
     down = e2e.layers[e2e.layers.index(layer) + 1]
     page.goto(unit_url(e2e, down, 0))
+    page.locator("[data-testid=incoming] .conn").first.wait_for()
     conn = page.locator(f"[data-testid=incoming] .conn[data-conn-layer='{layer}'][data-conn-index='{index}']")
     if conn.count() == 0:
         page.get_by_role("button", name=re.compile("show all")).first.click()

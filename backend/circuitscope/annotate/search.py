@@ -90,6 +90,9 @@ def search(session: Session, q: str = "", model: str | None = None, layer: str |
                         "label": cons["label"] if cons else "", "image_hash": thumbs.get(uid),
                         "labels": [label_dict(x, editor="") for x in labs if x.id in matching_ids],
                         "families": fams.get((m, l, i), [])})
+    from ..evidence.label_scores import attach_evidence  # claimed concepts' AUC, blind share, weak flag
+
+    attach_evidence(session, results)
     return {"total": total, "limit": limit, "offset": offset, "results": results}
 
 

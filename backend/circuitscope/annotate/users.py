@@ -215,7 +215,10 @@ def create_token(session: Session, user: User, name: str = "", kind: str = "api"
     return row, secret
 
 
-def resolve_token(session: Session, secret: str, touch: bool = True) -> User | None:
+def resolve_token(session: Session, secret: str, touch: bool = True, stale: list[int] | None = None) -> User | None:
+    """The user of a live token or session secret, else None. `touch` records the use (at most every 5 min);
+    without it, the id of a token whose use should be recorded is appended to `stale` (the caller records it
+    later, off the event loop: that write may wait for the database's write lock)."""
     if not secret or len(secret) > 200:
         return None
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(secret)))
@@ -227,9 +230,18 @@ def resolve_token(session: Session, secret: str, touch: bool = True) -> User | N
     user = row.user
     if user.disabled:
         return None
-    if touch and (row.last_used_at is None or now - _aware(row.last_used_at) > timedelta(minutes=5)):
-        row.last_used_at = now
+    if row.last_used_at is None or now - _aware(row.last_used_at) > timedelta(minutes=5):
+        if touch:
+            row.last_used_at = now
+        elif stale is not None:
+            stale.append(row.id)
     return user
+
+
+def touch_tokens(session: Session, token_ids: list[int]) -> None:
+    from sqlalchemy import update
+
+    session.execute(update(ApiToken).where(ApiToken.id.in_(token_ids)).values(last_used_at=utcnow()))
 
 
 def revoke_token(session: Session, token_id: int, by: Identity | None = None) -> ApiToken:

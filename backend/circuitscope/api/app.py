@@ -25,6 +25,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     install_error_handlers(app)
     document_errors(app)
+    from .write_gate import SqliteWriteGate
+
+    app.add_middleware(SqliteWriteGate, db=app.state.db)
     # Outermost: the host check and body checks run before anything else sees the request.
     app.add_middleware(SecurityMiddleware, settings=settings)
     app.include_router(browse.router)
@@ -40,6 +43,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     app.include_router(circuit_tests.router)
     app.include_router(sessions.router)
+    from .routes import fidelity  # feature-vis fidelity (records/featurevis/fidelity.py)
+
+    app.include_router(fidelity.router)
 
     from .frontend import mount_frontend  # last: its catch-all route must not shadow /api
 

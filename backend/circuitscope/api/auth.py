@@ -17,6 +17,7 @@ Computations (models, jobs, the file browser, job configs) need settings.compute
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Callable
 from urllib.parse import urlsplit
@@ -24,7 +25,7 @@ from urllib.parse import urlsplit
 from fastapi import Request
 from sqlalchemy.exc import IntegrityError
 
-from ..annotate.users import Identity, ensure_user, identity, resolve_token
+from ..annotate.users import Identity, ensure_user, identity, resolve_token, touch_tokens
 from .errors import ApiError
 
 log = logging.getLogger("circuitscope.security")
@@ -42,13 +43,35 @@ def _bearer(request: Request) -> str | None:
     return value.strip()
 
 
-def _resolve(request: Request) -> tuple[Identity | None, str]:
+def _resolve(request: Request, inline: bool = False) -> tuple[Identity | None, str]:
+    """Reads only: a token's last-use time is recorded in a background thread, because that write may wait for
+    the database's write lock, and the writer holding it may need this thread or the event loop (`inline`)."""
     db = request.app.state.db
     settings = request.app.state.settings
     token = _bearer(request)
+    stale: list[int] = []
+    try:
+        return _lookup(request, db, settings, token, stale)
+    finally:
+        if stale:
+            _touch_later(db, stale)
+
+
+def _touch_later(db, token_ids: list[int]) -> None:
+    def touch() -> None:
+        try:
+            with db.session() as session:
+                touch_tokens(session, token_ids)
+        except Exception:  # noqa: BLE001 - bookkeeping only
+            log.debug("could not record token use", exc_info=True)
+
+    threading.Thread(target=touch, daemon=True, name="token-touch").start()
+
+
+def _lookup(request: Request, db, settings, token: str | None, stale: list[int]) -> tuple[Identity | None, str]:
     if token is not None:
         with db.session() as session:
-            user = resolve_token(session, token)
+            user = resolve_token(session, token, touch=False, stale=stale)
             if user is None:
                 raise ApiError(401, "This API token is unknown, expired or revoked. Create a new one with "
                                     "`circuitscope tokens create <user>`.")
@@ -56,7 +79,7 @@ def _resolve(request: Request) -> tuple[Identity | None, str]:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         with db.session() as session:
-            user = resolve_token(session, cookie)
+            user = resolve_token(session, cookie, touch=False, stale=stale)
             if user is not None:
                 return identity(user), "cookie"
     if settings.local_user:
@@ -83,10 +106,10 @@ def _local_identity(request: Request) -> Identity:
     return ident
 
 
-def current_user(request: Request) -> Identity | None:
+def current_user(request: Request, inline: bool = False) -> Identity | None:
     """The acting user, or None when anonymous (computed once per request)."""
     if not hasattr(request.state, "identity"):
-        request.state.identity, request.state.auth_via = _resolve(request)
+        request.state.identity, request.state.auth_via = _resolve(request, inline)
     return request.state.identity
 
 
@@ -100,11 +123,7 @@ _SIMPLE_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "te
 
 
 def refuse(request: Request, status: int, detail: str) -> ApiError:
-    """An ApiError for a refused request, logged with who asked (the log names the problem too)."""
-    user = getattr(request.state, "identity", None)
-    client = request.client.host if request.client else "?"
-    log.warning("refused %s %s (%s, user %s, client %s): %s", request.method, request.url.path, status,
-                user.name if user else "anonymous", client, detail)
+    """An ApiError for a refused request (the error handler logs it with who asked: api.errors.log_refusal)."""
     return ApiError(status, detail)
 
 
@@ -129,7 +148,7 @@ def _check_origin(request: Request) -> None:
             raise refuse(request, 403, "cross-site write refused: the request's Origin is 'null' (a sandboxed "
                                        "frame or a page that hides its origin). " + fix)
         if not _same_site(origin, host):
-            raise refuse(request, 403, f"cross-site write refused (Origin {origin} is not this server {host}). "
+            raise refuse(request, 403, f"cross-site write refused (Origin {origin[:200]} is not this server {host}). "
                                        + fix)
         return
     referer = request.headers.get("referer")
@@ -148,9 +167,9 @@ def _check_origin(request: Request) -> None:
                                    "could come from another site. " + fix)
 
 
-def require_reader(request: Request) -> Identity | None:
+def require_reader(request: Request, inline: bool = False) -> Identity | None:
     """Guards every read endpoint: anonymous reads only when settings.anonymous_read is on."""
-    user = current_user(request)
+    user = current_user(request, inline)
     if user is None and not request.app.state.settings.anonymous_read:
         raise ApiError(401, "Sign in to read (this server has anonymous reading switched off).")
     return user
@@ -158,8 +177,8 @@ def require_reader(request: Request) -> Identity | None:
 
 async def require_reader_inline(request: Request) -> Identity | None:
     """`require_reader` run on the event loop (no threadpool hop): it is on every read's path and its
-    database work is a cached identity or one indexed token lookup."""
-    return require_reader(request)
+    database work is a cached identity or one indexed token lookup (it never writes there)."""
+    return require_reader(request, inline=True)
 
 
 def require_user(request: Request) -> Identity:

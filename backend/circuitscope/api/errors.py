@@ -20,6 +20,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = logging.getLogger("circuitscope.api")
+security_log = logging.getLogger("circuitscope.security")
 
 
 class ApiError(Exception):
@@ -63,18 +64,30 @@ def _json(status: int, detail: str, headers: dict[str, str] | None = None, **ext
     return JSONResponse({"detail": detail, **extra}, status_code=status, headers=headers)
 
 
+def log_refusal(request: Request, status: int, detail: str) -> None:
+    """Every refused request is logged with who asked (refusals of access louder than plain mistakes)."""
+    user = getattr(request.state, "identity", None)
+    client = request.client.host if request.client else "?"
+    level = logging.WARNING if status in (401, 403, 429) else logging.INFO
+    security_log.log(level, "refused %s %s (%s, user %s, client %s): %s", request.method, request.url.path, status,
+                     user.name if user else "anonymous", client, detail[:500])
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError):
-        headers = exc.extra.pop("headers", None) if isinstance(exc.extra.get("headers"), dict) else None
-        return _json(exc.status, exc.detail, headers, **exc.extra)
+    async def _api_error(request: Request, exc: ApiError):
+        extra = dict(exc.extra)
+        headers = extra.pop("headers", None) if isinstance(extra.get("headers"), dict) else None
+        log_refusal(request, exc.status, exc.detail)
+        return _json(exc.status, exc.detail, headers, **extra)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError):
+    async def _validation(request: Request, exc: RequestValidationError):
         problems = [
             f"{'.'.join(str(p) for p in e['loc'] if p not in ('body', 'query', 'path'))}: {e['msg']}"
             for e in exc.errors()
         ]
+        log_refusal(request, 422, "; ".join(problems))
         return JSONResponse({"detail": "Invalid request: " + "; ".join(problems), "errors": problems}, 422)
 
     @app.exception_handler(IntegrityError)

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from circuitscope.activations import ChannelEdit, Trace
+from circuitscope.activations.trace import EditFn
 
 KINDS = ("zero", "mean", "resample")
 
@@ -50,6 +51,8 @@ class AblationSetup:
     channels: dict[str, int]  # channels per member layer
     means: dict[str, torch.Tensor]  # per-position dataset means per member layer ([C, H, W] or [C])
     device: torch.device = torch.device("cpu")
+    # (layer feeding the target layer, fn computing only the target channels from it): target_slice.py
+    shortcut: tuple[str, Callable[[torch.Tensor], torch.Tensor]] | None = None
 
 
 def spatial_measures(out: torch.Tensor, targets: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,18 +122,23 @@ def _forward_configs(setup: AblationSetup, kind: str, configs: Sequence[Config],
     """One forward for len(configs) x len(x) copies; returns measures shaped [K, n]."""
     k, n = len(configs), len(x)
     first = setup.layer_order[0]
-    edits: dict[str, Callable] = {}
+    edits: dict[str, EditFn] = {}
     for layer in setup.layer_order:
         if layer == first and first_out is not None:
             edits[layer] = _expand_edit(kind, setup, configs, first_out, donors)
             continue
         mask = _mask_rows(configs, layer, setup.channels[layer], n)
         edits[layer] = ChannelEdit(mask, _values(kind, setup, layer, donors, k))
-    layers = list(dict.fromkeys(setup.layer_order + [setup.target_layer]))
+    end = setup.shortcut[0] if setup.shortcut else setup.target_layer
+    layers = list(dict.fromkeys(setup.layer_order + [end]))
     inp = x[:1] if first_out is not None else x.repeat((k,) + (1,) * (x.dim() - 1))
     with torch.no_grad(), Trace(setup.module, layers, edit=edits, stop=True) as tr:
         tr.forward(inp.to(setup.device))
-    mx, mn = spatial_measures(tr.output[setup.target_layer], setup.targets)
+        if setup.shortcut:  # only the target channels of the target layer
+            out = setup.shortcut[1](tr.output[end])
+            mx, mn = spatial_measures(out, range(out.shape[1]))
+        else:
+            mx, mn = spatial_measures(tr.output[setup.target_layer], setup.targets)
     return mx.view(k, n), mn.view(k, n)
 
 
@@ -183,7 +191,7 @@ def evaluate_naive(setup: AblationSetup, kind: str, configs: Sequence[Config], x
     out_mean = torch.empty(len(configs), len(x))
     layers = list(dict.fromkeys(setup.layer_order + [setup.target_layer]))
     for k, config in enumerate(configs):
-        edits = {}
+        edits: dict[str, EditFn] = {}
         for layer in setup.layer_order:
             mask = config.ablate.get(layer, torch.zeros(setup.channels[layer], dtype=torch.bool))
             edits[layer] = ChannelEdit(mask, _values(kind, setup, layer, donors, 1))

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Optional
 
 import typer
 
@@ -18,12 +17,12 @@ def test_cmd(
     random_sets: int = typer.Option(100, "--random-sets", help="random control sets (same size, same layers)"),
     images: int = typer.Option(200, help="the targets' top images to test on"),
     seed: int = typer.Option(0, help="seed for random sets, context and donor images (same seed, same numbers)"),
-    targets: Optional[str] = typer.Option(None, help="target nodes 'layer:index,...' (default: the deepest layer's)"),
+    targets: str | None = typer.Option(None, help="target nodes 'layer:index,...' (default: the deepest layer's)"),
     context_images: int = typer.Option(50, "--context-images", help="random other images, for context"),
-    scan_limit: Optional[int] = typer.Option(None, "--scan-limit", help="scan only the first N dataset images"),
+    scan_limit: int | None = typer.Option(None, "--scan-limit", help="scan only the first N dataset images"),
     device: str = typer.Option("cpu", help="cpu | cuda[:i] | mps"),
     as_json: bool = typer.Option(False, "--json", help="print the result document as JSON"),
-    user: Optional[str] = typer.Option(None, help="recorded as who ran the test"),
+    user: str | None = typer.Option(None, help="recorded as who ran the test"),
 ) -> None:
     """Necessity (vs random sets), sufficiency, minimality per ablation kind, and edge attributions; the
     result is stored against the circuit's current version (the circuit page shows it)."""
@@ -46,10 +45,10 @@ def test_cmd(
                                         progress=progress, device=device)
     except AnnotateError as err:
         typer.secho(f"error: {err.detail}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     except TestFailed as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if as_json:
         sys.stdout.write(json.dumps(doc) + "\n")
     else:

@@ -16,6 +16,7 @@ from .ablation import KINDS, AblationSetup, Config, clean_pass, evaluate, prefix
 from .attribution import edge_attributions
 from .images import check_cancel, load_images, select_images
 from .statistics import build_configs, draw_random_sets, summarize
+from .target_slice import find_target_shortcut
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -40,6 +41,7 @@ class TestInputs:
     scan_limit: int | None = None
     device: str = "cpu"
     max_batch: int = 2048
+    target_shortcut: bool = True  # compute only the target channels of the target layer where verified
 
 
 def key(layer: str, index: int) -> str:
@@ -65,6 +67,10 @@ def run_test(inp: TestInputs, progress: ProgressFn | None = None,
     setup = AblationSetup(module, inp.target_layer, list(inp.targets), member_layers,
                           {l: inp.channels[l] for l in member_layers}, sel.means, torch.device(inp.device))
     shared = prefix_sharing_valid(setup, x)
+    if inp.target_shortcut:
+        setup.shortcut = find_target_shortcut(module, inp.target_layer, inp.targets, member_layers, x, setup.device)
+        if setup.shortcut is not None and not prefix_sharing_valid(setup, x):
+            setup.shortcut = None
     random_sets = draw_random_sets(inp.members, inp.channels, inp.random_sets, inp.seed)
     configs = build_configs(inp.members, inp.channels, random_sets)
     context_configs = [c for c in configs if c.name in ("circuit", "keep-circuit")]
@@ -119,6 +125,7 @@ def run_test(inp: TestInputs, progress: ProgressFn | None = None,
         },
         "random_set_units": [[key(l, c) for l in sorted(s) for c in s[l]] for s in random_sets],
         "prefix_shared": shared,
+        "target_sliced": setup.shortcut is not None,
         "node_activation": activation,
         "results": results,
         "context": context,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
@@ -32,7 +32,7 @@ class CircuitTestDoc(BaseModel):
     results: dict[str, Any]
     verdict: str = Field(max_length=500)
     suggested_status: str = Field(max_length=20)
-    created_by: Optional[str] = Field(None, max_length=64)
+    created_by: str | None = Field(None, max_length=64)
     seconds: float = 0.0
     created_at: str
 
@@ -153,8 +153,8 @@ def report_section(session: Session, c: Circuit) -> str:
                  + "".join(f"<th>drop alone ({_e(k)})</th><th>sufficiency loss ({_e(k)})</th>" for k in doc["results"])
                  + "</tr>")
     for i, unit in enumerate(doc["members"]):
-        cells = "".join(f"<td>{_num(r['members'][i]['drop'])}</td><td>{_num(r['members'][i]['sufficiency_loss'], '.1%')}</td>"
-                        for r in doc["results"].values())
+        cells = "".join(f"<td>{_num(r['members'][i]['drop'])}</td>"
+                        f"<td>{_num(r['members'][i]['sufficiency_loss'], '.1%')}</td>" for r in doc["results"].values())
         parts.append(f"<tr><td>{_e(unit)}</td>{cells}</tr>")
     parts.append("</table>")
     if len(rows) > 1:

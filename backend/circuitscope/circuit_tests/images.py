@@ -78,7 +78,8 @@ def select_images(module: nn.Module, normalize: Callable[[torch.Tensor], torch.T
     node_top = {k: _top(np.concatenate(v), indices, n_test) for k, v in node_vals.items()}
     rng = np.random.default_rng(seed)
     rest = np.setdiff1d(indices, np.array(test))
-    context = sorted(int(i) for i in rng.choice(rest, size=min(n_context, len(rest)), replace=False)) if len(rest) else []
+    context = (sorted(int(i) for i in rng.choice(rest, size=min(n_context, len(rest)), replace=False))
+               if len(rest) else [])
 
     def donors_for(images: list[int]) -> list[int]:
         out = []

@@ -31,8 +31,14 @@ HEARTBEAT_EVERY = 5.0
 def submit_test(session: Session, circuit_id: int, params: TestParams, created_by: str | None) -> Job:
     """Check everything now (422 on bad input), then queue."""
     plan = build_plan(session, circuit_id, params)
+    layers = sorted(plan.members, key=lambda layer: plan.positions[layer]) + [plan.target_layer]
+    # model / dataset / layers: what the jobs pages show for any job (they read these keys)
     job = Job(kind=JOB_KIND, config={"circuit_id": circuit_id, "circuit_version": plan.circuit_version,
-                                     "params": params.as_dict()},
+                                     "params": params.as_dict(),
+                                     "model": {"kind": "circuit test",
+                                               "name": f"circuit {circuit_id} v{plan.circuit_version}"},
+                                     "dataset": plan.dataset_spec,
+                                     "layers": layers},
               status="queued", stage="queued", created_by=created_by, model_slug=plan.model_slug)
     session.add(job)
     session.flush()

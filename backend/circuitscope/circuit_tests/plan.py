@@ -140,8 +140,8 @@ def build_plan(session: Session, circuit_id: int, params: TestParams) -> TestPla
     dataset = session.get(Dataset, run.dataset_id) if run is not None else None
     if run is None or dataset is None:
         raise AnnotateError(422, f"the run that computed layer {t_layer!r} is gone; recompute the layer")
-    keys = {n.id: node_key(n.layer_name, n.unit_index) for n in c.nodes}
-    edges = [(keys[e.src_node_id], keys[e.dst_node_id], float(e.weight)) for e in c.edges]
+    key_of = {n.id: node_key(n.layer_name, n.unit_index) for n in c.nodes}
+    edges = [(key_of[e.src_node_id], key_of[e.dst_node_id], float(e.weight)) for e in c.edges]
     return TestPlan(circuit_id=c.id, circuit_version=c.version, model_slug=c.model_slug,
                     model_source=dict(model.source or {}), dataset_spec=dict(dataset.spec), run_id=run.id,
                     target_layer=t_layer, targets=sorted(i for _, i in targets), members=members, channels=channels,

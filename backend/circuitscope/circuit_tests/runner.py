@@ -63,7 +63,8 @@ def run_plan(plan: TestPlan, settings: Settings, progress: ProgressFn | None = N
                      scan_limit=p.scan_limit, device=device)
     body = run_test(inp, progress, should_cancel)
     doc = {"circuit": plan.circuit_id, "version": plan.circuit_version, "model": plan.model_slug,
-           "run": plan.run_id, "dataset": plan.dataset_spec, **body}
+           # the dataset by kind only: its spec (in the run) may name server paths, and results are for readers
+           "run": plan.run_id, "dataset": {"kind": plan.dataset_spec.get("kind")}, **body}
     verdict, status = verdict_and_status(doc)
     doc["verdict"], doc["suggested_status"] = verdict, status
     return doc

@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, packaged
+    import tomli as tomllib
 
 OBJECTIVES = ("channel", "neuron", "negative", "diversity")
 
@@ -32,12 +37,18 @@ class FeatureVisConfig(Strict):
     objectives: list[Literal["channel", "neuron", "negative", "diversity"]] = list(OBJECTIVES)
     steps: int = Field(512, ge=1, le=100_000)  # Lucid's default
     size: int | None = Field(None, ge=8, le=1024, description="render size; default the model's input size")
-    lr: float = Field(0.05, gt=0)
+    lr: float | None = Field(None, gt=0, description="Adam learning rate; default per style (lucent: 0.05, Lucid's)")
     diversity_n: int = Field(4, ge=2, le=16)
     batch_channels: int = Field(32, ge=1, le=1024, description="channels optimized together")
     seed: int = 0
     precision: Literal["fp32", "bf16", "fp16", "auto"] = Field(
         "fp32", description="forward-pass precision; auto = bf16 where the CPU/GPU has native bf16, else fp32")
+    style: Literal["fast", "lucent"] = Field(
+        "fast", description="fast: transforms scaled to the receptive field, early stopping, positive-part objective "
+        "for units linear in the input; lucent: lucent's transforms and a fixed number of steps (faithful reproduction)")
+    param: Literal["fft", "maco"] = Field(
+        "fft", description="image parameterization: fft (lucent's, decorrelated colour) or maco (phase only, "
+        "natural-image magnitude spectrum; Fel et al. 2023)")
 
 
 class WeightsConfig(Strict):

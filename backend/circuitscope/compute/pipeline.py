@@ -43,6 +43,7 @@ class RunResult:
     skipped_images: list[tuple[str, str]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     stages_skipped: list[str] = field(default_factory=list)
+    fidelity: dict[str, Any] | None = None  # feature-vis fidelity summary (records/featurevis/fidelity.py)
 
 
 def default_model_slug(spec: dict[str, Any]) -> str:
@@ -180,6 +181,7 @@ def run_summary(result: RunResult) -> dict[str, Any]:
         "skipped_count": len(result.skipped_images),
         "stages_skipped": result.stages_skipped,
         "timings": {k: round(v, 3) for k, v in result.timings.items()},
+        "fidelity": result.fidelity,
     }
 
 
@@ -252,49 +254,10 @@ def _examples_stage(config, settings, db, blobs, model, dataset, model_id, ds_id
 
 def _featurevis_stage(config, db, blobs, model, model_id, layer_names, run_id, result, report, check_cancel,
                       bars, engine) -> None:
-    fv = config.featurevis
-    size = fv.size or model.input_size
-    precision = engine.resolve_precision(fv.precision, config.device)
-    params = {"steps": fv.steps, "size": size, "lr": fv.lr, "seed": fv.seed, "diversity_n": fv.diversity_n,
-              "objectives": list(fv.objectives), "param": "fft+decorrelate", "transforms": "lucent.standard",
-              "precision": precision,
-              # objectives on the final ReLU's input for layers that end in one (Lucid's pre_relu); renders
-              # stored without this key were optimized on the post-ReLU output: a rerun replaces them
-              "objective_at": "pre_relu_if_final_relu"}
-    per_unit = sum(fv.diversity_n if o == "diversity" else 1 for o in fv.objectives)
-    t = time.perf_counter()
-    for name in layer_names:
-        with db.session() as s:
-            layer = _layers_of(s, model_id, [name])[name]
-            if writer.stage_is_done(s, layer, "featurevis", params):
-                result.stages_skipped.append(f"featurevis:{name}")
-                continue
-            units = writer.ensure_units(s, layer)
-            done = writer.units_with_featurevis(s, units, per_unit, params)
-            channels = layer.channels
-            writer.mark_stage(s, layer, "featurevis", status="running", params=params, run_id=run_id,
-                              units_done=len(done))
-        todo = [c for c in range(channels) if c not in done]
-        chunks = [todo[start:start + fv.batch_channels] for start in range(0, len(todo), fv.batch_channels)]
-        options = dict(objectives=tuple(fv.objectives), steps=fv.steps, size=size, lr=fv.lr,
-                       diversity_n=fv.diversity_n, batch_channels=fv.batch_channels, seed=fv.seed, precision=precision)
-        finished = channels - len(todo)
-        report("featurevis", name, finished, channels)
-        for chunk, records in engine.render_feature_vis_chunks(model, name, chunks, options, check_cancel):
-            with db.session() as s:  # one chunk = one transaction: no half-rendered unit is ever visible
-                layer = _layers_of(s, model_id, [name])[name]
-                units = writer.ensure_units(s, layer)
-                writer.write_featurevis(s, blobs, units, records, params)
-                finished += len(chunk)
-                writer.mark_stage(s, layer, "featurevis", status="running", params=params, run_id=run_id,
-                                  units_done=finished)
-            report("featurevis", name, finished, channels)
-        with db.session() as s:
-            layer = _layers_of(s, model_id, [name])[name]
-            writer.mark_stage(s, layer, "featurevis", status="done", params=params, run_id=run_id,
-                              units_done=channels)
-        report("featurevis", name, channels, channels)
-    result.timings["featurevis"] = time.perf_counter() - t
+    from .featurevis_stage import featurevis_stage
+
+    featurevis_stage(config, db, blobs, model, model_id, layer_names, run_id, result, report, check_cancel, _layers_of,
+                     engine)
 
 
 def _weights_stage(config, db, model, model_id, layer_names, run_id, result, report, check_cancel) -> None:

@@ -67,11 +67,21 @@ def _status(row: LayerConcepts | None) -> dict[str, Any]:
 def unit_concepts_payload(session: Session, layer_id: int, unit_id: int | None) -> dict[str, Any]:
     """The unit JSON's concept fields: `concepts` (ranked, best first; null when the layer's dataset
     provides no concepts or nothing is computed), `concept_status` and `suggested_label`."""
-    row = session.get(LayerConcepts, layer_id)
+    if unit_id is None:
+        row = session.get(LayerConcepts, layer_id)
+        return {"concepts": None, "concept_status": _status(row), "suggested_label": None}
+    # one query for the layer's status and the unit's ranked scores (the unit page's query budget)
+    pairs = session.execute(
+        select(LayerConcepts, UnitConcept)
+        .outerjoin(UnitConcept, UnitConcept.unit_id == unit_id)
+        .where(LayerConcepts.layer_id == layer_id)
+        .order_by(UnitConcept.rank)
+    ).all()
+    row = pairs[0][0] if pairs else None
     status = _status(row)
-    if row is None or row.status != "scored" or unit_id is None:
+    if row is None or row.status != "scored":
         return {"concepts": None, "concept_status": status, "suggested_label": None}
-    rows = session.scalars(select(UnitConcept).where(UnitConcept.unit_id == unit_id).order_by(UnitConcept.rank))
+    rows = [uc for _, uc in pairs if uc is not None]
     ranked = [{"concept": r.concept, "display": display_name(r.concept), "auc": r.auc, "auc_err": r.auc_err,
                "diff": r.diff, "n_with": r.n_with} for r in rows]
     return {"concepts": ranked, "concept_status": status, "suggested_label": suggestion(ranked)}

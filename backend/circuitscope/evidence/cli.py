@@ -40,7 +40,7 @@ def tuning_cmd(
                               param.value, stimulus, device=device or settings.device)
     except EvidenceError as err:
         typer.secho(f"error: {err.detail}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     if as_json:
         typer.echo(json.dumps(out, indent=1))
         return

@@ -56,7 +56,9 @@ def _dataset_for(session: Session, model_id: int) -> Dataset:
 @torch.no_grad()  # not inference_mode: the pre-ReLU recorder needs tensor version counters
 def scan_unit(model, dataset, layer: str, channel: int, indices: list[int], batch_size: int = 64):
     """(dataset indices, per-image spatial max, (y, x) of it, measure) of one channel over `indices`."""
-    out_idx, values, pos = [], [], []
+    out_idx: list[int] = []
+    values: list[float] = []
+    pos: list[tuple[int, int]] = []
     measure = "output"
     transform = model_transform(model.input_size)
     for idx, images in iterate_batches(dataset, transform, batch_size, indices=indices):
@@ -96,18 +98,22 @@ def create_sample(session: Session, data_dir, blobs: BlobStore, slug: str, layer
     try:
         dataset = build_dataset(dict(ds_row.spec))
     except Exception as err:  # noqa: BLE001 - a moved folder etc.: say which dataset and why
-        raise EvidenceError(422, f"The dataset '{ds_row.slug}' this model was computed on cannot be opened: {err}")
+        raise EvidenceError(422, f"The dataset '{ds_row.slug}' this model was computed on cannot be opened: "
+                                 f"{err}") from None
     model = load_stored_model(ref.model, data_dir, device)
     n = len(dataset)
     rng = np.random.default_rng(seed)
     indices = sorted(rng.choice(n, size=min(n, max_images), replace=False).tolist()) if n > max_images \
         else list(range(n))
-    idx, values, pos, measure = scan_unit(model, dataset, layer, index, indices)
+    from .tuning import model_lock
+
+    with model_lock(model):  # no traced forward of this model may overlap another (tuning requests)
+        idx, values, pos, measure = scan_unit(model, dataset, layer, index, indices)
+        rf = receptive_field(model, layer)
     if len(values) == 0:
         raise EvidenceError(422, f"No image of dataset '{ds_row.slug}' could be read; nothing was sampled.")
     summary = cm.bin_summary(values, bins)
     picked = cm.sample_per_bin(values, np.asarray(summary["edges"]), per_bin, seed)
-    rf = receptive_field(model, layer)
     sample = ComparisonSample(unit_id=unit_id, model_slug=slug, layer_name=layer, unit_index=index,
                               dataset_id=ds_row.id, measure=measure, scanned=len(values), bins=summary,
                               params={"per_bin": per_bin, "bins": bins, "max_images": max_images, "seed": seed},
@@ -117,7 +123,7 @@ def create_sample(session: Session, data_dir, blobs: BlobStore, slug: str, layer
     order = list(range(len(picked)))
     random.Random(seed).shuffle(order)  # stored order carries no hint of the bin
     transform = model_transform(model.input_size)
-    bin_idx = cm.bin_of(values[picked], np.asarray(summary["edges"])) if picked else []
+    bin_idx = cm.bin_of(values[picked], np.asarray(summary["edges"])) if picked else np.zeros(0, dtype=np.int64)
     for position, k in enumerate(order):
         j = picked[k]
         y, x = pos[j]
@@ -165,6 +171,9 @@ def task(session: Session, slug: str, layer: str, index: int, label_id: int, who
         return {**base, "sample": None, "items": [], "answers": {}}
     items = list(sample.items)
     random.Random(f"{sample.id}:{who.name if who else ''}").shuffle(items)
+    from ..store.schema import Model
+
+    size = session.scalar(select(Model.input_size).where(Model.slug == slug))
     mine: dict[int, str] = {}
     if who is not None:
         rows = session.execute(
@@ -175,7 +184,7 @@ def task(session: Session, slug: str, layer: str, index: int, label_id: int, who
         mine = {i: a for i, a in rows}
     return {**base, "sample": sample_dict(sample),
             "items": [{"id": it.id, "crop": f"/api/images/{it.crop_hash}", "image": f"/api/images/{it.image_hash}",
-                       "box": it.box, "ref": it.ref} for it in items],
+                       "box": it.box, "size": size, "ref": it.ref} for it in items],
             "answers": {str(k): v for k, v in mine.items()}}
 
 
@@ -201,7 +210,8 @@ def answer(session: Session, slug: str, layer: str, index: int, label_id: int, l
                                  label_text=label.label, user_id=who.id, answer=value))
     session.flush()
     done = session.scalar(
-        select(func.count()).select_from(ComparisonAnswer).join(ComparisonItem, ComparisonItem.id == ComparisonAnswer.item_id)
+        select(func.count()).select_from(ComparisonAnswer)
+        .join(ComparisonItem, ComparisonItem.id == ComparisonAnswer.item_id)
         .where(ComparisonItem.sample_id == sample.id, ComparisonAnswer.label_id == label.id,
                ComparisonAnswer.label_version == label.version, ComparisonAnswer.user_id == who.id))
     return {"item_id": item_id, "answer": value, "answered": int(done or 0), "items": len(sample.items)}

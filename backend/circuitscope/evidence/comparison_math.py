@@ -15,8 +15,9 @@ sampled from every bin; and blind answers (fits / partly / not) for those images
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -96,14 +97,13 @@ def _one(bins: dict[str, Sequence[float]], answers: list[Answer]) -> dict[str, A
         if n:
             answered_weight += weights[k]
             for ans in ANSWERS:
-                weighted[ans] += weights[k] * shares[ans]
+                weighted[ans] += weights[k] * t[ans] / n
     total_weight = float(sum(weights))
+    w: dict[str, float | None] = dict.fromkeys(ANSWERS, None)
+    label_share: float | None = None
     if answered_weight > 0:
         w = {ans: weighted[ans] / answered_weight for ans in ANSWERS}
-        label_share = w["fits"] + 0.5 * w["partly"]
-    else:
-        w = dict.fromkeys(ANSWERS, None)
-        label_share = None
+        label_share = weighted["fits"] / answered_weight + 0.5 * weighted["partly"] / answered_weight
     return {
         "answers": len(answers),
         "bins": per_bin,

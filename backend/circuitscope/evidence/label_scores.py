@@ -10,7 +10,8 @@ Rules (stated in every payload as `rules`):
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -55,7 +56,8 @@ def set_claims(session: Session, label_id: int, concepts: list[str], who: Identi
     if label is None:
         raise EvidenceError(404, f"No label {label_id}.")
     if not who.has_role("annotator") or (label.user_id != who.id and not who.has_role("admin")):
-        raise EvidenceError(403, f"Only the label's annotator ({label.user.name}) or an admin may change what it claims.")
+        raise EvidenceError(403, f"Only the label's annotator ({label.user.name}) or an admin may change what it "
+                                 "claims.")
     clean = list(dict.fromkeys(c.strip() for c in concepts if isinstance(c, str) and c.strip()))
     if len(clean) > MAX_CLAIMS:
         raise EvidenceError(422, f"A label may claim at most {MAX_CLAIMS} concepts (got {len(clean)}).")
@@ -114,7 +116,8 @@ def evidence_for_labels(session: Session, labels: list[Label]) -> dict[int, dict
     out: dict[int, dict[str, Any]] = {}
     for l in labels:
         unit_aucs = aucs.get(l.unit_id, {}) if l.unit_id is not None else {}
-        items, reasons = [], []
+        items: list[dict[str, Any]] = []
+        reasons: list[str] = []
         for c in claims.get(l.id, []):
             auc = unit_aucs.get(c)
             below = min(unit_aucs.values()) if auc is None and unit_aucs else None
@@ -180,3 +183,15 @@ def evidence_text(ev: dict[str, Any] | None) -> str:
         parts.append(f"blind share {ev['human_share']:.0%} ({ev['human_answers']} answers)")
     head = "WEAK evidence" if ev["weak"] else f"evidence {ev['evidence']}"
     return f"{head}: " + " · ".join(parts) + (f" — {'; '.join(ev['reasons'])}" if ev["reasons"] else "")
+
+
+def attach_evidence(session: Session, results: list[dict[str, Any]]) -> None:
+    """Add "evidence" to every label dict of search results ({"labels": [label_dict, ...]}), in place."""
+    ids = [l["id"] for r in results for l in r.get("labels", []) if l.get("id") is not None]
+    if not ids:
+        return
+    labels = list(session.scalars(select(Label).where(Label.id.in_(ids))))
+    ev = evidence_for_labels(session, labels)
+    for r in results:
+        for l in r.get("labels", []):
+            l["evidence"] = ev.get(l.get("id"))

@@ -167,10 +167,10 @@ def render(kind: str, res: int, scheme: ColourScheme, orientation: float = 0.0, 
     return (bg * (1.0 - a) + fg * a).astype(np.float32)
 
 
-def frequencies(res: int, n: int = 14) -> list[float]:
+def frequencies(res: int, n: int = 12) -> list[float]:
     """Geometric spatial-frequency grid, 1 cycle per image up to a 3-pixel period."""
     hi = max(2.0, res / 3.0)
     return [round(float(f), 3) for f in np.geomspace(1.0, hi, n)]
 
 
-CURVATURES = [0.0, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0]
+CURVATURES = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 11.0, 16.0]

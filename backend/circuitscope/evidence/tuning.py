@@ -8,10 +8,10 @@ whole layer as a job, reuses them.
 Order of the search (each step uses what the one before found):
 1. **probe**: 8 colour schemes (fields, gratings, edges) -> the unit's colours; then in those colours
    every stimulus kind x 8 orientations x 3 spatial scales -> its preferred kind, scale, coarse orientation;
-2. **frequency**: gratings (or the preferred striped kind) over 14 frequencies, max over 8 orientations;
+2. **frequency**: gratings (or the preferred striped kind) over 12 frequencies, max over 6 orientations;
 3. **orientation**: the preferred kind at the preferred frequency (lines and curves drawn half a period
    wide), 0-360 deg in 5 deg steps - so a fine-grained edge detector is found at its own scale;
-4. **curvature**: arcs of fixed length over 12 curvatures, max over 16 orientations;
+4. **curvature**: arcs of fixed length over 10 curvatures, max over 8 orientations (bulge directions);
 5. **hue**: the preferred kind at its preferred orientation, foreground hue 0-360 deg on gray;
 6. **rotation**: the unit's top dataset example rotated 0-360 deg about the centre of its receptive field.
 """
@@ -20,8 +20,9 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,8 +34,8 @@ from . import stimuli as st
 from .stimuli import SCHEMES, ColourScheme, StimulusError
 
 PROBE_ORIENTATIONS = [i * 45.0 for i in range(8)]
-FREQ_ORIENTATIONS = [i * 22.5 for i in range(8)]  # gratings repeat after 180 deg
-CURV_ORIENTATIONS = [i * 22.5 for i in range(16)]
+FREQ_ORIENTATIONS = [i * 30.0 for i in range(6)]  # gratings repeat after 180 deg
+CURV_ORIENTATIONS = [i * 45.0 for i in range(8)]
 ORIENTATIONS = [float(v) for v in range(0, 360, 5)]
 HUES = [float(v) for v in range(0, 360, 10)]
 ROTATIONS = [float(v) for v in range(0, 360, 10)]
@@ -68,14 +69,29 @@ class Profile:
     straight: str  # the best straight kind (grating, stripes, line or edge)
 
 
+_MODEL_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model: LoadedModel) -> threading.RLock:
+    """The lock that serialises traced forward passes of one loaded model (see LayerProber)."""
+    with _MODEL_LOCKS_GUARD:
+        lock = getattr(model, "_evidence_lock", None)
+        if lock is None:
+            lock = threading.RLock()
+            model._evidence_lock = lock  # type: ignore[attr-defined]
+        return lock
+
+
 class LayerProber:
     """Runs stimulus sets through a model up to one layer; caches each set's [N, C] spatial-max responses."""
 
-    def __init__(self, model: LoadedModel, layer: str, batch_size: int = 96):
+    def __init__(self, model: LoadedModel, layer: str, batch_size: int = 128):
         self.model, self.layer, self.batch_size = model, layer, batch_size
         self.res = int(model.input_size)
         self._cache: dict[tuple, torch.Tensor] = {}
-        self._lock = threading.Lock()  # one forward at a time per prober (shared by API requests)
+        # Hooks are registered on the module itself, so two traced forwards of one module must never overlap
+        # (one trace's early stop would abort the other's pass): one lock per model, shared by its probers.
+        self._lock = model_lock(model)
         self.forwarded = 0  # images run through the model (for benchmarks)
 
     @property
@@ -102,7 +118,7 @@ class LayerProber:
             x = torch.from_numpy(chunk).permute(0, 3, 1, 2).to(device)
             act = forward_until(self.model.module, self.model.normalize(x), [self.layer])[self.layer]
             act = act.float()
-            peak = act.flatten(2).amax(dim=2) if act.dim() > 2 else act
+            peak = act.amax(dim=tuple(range(2, act.dim()))) if act.dim() > 2 else act
             outs.append(peak.cpu())
             self.forwarded += len(chunk)
         return torch.cat(outs)
@@ -111,7 +127,7 @@ class LayerProber:
 # --------------------------------------------------------------------------------------------- steps
 def _scales(res: int) -> list[float]:
     grid = st.frequencies(res)
-    return [grid[3], grid[7], grid[11]]
+    return [grid[2], grid[6], grid[9]]
 
 
 def _colour_entries(res: int) -> list[tuple[str, ColourScheme, float, float]]:
@@ -232,10 +248,10 @@ def rotated_images(image: Image.Image, centre: tuple[float, float], res: int) ->
     img = image.convert("RGB")
     if img.size != (res, res):
         scale = res / img.size[0]
-        img = img.resize((res, res), Image.BILINEAR)
+        img = img.resize((res, res), Image.Resampling.BILINEAR)
         centre = (centre[0] * scale, centre[1] * scale)
     fill = tuple(int(v) for v in np.asarray(img, dtype=np.float32).reshape(-1, 3).mean(0).round())
-    return [np.asarray(img.rotate(a, resample=Image.BILINEAR, center=centre, fillcolor=fill),
+    return [np.asarray(img.rotate(a, resample=Image.Resampling.BILINEAR, center=centre, fillcolor=fill),
                        dtype=np.float32) / 255.0 for a in ROTATIONS]
 
 
@@ -270,10 +286,10 @@ def tuning_curve(prober: LayerProber, channel: int, param: str, kind: str = "aut
         stimulus = {"colours": p.scheme.name, "frequency": freq}
         if param == "frequency":
             values, resp = f_values, f_resp
-            stimulus.update(kind=f_kind, orientation="max over 8 orientations")
+            stimulus.update(kind=f_kind, orientation=f"max over {len(FREQ_ORIENTATIONS)} orientations")
         elif param == "curvature":
             values, resp = curvature_curve(prober, channel, p, freq)
-            stimulus.update(kind="curve", orientation="max over 16 orientations")
+            stimulus.update(kind="curve", orientation=f"max over {len(CURV_ORIENTATIONS)} orientations")
         else:
             o_kind, curv = oriented_kind(prober, channel, p, kind, freq)
             if param == "orientation":
@@ -292,6 +308,8 @@ def tuning_curve(prober: LayerProber, channel: int, param: str, kind: str = "aut
     blank = float(prober.responses(("blank",), lambda: [])[0, channel])
     hi, lo = max(resp), min(resp)
     flat = not (hi - lo > 1e-6 * max(1.0, abs(hi)))
+    # how much the swept parameter matters: (max - min) / max; a colour unit's orientation curve is ~0
+    depth = (hi - lo) / hi if hi > 0 else None
     best = int(np.argmax(resp))
     return {
         "param": param,
@@ -300,6 +318,7 @@ def tuning_curve(prober: LayerProber, channel: int, param: str, kind: str = "aut
         "preferred": None if flat else float(values[best]),
         "preferred_response": None if flat else float(resp[best]),
         "flat": flat,
+        "depth": depth,
         "blank_response": blank,
         "stimulus": stimulus,
         "convention": CONVENTION[param],

@@ -88,10 +88,10 @@ def load_stored_model(model: Model, data_dir: Path, device: str = "cpu") -> Load
     try:
         loaded = load_model(dict(model.source or {}), data_dir, device=device)
     except ModelLoadError as err:
-        raise EvidenceError(422, f"Model '{model.slug}' cannot be loaded to run stimuli through it: {err}")
+        raise EvidenceError(422, f"Model '{model.slug}' cannot be loaded to run stimuli through it: {err}") from None
     except Exception as err:  # noqa: BLE001 - any failure to rebuild a stored model is the user's to fix
         raise EvidenceError(422, f"Model '{model.slug}' cannot be loaded from its recorded source "
-                                 f"{model.source!r}: {type(err).__name__}: {err}")
+                                 f"{model.source!r}: {type(err).__name__}: {err}") from None
     with _LOCK:
         _MODELS[key] = loaded
         while len(_MODELS) > MAX_MODELS:
@@ -113,7 +113,10 @@ def prober_for(ref: LayerRef, data_dir: Path, device: str = "cpu") -> LayerProbe
     return prober
 
 
-def top_example(session: Session, blobs: BlobStore, unit_id: int | None) -> tuple[Image.Image, tuple[float, float], str, float] | None:
+TopExample = tuple[Image.Image, tuple[float, float], str, float]
+
+
+def top_example(session: Session, blobs: BlobStore, unit_id: int | None) -> TopExample | None:
     """(model-input image, receptive-field centre, dataset ref, stored activation) of the unit's best example."""
     if unit_id is None:
         return None
@@ -142,16 +145,22 @@ def unit_tuning(session: Session, data_dir: Path, blobs: BlobStore, slug: str, l
     try:
         check_kind(param, stimulus)
     except StimulusError as err:
-        raise EvidenceError(422, str(err))
+        raise EvidenceError(422, str(err)) from None
     ref = find_layer(session, slug, layer, index)
     unit_id = session.scalar(select(Unit.id).where(Unit.layer_id == ref.layer.id, Unit.index == index))
+    top = session.scalar(select(Unit.top_activation).where(Unit.id == unit_id)) if unit_id else None
+    if stimulus == "auto":
+        from .layer_job import stored_curve
+
+        stored = stored_curve(data_dir, ref, index, param)
+        if stored is not None:
+            return {**stored, "model": slug, "top_activation": top}
     example = top_example(session, blobs, unit_id) if param == "rotation" else None
     prober = prober_for(ref, data_dir, device)
     try:
         out = tuning_curve(prober, index, param, stimulus, example[:3] if example else None)
     except (StimulusError, TuningError) as err:
-        raise EvidenceError(422, str(err))
-    top = session.scalar(select(Unit.top_activation).where(Unit.id == unit_id)) if unit_id else None
+        raise EvidenceError(422, str(err)) from None
     out.update(model=slug, top_activation=top)
     if example is not None:
         out["stimulus"]["stored_activation"] = example[3]

@@ -32,6 +32,7 @@ from ..annotate.users import AnnotateError, NAME_RE, get_user, iso, parse_iso, u
 from ..store.annotation_schema import (Circuit, CircuitEdge, CircuitNode,
                                        CircuitRevision, Family, FamilyMember, FamilyRevision, Label, LabelRevision,
                                        User)
+from ..store.evidence_schema import LabelClaim
 from ..store.schema import Model
 
 FORMAT = "circuitscope-project"
@@ -58,6 +59,9 @@ def export_project(session: Session, models: list[str] | None = None) -> dict[st
         circ_q = circ_q.where(Circuit.model_slug.in_(models))
 
     label_revs = _revisions(session, LabelRevision.label_id, label_q.with_only_columns(Label.id))
+    from ..evidence.label_scores import claims_by_label  # the concepts each label claims
+
+    claims = claims_by_label(session, session.scalars(label_q.with_only_columns(Label.id)).all())
     labels = []
     for l in session.scalars(label_q):
         labels.append({
@@ -67,6 +71,7 @@ def export_project(session: Session, models: list[str] | None = None) -> dict[st
             "updated_at": iso(l.updated_at),
             "history": [{"version": r.version, "editor": use(r.editor_id), "action": r.action,
                          "snapshot": r.snapshot, "created_at": iso(r.created_at)} for r in label_revs[l.id]],
+            "claims": claims.get(l.id, []),
         })
     labels.sort(key=lambda x: (x["model"], x["layer"], x["index"], x["annotator"]))
 
@@ -206,6 +211,7 @@ class LabelDoc(_M):
     created_at: Ts
     updated_at: Ts
     history: list[LabelRevisionDoc] = Field(min_length=1)
+    claims: list[str] = Field(default_factory=list, max_length=8)  # concepts the label claims (label evidence)
 
     @field_validator("tags")
     @classmethod
@@ -500,6 +506,8 @@ def import_project(session: Session, raw: Any, allow_missing_units: bool = False
         for h in l.history:
             session.add(LabelRevision(label_id=row.id, version=h.version, editor_id=ids[h.editor], action=h.action,
                                       snapshot=h.snapshot.model_dump(), created_at=_dt(h.created_at)))
+        for concept in dict.fromkeys(c.strip() for c in l.claims if c.strip()):
+            session.add(LabelClaim(label_id=row.id, concept=concept[:200]))
     for f in doc.families:
         row = Family(uid=f.uid, model_slug=f.model, name=f.name, comment=f.comment, color=f.color,
                      created_by=ids[f.created_by], version=f.version, deleted=f.deleted, created_at=_dt(f.created_at),

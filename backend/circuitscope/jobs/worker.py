@@ -82,6 +82,17 @@ class JobRunner:
                 return job_id
             run_test_job(self.db, self.settings, job_id, config_data, created_by)
             return job_id
+        if kind == "tuning-layer":  # evidence/layer_job.py: every tuning curve of a layer
+            from ..evidence.layer_job import run_layer_job
+
+            refusal = self.creator_refusal(created_by)
+            if refusal is not None:
+                log.warning("job %s (by %s) refused: %s", job_id, created_by, refusal)
+                with self.db.session() as s:
+                    queue.finish(s, job_id, "failed", error=f"Refused: {refusal}")
+                return job_id
+            run_layer_job(self.db, self.settings, job_id, config_data)
+            return job_id
         try:
             config = parse_run_config(config_data, f"of job {job_id}")
             refusal = self.refusal(config, created_by)

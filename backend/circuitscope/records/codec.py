@@ -46,7 +46,7 @@ def encode_lossless_webp(image01: torch.Tensor) -> bytes:
     """[C,H,W] in [0,1] -> lossless WebP of its 8-bit values (``quantize``); one channel stays grey."""
     arr = (quantize(image01.detach().float().cpu()) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     img = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
-    return encode_webp(img, lossless=True, method=4)
+    return encode_webp(img, lossless=True, method=0)
 
 
 def decode_image(data: bytes) -> torch.Tensor:

@@ -7,7 +7,7 @@ the row is kept as history. `results` is the whole result document (`circuitscop
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -26,7 +26,7 @@ class CircuitTest(Base):
     results: Mapped[dict[str, Any]]  # the result document
     verdict: Mapped[str] = mapped_column(String(500), default="")
     suggested_status: Mapped[str] = mapped_column(String(20), default="proposed")
-    job_id: Mapped[Optional[int]] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
-    created_by: Mapped[Optional[str]] = mapped_column(String(64))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    created_by: Mapped[str | None] = mapped_column(String(64))
     seconds: Mapped[float] = mapped_column(default=0.0)  # wall time of the test
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,7 +1,6 @@
 """Engine, sessions and schema migrations (Alembic), for SQLite and PostgreSQL alike."""
 from __future__ import annotations
 
-import threading
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -89,27 +88,19 @@ class Database:
             migrate(self.engine)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
-        # SQLite has one writer at a time. Write transactions of this process queue on this lock (fair, and
-        # without holding a pooled connection while waiting), then take SQLite's write lock up front (BEGIN
-        # IMMEDIATE: other processes such as the worker wait on busy_timeout instead of failing a transaction
-        # half-way with "database is locked").
-        self._write_lock = threading.Lock()
 
     @contextmanager
     def session(self, write: bool = False) -> Iterator[Session]:
         """A transaction: committed on success, rolled back on error (so nothing is half-written).
 
         `write=True` for transactions that change things (every POST/PUT/PATCH/DELETE request): on SQLite they
-        run one at a time, holding the write lock from the start, so they never fail on lock contention."""
-        if write and self.is_sqlite:
-            with self._write_lock:
-                with self.sessionmaker() as session:
-                    with session.begin():
-                        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
-                        yield session
-            return
+        take the write lock up front (BEGIN IMMEDIATE), waiting on busy_timeout for other writers, instead of
+        reading first and then failing with "database is locked" when another transaction wrote meanwhile.
+        (The web server also admits one write request at a time: api.write_gate.)"""
         with self.sessionmaker() as session:
             with session.begin():
+                if write and self.is_sqlite:
+                    session.connection().exec_driver_sql("BEGIN IMMEDIATE")
                 yield session
 
     def dispose(self) -> None:

@@ -8,9 +8,9 @@ activation shown) for one label *version*: fits / partly / not. Results are comp
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, utcnow
@@ -22,16 +22,16 @@ class ComparisonSample(Base):
     __tablename__ = "comparison_samples"
     __table_args__ = (Index("ix_comparison_samples_unit_ref", "model_slug", "layer_name", "unit_index"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    unit_id: Mapped[Optional[int]] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
     model_slug: Mapped[str] = mapped_column(String(100))
     layer_name: Mapped[str] = mapped_column(String(300))
     unit_index: Mapped[int]
-    dataset_id: Mapped[Optional[int]] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
     measure: Mapped[str] = mapped_column(String(20))  # output | pre_relu (spatial max of which map)
     scanned: Mapped[int]  # images whose activation was measured
     bins: Mapped[dict[str, Any]]  # {"edges", "counts", "weights" (expected activation per bin)}
     params: Mapped[dict[str, Any]]  # per_bin, seed, max_images
-    created_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     items: Mapped[list["ComparisonItem"]] = relationship(cascade="all, delete-orphan",

@@ -161,6 +161,22 @@ class FeatureVis(Base):
     # spatial max of the unit's map of the layer output on the render (what dataset examples are ranked by)
     peak: Mapped[Optional[float]]
     params: Mapped[dict[str, Any]]  # steps, size, lr, seed, transforms
+    # peak / the unit's top dataset example (units.top_activation) when written; null without examples
+    fidelity: Mapped[Optional[float]]
+    note: Mapped[Optional[str]] = mapped_column(String(300))  # why the render is weak, when known
+
+
+class FeatureVisFailure(Base):
+    """A unit's objective that could not be rendered (e.g. no gradient reaches the input), and why:
+    stored instead of a misleading grey image; counts as done when a run resumes with the same params."""
+
+    __tablename__ = "feature_vis_failures"
+    __table_args__ = (UniqueConstraint("unit_id", "objective"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    objective: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(500))
+    params: Mapped[dict[str, Any]]
 
 
 class Connection(Base):

@@ -17,6 +17,7 @@ from .schema import (
     DatasetExample,
     DatasetImage,
     FeatureVis,
+    FeatureVisFailure,
     Layer,
     LayerStage,
     Model,
@@ -180,16 +181,38 @@ def write_layer_examples(
 
 
 def write_featurevis(
-    session: Session, blobs: BlobStore, units: dict[int, Unit], records: Iterable[Any], params: dict[str, Any]
+    session: Session, blobs: BlobStore, units: dict[int, Unit], records: Iterable[Any], params: dict[str, Any],
+    notes: dict[tuple[int, str, int], str | None] | None = None,
 ) -> int:
+    """Store renders (replacing the unit's earlier image for the same objective and variant), each with
+    its fidelity (peak / the unit's top dataset example) and the note the caller knows (``notes`` by
+    (channel, objective, variant)). A record with ``failure`` is stored as a FeatureVisFailure, not an image.
+    ``params`` maps an objective to the params stored with its rows (or is one dict for all)."""
+    from ..records.featurevis.fidelity import fidelity_ratio
+
     written = 0
     for rec in records:
         unit = units[rec.channel]
+        per_objective = params.get(rec.objective)
+        p = per_objective if isinstance(per_objective, dict) else params
+        failure = getattr(rec, "failure", None)
+        if failure:
+            session.execute(delete(FeatureVis).where(FeatureVis.unit_id == unit.id, FeatureVis.objective == rec.objective))
+            session.execute(delete(FeatureVisFailure).where(FeatureVisFailure.unit_id == unit.id,
+                                                           FeatureVisFailure.objective == rec.objective))
+            session.flush()
+            session.add(FeatureVisFailure(unit_id=unit.id, objective=rec.objective, reason=str(failure)[:500], params=p))
+            written += 1
+            continue
+        session.execute(delete(FeatureVisFailure).where(FeatureVisFailure.unit_id == unit.id,
+                                                       FeatureVisFailure.objective == rec.objective))
         session.execute(
             delete(FeatureVis).where(
                 FeatureVis.unit_id == unit.id, FeatureVis.objective == rec.objective, FeatureVis.variant == rec.variant
             )
         )
+        peak = None if getattr(rec, "peak", None) is None else finite(float(rec.peak))
+        note = (notes or {}).get((rec.channel, rec.objective, rec.variant))
         session.add(
             FeatureVis(
                 unit_id=unit.id,
@@ -197,16 +220,42 @@ def write_featurevis(
                 variant=rec.variant,
                 image_hash=store_blob(session, blobs, rec.image_webp),
                 activation=float(rec.activation),
-                peak=None if getattr(rec, "peak", None) is None else finite(float(rec.peak)),
-                params=params,
+                peak=peak,
+                fidelity=finite(fidelity_ratio(peak, unit.top_activation)),
+                note=note[:300] if note else None,
+                params=p,
             )
         )
         written += 1
     return written
 
 
+def featurevis_done(session: Session, units: dict[int, Unit], row_params: dict[str, dict[str, Any]],
+                    variants: dict[str, int]) -> dict[int, set[str]]:
+    """Per channel, the objectives whose renders (``variants[o]`` images) or failure are all stored with
+    ``row_params[o]``: what a resumed or re-configured run can skip. A changed setting of one objective
+    re-renders only that objective."""
+    by_id = {u.id: idx for idx, u in units.items()}
+    ids = list(by_id)
+    counts: dict[tuple[int, str], int] = {}
+    for unit_id, objective, p in session.execute(
+            select(FeatureVis.unit_id, FeatureVis.objective, FeatureVis.params).where(FeatureVis.unit_id.in_(ids))):
+        if objective in row_params and p == row_params[objective]:
+            counts[(unit_id, objective)] = counts.get((unit_id, objective), 0) + 1
+    for unit_id, objective, p in session.execute(
+            select(FeatureVisFailure.unit_id, FeatureVisFailure.objective, FeatureVisFailure.params)
+            .where(FeatureVisFailure.unit_id.in_(ids))):
+        if objective in row_params and p == row_params[objective]:
+            counts[(unit_id, objective)] = variants[objective]
+    done: dict[int, set[str]] = {}
+    for (unit_id, objective), n in counts.items():
+        if n >= variants[objective]:
+            done.setdefault(by_id[unit_id], set()).add(objective)
+    return done
+
+
 def units_with_featurevis(session: Session, units: dict[int, Unit], expected: int, params: dict[str, Any]) -> set[int]:
-    """Channels whose renders are all present with these params (skipped when a run resumes)."""
+    """Channels whose renders are all present with these params (one params dict for every objective)."""
     by_id = {u.id: idx for idx, u in units.items()}
     counts: dict[int, int] = {}
     for unit_id, p in session.execute(select(FeatureVis.unit_id, FeatureVis.params).where(FeatureVis.unit_id.in_(list(by_id)))):

@@ -213,7 +213,10 @@ export function CircuitGraph({
         cy.on("mouseover", "edge", (e: EventObject) => e.target.addClass("hover"));
         cy.on("mouseout", "edge", (e: EventObject) => e.target.removeClass("hover"));
         cy.fit(undefined, 30);
-        if (cy.zoom() > 1.2) cy.zoom(1.2), cy.center();
+        if (cy.zoom() > 1.2) {
+          cy.zoom(1.2);
+          cy.center();
+        }
         cyRef.current = cy;
         (window as unknown as { __circuitGraph?: Core }).__circuitGraph = cy; // for end-to-end tests
       },

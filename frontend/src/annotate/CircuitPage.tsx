@@ -248,7 +248,10 @@ export function CircuitPage() {
           <CircuitTestPanel
             circuit={c}
             writable={writable}
-            onResult={(doc, stale) => setAttributions(doc && !stale ? Object.fromEntries(doc.edges.map((e) => [`${e.source}->${e.target}`, e.attribution])) : undefined)}
+            onResult={(doc, stale) => {
+              setAttributions(doc && !stale ? Object.fromEntries(doc.edges.map((e) => [`${e.source}->${e.target}`, e.attribution])) : undefined);
+              setHistTick((t) => t + 1); // a new stored test shows in the history
+            }}
             onSetStatus={(status) => mutate("PATCH", A.circuit(cid), { status })}
           />
           <Supernodes circuit={c} writable={writable} onChange={(sn) => mutate("PATCH", A.circuit(cid), { supernodes: sn })} />
@@ -464,16 +467,23 @@ function ExportPanel({ circuit }: { circuit: Circuit }) {
 
 function HistoryPanel({ cid, tick }: { cid: number; tick: number }) {
   const { data, reload } = useFresh<Revision[]>(A.circuitHistory(cid));
-  useEffect(reload, [tick]); // eslint-disable-line react-hooks/exhaustive-deps
+  const tests = useFresh<{ id: number; circuit_version: number; created_by: string | null; created_at: string | null; verdict: string }[]>(`/api/circuits/${cid}/tests`);
+  useEffect(() => {
+    reload();
+    tests.reload();
+  }, [tick]); // eslint-disable-line react-hooks/exhaustive-deps
+  // revisions and stored circuit tests (evidence), newest first
+  const rows = [
+    ...(data ?? []).map((r) => ({ key: `v${r.version}`, at: r.created_at ?? "", el: <>v{r.version} <span className="muted">{when(r.created_at)}</span> <b>{r.editor}</b> {r.action} <span className="muted">{r.summary}</span></> })),
+    ...(tests.data ?? []).map((t) => ({ key: `t${t.id}`, at: t.created_at ?? "", el: <>v{t.circuit_version} <span className="muted">{when(t.created_at)}</span> <b>{t.created_by}</b> tested <span className="muted">{t.verdict}</span></> })),
+  ].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
   return (
     <div className="panel">
       <h2>History</h2>
       {!data && <div className="skeleton-row small" aria-busy="true">loading history…</div>}
       <ol className="revisions small">
-        {data?.map((r) => (
-          <li key={r.version}>
-            v{r.version} <span className="muted">{when(r.created_at)}</span> <b>{r.editor}</b> {r.action} <span className="muted">{r.summary}</span>
-          </li>
+        {rows.map((r) => (
+          <li key={r.key}>{r.el}</li>
         ))}
       </ol>
     </div>

@@ -7,6 +7,7 @@ import { Loading } from "../components/Loading";
 import { useApi, useTitle } from "../components/useApi";
 import { A, afterWrite, canWrite, errorText, send, unitPath, useFresh, useMe, type LabelStatus, type UnitLabels } from "./annotateApi";
 import { parseTags } from "./UnitAnnotationPanel";
+import { UnitEvidenceLines } from "../evidence/LabelEvidencePanel";
 
 /** Pick a model and layer to label. */
 export function QueueIndexPage() {
@@ -152,6 +153,7 @@ export function QueuePage() {
             {labels && labels.labels.length > 0 && (
               <div className="small muted">Others: {labels.labels.map((l) => `${l.annotator}: ${l.label}`).join(" · ")}</div>
             )}
+            <UnitEvidenceLines model={model} layer={layer} index={current} refreshKey={labels} />
             <input
               ref={input}
               aria-label="queue label"

@@ -8,6 +8,8 @@ import { useApi, useTitle } from "../components/useApi";
 import { A, unitPath, useFresh, type FamilySummary, type SearchPage as Page } from "./annotateApi";
 import { ConsensusBadge, StatusBadge, Tags, Thumb } from "./bits";
 import { ConceptBadge, ConceptSearchFilters } from "../concepts";
+import { EvidenceLine } from "../evidence/LabelEvidencePanel";
+import type { LabelEvidence } from "../evidence/evidenceApi";
 
 const FILTERS = ["model", "layer", "family", "labeled", "annotator", "status", "tag", "concept", "min_auc"] as const;
 
@@ -136,6 +138,7 @@ export function SearchPage() {
                     <div key={l.id} className="small">
                       <span className="muted">{l.annotator}:</span> {l.label} <StatusBadge status={l.status} />
                       {l.description && <span className="muted"> — {l.description.slice(0, 120)}</span>} <Tags tags={l.tags} />
+                      {(l as { evidence?: LabelEvidence }).evidence && <> <EvidenceLine ev={(l as { evidence?: LabelEvidence }).evidence!} /></>}
                     </div>
                   ))}
                   {r.families.map((f) => (

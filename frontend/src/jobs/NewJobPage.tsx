@@ -634,6 +634,7 @@ export function NewJobPage() {
               units={discovered && !stale ? selectedUnits : null}
               slug={settings.slug.trim() || defaultSlug(modelSpec(model))}
               submitting={submitting}
+              hasProblems={Object.keys(problems).length > 0}
               onStart={start}
             />
             {showProblems && Object.keys(problems).length > 0 && (

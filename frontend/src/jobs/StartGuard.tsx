@@ -14,8 +14,12 @@ export function stepsOf(d: RunDescription): number {
   return Number((d.featurevis as { steps?: number } | undefined)?.steps ?? 512);
 }
 
-/** Seconds per (render × step), measured from finished jobs on this server that rendered feature vis
- * (jobs that reused every render are left out). Null when none has. */
+/** Jobs with fewer steps are dominated by per-render overhead (model setup, image writes): not a measure of
+ * the per-step cost. */
+const MIN_STEPS_TO_MEASURE = 64;
+
+/** Seconds per (render × step), measured from finished jobs on this server that rendered feature vis with at
+ * least MIN_STEPS_TO_MEASURE steps (jobs that reused every render are left out). Null when none has. */
 export function measuredSecondsPerStep(jobs: Job[], models: ModelSummary[]): { seconds: number; jobs: number } | null {
   const channels = new Map<string, number>();
   for (const m of models) for (const l of m.layers) channels.set(`${m.slug}/${l.name}`, l.channels);
@@ -24,7 +28,7 @@ export function measuredSecondsPerStep(jobs: Job[], models: ModelSummary[]): { s
   let used = 0;
   for (const j of jobs) {
     const fvSeconds = j.summary.timings?.featurevis;
-    if (j.status !== "done" || !fvSeconds || !j.model_slug) continue;
+    if (j.status !== "done" || !fvSeconds || !j.model_slug || stepsOf(j.config) < MIN_STEPS_TO_MEASURE) continue;
     const layers = (j.summary.layers ?? []).filter((l) => !(j.summary.stages_skipped ?? []).includes(`featurevis:${l}`));
     const units = layers.reduce((n, l) => n + (channels.get(`${j.model_slug}/${l}`) ?? 0), 0);
     const steps = units * rendersPerUnit(j.config) * stepsOf(j.config);
@@ -53,6 +57,7 @@ export function StartGuard({
   units,
   slug,
   submitting,
+  hasProblems,
   onStart,
 }: {
   description: RunDescription;
@@ -60,6 +65,8 @@ export function StartGuard({
   units: number | null;
   slug: string;
   submitting: boolean;
+  /** The form has problems: Start shows them (no confirmation first). */
+  hasProblems: boolean;
   onStart: () => void;
 }) {
   const [jobs, setJobs] = useState<Job[] | null>(null);
@@ -115,7 +122,7 @@ export function StartGuard({
           </button>
         </div>
       ) : (
-        <button type="button" className="primary big" onClick={() => (big ? setConfirming(true) : onStart())} disabled={submitting}>
+        <button type="button" className="primary big" onClick={() => (big && !hasProblems ? setConfirming(true) : onStart())} disabled={submitting}>
           {submitting ? "Starting…" : "Start"}
         </button>
       )}

@@ -10,6 +10,7 @@ import { UnitThumb } from "../components/UnitThumb";
 import { useApi, useTitle } from "../components/useApi";
 import { FamilyLegend, useFamilyMap } from "../annotate";
 import { ConceptLayerTools, useLayerConcepts } from "../concepts";
+import { FidelityBadge, useLayerFidelity } from "../fidelity/LayerFidelity";
 
 const PAGE = 500;
 const SIZES = { S: 64, M: 96, L: 144 } as const;
@@ -54,6 +55,7 @@ export function LayerPage() {
   const [family, setFamily] = useState<number | null>(null);
   const { families, familiesOf, colorOf } = useFamilyMap(model, layer);
   const concepts = useLayerConcepts(model, layer, !!computed);
+  const fidelity = useLayerFidelity(model, layer);
 
   const above = info ? layerAbove(info) : null;
   const below = info ? layerBelow(info) : null;
@@ -162,6 +164,7 @@ export function LayerPage() {
             )}
             <FamilyLegend families={families} selected={family} onSelect={setFamily} />
             <ConceptLayerTools state={concepts} />
+            {fidelity.toggle}
             <span className="muted">
               {cells.length < info.channels ? `loading ${cells.length}/${info.channels}…` : `${info.channels} units`} · keys: ↑/↓ layer, Esc model
             </span>
@@ -180,6 +183,7 @@ export function LayerPage() {
                 }}
               >
                 <UnitThumb model={model} layer={info.name} index={c.index} image={c.image} label={c.label} size={px} />
+                {fidelity.on && <FidelityBadge row={fidelity.row(c.index)} weak={fidelity.weak} />}
               </div>
             ))}
           </div>

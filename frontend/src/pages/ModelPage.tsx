@@ -5,6 +5,7 @@ import { LayerTable } from "../components/LayerTable";
 import { Loading } from "../components/Loading";
 import { ProgressBar, StatusBadge } from "../components/StatusBadge";
 import { useApi, useTitle } from "../components/useApi";
+import { ModelFidelitySummary } from "../fidelity/ModelFidelitySummary";
 
 /** One model: its layers, with links to each layer's grid. */
 export function ModelPage() {
@@ -34,6 +35,7 @@ export function ModelPage() {
       </p>
       {m.description && <p className="description">{m.description}</p>}
       <LayerTable model={m.slug} layers={m.layers} />
+      <ModelFidelitySummary model={m.slug} />
     </div>
   );
 }

@@ -15,6 +15,8 @@ import { StatusBadge } from "../components/StatusBadge";
 import { ConceptPanel } from "../concepts";
 import { UnitImage } from "../components/UnitThumb";
 import { useApi, useTitle } from "../components/useApi";
+import { LabelEvidencePanel, TuningCurves } from "../evidence";
+import { UnitFidelityPanel } from "../fidelity/UnitFidelityPanel";
 
 const OBJECTIVE_TEXT: Record<string, string> = {
   channel: "Channel (mean over positions)",
@@ -128,7 +130,9 @@ export function UnitPage() {
           <div className="unit-columns">
             <div className="unit-main">
               <FeatureVisSection fvs={u.feature_vis} top={u.stats.top_activation} command={lyr.compute_command} />
+              <UnitFidelityPanel model={u.model} layer={lyr.name} index={u.index} />
               <ExamplesSection u={u} heatmap={heatmap} onToggle={toggleHeatmap} />
+              <TuningCurves model={u.model} layer={lyr.name} index={u.index} />
             </div>
             <aside className="unit-side">
               <section className="panel annotation-section" aria-label="annotations">
@@ -143,6 +147,7 @@ export function UnitPage() {
                 )}
               </section>
               <ConceptPanel model={u.model} layer={lyr.name} index={u.index} data={u} onAdopted={() => setLabelTick((t) => t + 1)} />
+              <LabelEvidencePanel model={u.model} layer={lyr.name} index={u.index} labelKey={u.label} />
               <StatsSection u={u} />
             </aside>
           </div>

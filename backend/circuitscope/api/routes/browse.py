@@ -89,7 +89,8 @@ async def get_unit(
     request: Request,
     model: str,
     layer: str,
-    index: int = Path(ge=0, le=MAX_ID, description="Channel index within the layer"),
+    # unbounded on purpose: any index outside the layer is a 404 naming the valid range (checked before any query)
+    index: int = Path(description="Channel index within the layer"),
     examples: int = Query(10, ge=0, le=100, description="Top and bottom dataset examples to return (each)"),
     connections: int = Query(20, ge=0, le=200, description="Strongest incoming and outgoing connections (each)"),
 ):

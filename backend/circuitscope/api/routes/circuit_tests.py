@@ -2,10 +2,9 @@
 (like reading circuits), and the jobs of a circuit's tests (progress; cancel is POST /api/jobs/{id}/cancel)."""
 from __future__ import annotations
 
-
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,14 +17,14 @@ from ...circuit_tests.plan import TestParams
 from ...circuit_tests.runner import test_view, tests_for
 from ...store.circuit_test_schema import CircuitTest
 from ...store.job_schema import Job
-from ..auth import require_reader, require_role
+from ..auth import can_compute, require_compute, require_reader
 from ..deps import get_session
 from ..errors import not_found
 from ..schemas_jobs import JobOut
 from .jobs import job_out
 
 router = APIRouter(prefix="/api", tags=["circuit tests"])
-require_writer = require_role("annotator")  # same permission as submitting a computation (routes/jobs.py)
+require_writer = require_compute  # a test is a computation: the permission that submits jobs (routes/jobs.py)
 
 
 class CircuitTestIn(BaseModel):
@@ -85,12 +84,14 @@ def latest(circuit_id: int, session: Session = Depends(get_session, scope="funct
 
 
 @router.get("/circuits/{circuit_id}/tests/jobs", response_model=list[JobOut], dependencies=[Depends(require_reader)])
-def test_jobs(circuit_id: int, session: Session = Depends(get_session, scope="function")):
-    """The circuit's test jobs that are queued or running (for progress and cancel)."""
+def test_jobs(request: Request, circuit_id: int, session: Session = Depends(get_session, scope="function")):
+    """The circuit's test jobs that are queued or running (for progress and cancel); configs only for users
+    with the compute permission, as on the jobs pages."""
     get_circuit(session, circuit_id)
     rows = session.scalars(select(Job).where(Job.kind == JOB_KIND, Job.status.in_(("queued", "running")))
                            .order_by(Job.id.desc()).limit(200))
-    return [job_out(j) for j in rows if (j.config or {}).get("circuit_id") == circuit_id]
+    reveal = can_compute(request)
+    return [job_out(j, reveal) for j in rows if (j.config or {}).get("circuit_id") == circuit_id]
 
 
 @router.get("/circuit-tests/{test_id}", response_model=CircuitTestOut, dependencies=[Depends(require_reader)])

@@ -6,7 +6,7 @@ each stimulus set are cached, so a second unit of the same layer costs only its 
 """
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ router = APIRouter(prefix="/api/evidence", tags=["evidence"])
 reader = [Depends(require_reader)]
 Tx = Depends(get_session, scope="function")
 Param = Literal["orientation", "curvature", "hue", "frequency", "rotation"]
+ALL_PARAMS: tuple[Param, ...] = ("orientation", "curvature", "hue", "frequency", "rotation")
 
 
 def raise_api(err: EvidenceError) -> ApiError:
@@ -44,7 +45,7 @@ def tuning(request: Request, model: str, layer: str, index: int = Path(ge=0),
         return unit_tuning(session, settings.data_dir, get_blobs(request), model, layer, index, param, stimulus,
                            device=settings.device)
     except EvidenceError as err:
-        raise raise_api(err)
+        raise raise_api(err) from None
 
 
 # --- blind human comparison ------------------------------------------------------------------------------
@@ -52,7 +53,7 @@ from pydantic import BaseModel, Field  # noqa: E402
 
 from ...annotate.users import Identity  # noqa: E402
 from ...evidence import comparison as comparison_svc  # noqa: E402
-from ..auth import current_user, require_role  # noqa: E402
+from ..auth import current_user, require_compute, require_role  # noqa: E402
 
 annotator = require_role("annotator")
 
@@ -81,7 +82,7 @@ def create_sample(request: Request, model: str, layer: str, index: int, body: Sa
                                               who, body.per_bin, body.bins, body.max_images, body.seed,
                                               device=settings.device)
     except EvidenceError as err:
-        raise raise_api(err)
+        raise raise_api(err) from None
     return comparison_svc.sample_dict(sample)
 
 
@@ -91,7 +92,7 @@ def comparison_task(request: Request, model: str, layer: str, index: int, label_
     try:
         return comparison_svc.task(session, model, layer, index, label_id, current_user(request))
     except EvidenceError as err:
-        raise raise_api(err)
+        raise raise_api(err) from None
 
 
 @router.put("/comparison/{model}/{layer}/{index}/answers",
@@ -102,17 +103,17 @@ def comparison_answer(model: str, layer: str, index: int, body: AnswerIn, who: I
         return comparison_svc.answer(session, model, layer, index, body.label_id, body.label_version, body.item_id,
                                      body.answer, who)
     except EvidenceError as err:
-        raise raise_api(err)
+        raise raise_api(err) from None
 
 
 @router.get("/comparison/{model}/{layer}/{index}/results", dependencies=reader,
             summary="Answer share per activation bin and the activation-weighted share of a label version")
-def comparison_results(model: str, layer: str, index: int, label_id: int, version: Optional[int] = None,
+def comparison_results(model: str, layer: str, index: int, label_id: int, version: int | None = None,
                        session: Session = Tx):
     try:
         return comparison_svc.label_results(session, model, layer, index, label_id, version)
     except EvidenceError as err:
-        raise raise_api(err)
+        raise raise_api(err) from None
 
 
 # --- the label's evidence (claims, concept AUC, human share, weak flag) --------------------------------------
@@ -136,4 +137,22 @@ def put_claims(label_id: int, body: ClaimsIn, who: Identity = Depends(annotator)
     try:
         return {"label_id": label_id, "concepts": label_scores.set_claims(session, label_id, body.concepts, who)}
     except EvidenceError as err:
-        raise raise_api(err)
+        raise raise_api(err) from None
+
+
+# --- tuning for a whole layer, as a job -------------------------------------------------------------------
+class LayerTuningIn(BaseModel):
+    params: list[Param] = Field(default_factory=lambda: list(ALL_PARAMS))
+
+
+@router.post("/tuning/{model}/{layer}/job", status_code=201,
+             summary="Queue every tuning curve of every unit of a layer (compute permission); the worker runs it")
+def tuning_layer_job(model: str, layer: str, body: LayerTuningIn, who: Identity = Depends(require_compute),
+                     session: Session = Tx):
+    from ...evidence.layer_job import submit_layer_tuning
+
+    try:
+        job = submit_layer_tuning(session, model, layer, list(body.params), who.name)
+    except EvidenceError as err:
+        raise raise_api(err) from None
+    return {"id": job.id, "kind": job.kind, "status": job.status, "config": job.config}

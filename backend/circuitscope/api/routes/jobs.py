@@ -63,13 +63,27 @@ def checked_spec(settings: Settings, model: dict[str, Any] | None = None,
         raise ApiError(403, str(err))
 
 
+_PUBLIC_MODEL_KEYS = ("kind", "name", "weights", "pretrained", "input_size")
+_PUBLIC_DATASET_KEYS = ("kind", "size", "seed", "max_images")
+
+
+def redacted_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A run description without what names server files or code (paths, factory targets, arch, kwargs)."""
+    out = dict(config)
+    if isinstance(config.get("model"), dict):
+        out["model"] = {k: v for k, v in config["model"].items() if k in _PUBLIC_MODEL_KEYS}
+    if isinstance(config.get("dataset"), dict):
+        out["dataset"] = {k: v for k, v in config["dataset"].items() if k in _PUBLIC_DATASET_KEYS}
+    return out
+
+
 def job_out(job: Job, reveal: bool = True) -> JobOut:
     """A job as the API shows it; without `reveal` (no compute permission) its config and traceback, which
     name server paths and factory code, are left out."""
     if not reveal:
         out = job_out(job)
-        return out.model_copy(update={"config": {}, "summary": {k: v for k, v in out.summary.items()
-                                                                if k != "traceback"}})
+        return out.model_copy(update={"config": redacted_config(out.config),
+                                      "summary": {k: v for k, v in out.summary.items() if k != "traceback"}})
     return JobOut(
         id=job.id, status=job.status, stage=job.stage, layer=job.layer, done=job.done, total=job.total,
         eta_seconds=queue.eta_seconds(job), error=job.error, summary=job.summary or {}, config=job.config,

@@ -52,7 +52,9 @@ def _size_range(model: LoadedModel, rf: float | None) -> str:
     return f"valid render sizes for this layer: {low}..{model.input_size} px (the receptive field up to the model's input size)"
 
 
-def probe_layer(model: LoadedModel, layer: str, size: int, device: torch.device, need_linearity: bool = False) -> LayerProbe:
+def probe_layer(model: LoadedModel, layer: str, size: int, device: torch.device, need_linearity: bool = False,
+                pad_of=None) -> LayerProbe:
+    """``pad_of(rf)``: how many pixels the transforms add on each side (checked to fit the model too)."""
     in_ch = len(model.mean)
     if size > MAX_RENDER_SIZE:
         raise ValueError(f"Render size {size} px is larger than the renderer allows ({MAX_RENDER_SIZE} px).")
@@ -76,6 +78,17 @@ def probe_layer(model: LoadedModel, layer: str, size: int, device: torch.device,
     if spatial and rf is not None and size < min(rf, model.input_size):
         raise ValueError(f"Render size {size} px is smaller than the receptive field of layer '{layer}' "
                          f"({rf:.0f} px): its units would not see a whole pattern; {_size_range(model, rf)}.")
+    pad = int(pad_of(rf)) if pad_of is not None else 0
+    if pad:
+        padded = torch.full((1, in_ch, size + 2 * pad, size + 2 * pad), 0.5, device=device)
+        try:
+            with torch.no_grad():
+                _run(model, layer, padded, memory_format)
+        except RuntimeError as e:
+            raise ValueError(f"The model up to layer '{layer}' accepts {size} px but not the {size + 2 * pad} px the "
+                             f"transforms make of it (pad {pad} px per side; {type(e).__name__}: "
+                             f"{str(e).splitlines()[0][:160]}): it needs a fixed input size, which feature "
+                             "visualization with transforms cannot give it.") from e
     linear = _linear_units(model, layer, device, memory_format, pre is not None, channels) if need_linearity else None
     del out4
     return LayerProbe(channels=channels, spatial=spatial, ends_in_relu=pre is not None, memory_format=memory_format,

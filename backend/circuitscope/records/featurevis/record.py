@@ -25,7 +25,8 @@ class FeatureVisRecord:
     ``image_webp`` holds the image as lossless WebP bytes; empty when ``failure`` says why the unit
     could not be rendered (e.g. no gradient reaches the input), never a grey stand-in.
     ``linear`` says whether the unit was found linear (affine) in the input (None: not checked);
-    ``steps`` how many optimization steps the image's job ran (early stopping can end it sooner).
+    ``steps`` how many optimization steps the image's job ran (early stopping can end it sooner), and
+    ``converged`` whether this image's objective had stopped rising (< 1 % over the last check).
     """
 
     channel: int
@@ -41,5 +42,6 @@ class FeatureVisRecord:
     linear: bool | None = None
     steps: int = 0
     failure: str | None = None
+    converged: bool | None = None  # early stopping: had the objective stopped rising? (None: not checked)
 
     mime = "image/webp"

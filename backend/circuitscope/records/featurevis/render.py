@@ -82,6 +82,14 @@ STYLE_SETTINGS = {
 }
 
 
+def default_lr(style: str) -> float:
+    """Adam's learning rate when none is given: Lucid's 0.05 for lucent, higher for fast (see README)."""
+    return FAST_LR if style == "fast" else 0.05
+
+
+FAST_LR = 0.1
+
+
 def render_feature_vis(
     model: LoadedModel,
     layer: str,
@@ -89,7 +97,7 @@ def render_feature_vis(
     objectives: Sequence[str] = OBJECTIVES,
     steps: int = 512,
     size: int | None = None,
-    lr: float = 0.05,
+    lr: float | None = None,
     diversity_n: int = 4,
     diversity_weight: float = 2.0,
     batch_channels: int = 32,
@@ -145,6 +153,7 @@ def render_feature_vis(
     if param not in PARAMS:
         raise ValueError(f"param must be one of {list(PARAMS)}, not {param!r}")
     size = int(size or model.input_size or 128)
+    lr = float(lr) if lr is not None else default_lr(style)
     device = torch.device(device)
     channels = list(dict.fromkeys(int(c) for c in channels))  # dedupe, keep order
 
@@ -154,7 +163,9 @@ def render_feature_vis(
     model.to(device)
     module.eval()
     try:
-        probe = probe_layer(model, layer, size, device, need_linearity=STYLE_SETTINGS[style].positive_part_for_linear)
+        settings = STYLE_SETTINGS[style]
+        pad_of = (lambda rf: 12) if settings.transforms == "lucent" else FusedTransform.pad_for
+        probe = probe_layer(model, layer, size, device, need_linearity=settings.positive_part_for_linear, pad_of=pad_of)
         if not probe.spatial and "neuron" in objectives:
             raise ValueError(
                 f"Layer '{layer}' has a non-spatial [B,C] output: the neuron objective needs [B,C,H,W]; "
@@ -288,6 +299,7 @@ class _Job:
         min_steps = max(1, int(self.steps * st.min_steps_fraction)) if st.early_stop else self.steps
         last_check: torch.Tensor | None = None
         no_grad_rows = torch.zeros(len(entries), dtype=torch.bool)
+        rising: torch.Tensor | None = None  # per image: still rising at the last convergence check
         steps_run = 0
 
         with Trace(self.model.module, self.layer, stop=True, detach=False, pre_relu=self.probe.ends_in_relu) as trace:
@@ -324,8 +336,8 @@ class _Job:
                 if st.early_stop and steps_run >= min_steps and steps_run % st.check_every == 0:
                     now = score.detach().float()
                     if last_check is not None:
-                        gain = now - last_check
-                        if bool((gain <= st.rel_tol * now.abs().clamp(min=1e-3)).all()):
+                        rising = ((now - last_check) > st.rel_tol * now.abs().clamp(min=1e-3)).cpu()
+                        if not bool(rising.any()):
                             break
                     last_check = now
             self.tick(self.steps - steps_run)
@@ -336,6 +348,12 @@ class _Job:
                 out, pre = self.forward(trace, final)
                 measured, peaks = (t.cpu().tolist() for t in final_measures(out, pre, chan_idx, kind))
         final = final.cpu()
+        converged = None  # per image; None where no convergence check runs (the lucent style)
+        if st.early_stop:
+            if steps_run < self.steps:  # stopped early: every image had stopped rising
+                converged = torch.ones(len(entries), dtype=torch.bool)
+            else:  # ran out of steps: those rising at the last check (all, if none happened) had not converged
+                converged = ~rising if rising is not None else torch.zeros(len(entries), dtype=torch.bool)
         on = "pre_relu" if self.probe.ends_in_relu else "output"
         records = []
         for i, (c, o, v) in enumerate(entries):
@@ -348,7 +366,8 @@ class _Job:
                 activation=float(measured[i]), layer=self.layer, size=self.size, peak=float(peaks[i]),
                 measure="pre_relu" if self.probe.ends_in_relu and o == "negative" else "output", objective_on=on,
                 linear=bool(self.probe.linear[c]) if self.probe.linear is not None else None,
-                steps=steps_run, failure=failure))
+                steps=steps_run, failure=failure,
+                converged=None if converged is None else bool(converged[i])))
         return records
 
 

@@ -123,10 +123,10 @@ class FusedTransform:
 
     def __init__(self, size: int, rng: np.random.RandomState, rf: float | None = None, device="cpu"):
         self.size, self.rng, self.device = size, rng, torch.device(device)
+        self.pad = self.pad_for(rf)
         if rf is None:
-            self.pad, self.jitter1, self.jitter2, self.scale_amp, self.angle_amp = 12, 8, 4, 0.1, 10.0
+            _, self.jitter1, self.jitter2, self.scale_amp, self.angle_amp = 12, 8, 4, 0.1, 10.0
         else:
-            self.pad = int(min(12, max(1, math.ceil(rf / 4))))
             self.jitter1 = int(min(8, max(2, round(rf / 4))))
             self.jitter2 = int(min(4, max(1, round(rf / 8))))
             ramp = min(1.0, max(0.0, (rf - 8) / 24))
@@ -134,6 +134,10 @@ class FusedTransform:
         self.out_size = size + 2 * self.pad
         q = torch.arange(self.out_size, dtype=torch.float64)
         self._qy, self._qx = torch.meshgrid(q, q, indexing="ij")
+
+    @staticmethod
+    def pad_for(rf: float | None) -> int:
+        return 12 if rf is None else int(min(12, max(1, math.ceil(rf / 4))))
 
     def draw(self) -> tuple[np.ndarray, np.ndarray]:
         """The step's affine map: (A, b) with u = A q + b, q and u as (x, y) pixel-centre coordinates."""

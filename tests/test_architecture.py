@@ -1,0 +1,44 @@
+"""The layering ARCHITECTURE.md describes, checked on the source: only activations/ registers torch
+hooks, and activations/ depends on torch alone (so every other package can build on it)."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "backend" / "circuitscope"
+HOOK_CALL = re.compile(r"\.register_(forward_hook|forward_pre_hook|full_backward_hook|full_backward_pre_hook|"
+                       r"backward_hook)\s*\(")
+# Being moved onto activations.Trace by their owners; delete an entry once its file is clean.
+PENDING: set[str] = set()
+
+
+def _sources() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if "migrations" not in p.parts)
+
+
+def test_only_activations_registers_hooks():
+    offenders = []
+    for path in _sources():
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith("activations/") or rel in PENDING:
+            continue
+        for lineno, line in enumerate(path.read_text().splitlines(), 1):
+            if HOOK_CALL.search(line):
+                offenders.append(f"{rel}:{lineno}: {line.strip()}")
+    assert not offenders, "use circuitscope.activations.Trace instead of registering hooks:\n" + "\n".join(offenders)
+
+
+def test_activations_imports_no_other_circuitscope_package():
+    for path in sorted((PACKAGE / "activations").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level <= 1, f"{path.name}: a relative import out of activations/"
+                names = [node.module or ""] if node.level == 0 else []
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith("circuitscope.") or name.startswith("circuitscope.activations"), (
+                    f"{path.name} imports {name}: activations/ must depend on torch only")
