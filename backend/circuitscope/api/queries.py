@@ -99,9 +99,13 @@ SQL_LAYER = (
     + f", {_STAGE_COLS} FROM models m JOIN layers l ON l.model_id = m.id "
     "LEFT JOIN layer_stages s ON s.layer_id = l.id WHERE m.slug = :slug AND l.name = :name ORDER BY s.stage"
 )
-SQL_UNIT = (
-    "SELECT id, mean, std, min, max, sparsity, quantiles, histogram, max_histogram, top_activation "
-    'FROM units WHERE layer_id = :lid AND "index" = :idx'
+SQL_UNIT = (  # one row per stored concept score of the unit (concepts/store.py), else one row
+    "SELECT u.id, u.mean, u.std, u.min, u.max, u.sparsity, u.quantiles, u.histogram, u.max_histogram, "
+    "u.top_activation, lc.status, lc.reason, lc.source, lc.images, lc.bins, lc.concepts, "
+    "uc.concept, uc.auc, uc.auc_err, uc.diff, uc.n_with "
+    "FROM units u LEFT JOIN layer_concepts lc ON lc.layer_id = u.layer_id "
+    "LEFT JOIN unit_concepts uc ON uc.unit_id = u.id AND lc.status = 'scored' "
+    'WHERE u.layer_id = :lid AND u."index" = :idx ORDER BY uc.rank'
 )
 SQL_FEATURE_VIS = "SELECT objective, variant, image_hash, activation, peak, params FROM feature_vis WHERE unit_id = :uid"
 SQL_EXAMPLES = (
@@ -455,7 +459,7 @@ def unit_detail(session: Session, slug: str, name: str, index: int, examples: in
     if not units:  # a valid unit whose layer has not been computed (yet)
         return {**base, "id": None, "computed": False, "label": None, "stats": dict.fromkeys(_STATS), "feature_vis": [],
                 "top": [], "bottom": [], "incoming": [], "outgoing": [], **_concepts(session, row.id, None)}
-    uid, mean, std, vmin, vmax, sparsity, quantiles, histogram, max_histogram, top_activation = units[0]
+    uid, mean, std, vmin, vmax, sparsity, quantiles, histogram, max_histogram, top_activation = units[0][:10]
     fvs = sorted(_rows(session, SQL_FEATURE_VIS, uid=uid), key=lambda f: (FV_ORDER.get(f[0], 9), f[0], f[1]))
     feature_vis = [
         {"objective": o, "variant": v, "image": image_url(h), "activation": _f(a), "peak": _f(pk), "params": _j(p) or {}}
@@ -477,8 +481,15 @@ def unit_detail(session: Session, slug: str, name: str, index: int, examples: in
         **base, "id": uid, "computed": computed, "label": labels.get(uid), "stats": stats,
         "feature_vis": feature_vis, "top": top, "bottom": bottom,
         "incoming": _connections_out(incoming, labels), "outgoing": _connections_out(outgoing, labels),
-        **_concepts(session, row.id, uid),
+        **_concepts_of_rows([r[10:] for r in units]),
     }
+
+
+def _concepts_of_rows(rows: list[tuple]) -> dict[str, Any]:
+    """The concept fields from SQL_UNIT's joined columns (no extra query on the unit page)."""
+    from ..concepts.store import unit_concepts_from_rows
+
+    return unit_concepts_from_rows([(r[0], r[1], r[2], r[3], r[4], _j(r[5]), *r[6:]) for r in rows])
 
 
 def _concepts(session: Session, layer_id: int, unit_id: int | None) -> dict[str, Any]:
