@@ -204,3 +204,33 @@ def test_concept_tally_memory_is_flat_when_the_dataset_grows_10x(tmp_path):
     assert small["state"] == big["state"]  # the tallies' tensors do not depend on the number of images
     # peak RSS of the whole process (model, loader, tallies) grows by less than 10 % for 10x the images
     assert big["peak_kb"] <= 1.10 * small["peak_kb"], runs
+
+
+def test_a_sharded_pass_with_concepts_merges_through_its_state_like_one_pass():
+    """What the Ray engine does: shards of the pass, their tallies packed to plain state, unpacked
+    and merged in index order; the concept counts and sums equal one pass, AUC within its bound."""
+    from torch import nn
+
+    from circuitscope.compute.engine_ray import merge_tallies, pack_tallies, unpack_tallies
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 5, 3, stride=2), nn.ReLU())
+    model = LoadedModel("tiny", net.eval(), input_size=32, mean=(0.5,) * 3, std=(0.5,) * 3)
+    ds = ConceptDataset(seed=2, size=120, resolution=32)
+    vocab = concept_vocabulary(ds)
+    whole = compute_dataset_examples(model, ds, ["1", "3"], k=3, batch_size=16, progress=False, concepts=vocab)
+    merged: dict = {}
+    for i in range(3):
+        shard = compute_dataset_examples(model, ds, ["1", "3"], k=3, batch_size=16, progress=False,
+                                         concepts=vocab, shard=(i, 3))
+        merge_tallies(merged, unpack_tallies(pack_tallies(shard)))
+    for name in ("1", "3"):
+        a, b = whole[name].concepts, merged[name].concepts
+        assert a.n_all == b.n_all == 120 and torch.equal(a.n_with, b.n_with)
+        assert int(a.hist_all.sum()) == int(b.hist_all.sum()) == 120 * a.channels
+        assert torch.equal(a.hist_with.sum(-1), b.hist_with.sum(-1))
+        assert torch.allclose(a.sum_with, b.sum_with, rtol=1e-9, atol=1e-9)
+        sa, sb = a.scores(), b.scores()
+        ok = ~torch.isnan(sa["auc"])
+        gap = (sa["auc"] - sb["auc"]).abs()[ok]
+        assert (gap <= (sa["auc_err"] + sb["auc_err"])[ok] + 1e-9).all()

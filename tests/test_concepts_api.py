@@ -203,3 +203,27 @@ def test_adopting_a_suggestion_records_it_in_the_history(sample):
     # a unit without a clear concept has nothing to adopt: 422 with the reason, nothing stored
     r = client.post(f"/api/labels/toy/{first}/1/adopt-suggestion", json={"version": None}, headers=alice)
     assert r.status_code == 422 and "no suggested label" in r.json()["detail"]
+
+
+# ---------------------------------------------------------------------------------------- jobs API
+def test_jobs_api_confines_and_checks_the_tags_csv(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    data = tmp_path / "data"
+    data.mkdir()
+    db = Database(f"sqlite:///{data}/db.sqlite")
+    client = TestClient(create_app(Settings(data_dir=data, allowed_roots=[root]), db))
+    body = {"model": {"kind": "demo"}, "dataset": {"kind": "concepts", "size": 20}, "layers": ["conv1"]}
+    outside = tmp_path / "tags.csv"
+    outside.write_text("image,tags\nconcepts/000001,x\n")
+    r = client.post("/api/jobs", json={**body, "examples": {"concept_tags": str(outside)}})
+    assert r.status_code == 403 and "outside the allowed folders" in r.json()["detail"]
+    bad = root / "bad.csv"
+    bad.write_text("image;tags\nconcepts/000001;x\n")
+    r = client.post("/api/jobs", json={**body, "examples": {"concept_tags": str(bad)}})
+    assert r.status_code == 422 and "line 1: the header must be exactly" in r.json()["detail"]
+    good = root / "good.csv"
+    good.write_text("image,tags\nconcepts/000001,x\n")
+    assert client.post("/api/jobs", json={**body, "examples": {"concept_tags": str(good)}}).status_code == 201
+    client.close()
+    db.dispose()

@@ -156,6 +156,7 @@ def compute(
     no_featurevis: bool = typer.Option(False, "--no-featurevis"),
     no_weights: bool = typer.Option(False, "--no-weights"),
     no_examples: bool = typer.Option(False, "--no-examples"),
+    concept_tags: Optional[Path] = typer.Option(None, help="CSV of per-image tags (image,tags) scored as concepts"),
     engine: Optional[str] = typer.Option(
         None, help="local (this process, the default) or ray: spread the work over a Ray cluster's model "
                    "replicas (same records; see README 'Scaling out with Ray')"),
@@ -188,6 +189,8 @@ def compute(
                                 ("featurevis", "steps", steps), ("featurevis", "size", size)]:
         if value is not None:
             data.setdefault(section, {})[key] = value
+    if concept_tags:
+        data.setdefault("examples", {})["concept_tags"] = str(concept_tags)
     if objectives:
         data.setdefault("featurevis", {})["objectives"] = [o.strip() for o in objectives.split(",")]
     for section, off in [("featurevis", no_featurevis), ("weights", no_weights), ("examples", no_examples)]:

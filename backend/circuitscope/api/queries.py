@@ -99,9 +99,13 @@ SQL_LAYER = (
     + f", {_STAGE_COLS} FROM models m JOIN layers l ON l.model_id = m.id "
     "LEFT JOIN layer_stages s ON s.layer_id = l.id WHERE m.slug = :slug AND l.name = :name ORDER BY s.stage"
 )
-SQL_UNIT = (
-    "SELECT id, mean, std, min, max, sparsity, quantiles, histogram, max_histogram, top_activation, input_kernel "
-    'FROM units WHERE layer_id = :lid AND "index" = :idx'
+SQL_UNIT = (  # one row per stored concept score of the unit (concepts/store.py), else one row
+    "SELECT u.id, u.mean, u.std, u.min, u.max, u.sparsity, u.quantiles, u.histogram, u.max_histogram, "
+    "u.top_activation, u.input_kernel, lc.status, lc.reason, lc.source, lc.images, lc.bins, lc.concepts, "
+    "uc.concept, uc.auc, uc.auc_err, uc.diff, uc.n_with "
+    "FROM units u LEFT JOIN layer_concepts lc ON lc.layer_id = u.layer_id "
+    "LEFT JOIN unit_concepts uc ON uc.unit_id = u.id AND lc.status = 'scored' "
+    'WHERE u.layer_id = :lid AND u."index" = :idx ORDER BY uc.rank'
 )
 SQL_FEATURE_VIS = "SELECT objective, variant, image_hash, activation, peak, params FROM feature_vis WHERE unit_id = :uid"
 SQL_EXAMPLES = (
@@ -476,7 +480,7 @@ def unit_detail(session: Session, slug: str, name: str, index: int, examples: in
         return {**base, "id": None, "computed": False, "label": None, "stats": dict.fromkeys(_STATS), "feature_vis": [],
                 "top": [], "bottom": [], "quantile": [], "examples_stored": {"top": 0, "bottom": 0}, "input_kernel": None,
                 "incoming": [], "outgoing": [], **_concepts(session, row.id, None)}
-    uid, mean, std, vmin, vmax, sparsity, quantiles, histogram, max_histogram, top_activation, kernel = units[0]
+    uid, mean, std, vmin, vmax, sparsity, quantiles, histogram, max_histogram, top_activation, kernel = units[0][:11]
     fvs = sorted(_rows(session, SQL_FEATURE_VIS, uid=uid), key=lambda f: (FV_ORDER.get(f[0], 9), f[0], f[1]))
     feature_vis = [
         {"objective": o, "variant": v, "image": image_url(h), "activation": _f(a), "peak": _f(pk), "params": _j(p) or {}}
@@ -500,8 +504,15 @@ def unit_detail(session: Session, slug: str, name: str, index: int, examples: in
         "examples_stored": {"top": stored.get("top", 0), "bottom": stored.get("bottom", 0)},
         "input_kernel": _input_kernel(_j(kernel)),
         "incoming": _connections_out(incoming, labels), "outgoing": _connections_out(outgoing, labels),
-        **_concepts(session, row.id, uid),
+        **_concepts_of_rows([r[11:] for r in units]),
     }
+
+
+def _concepts_of_rows(rows: list[tuple]) -> dict[str, Any]:
+    """The concept fields from SQL_UNIT's joined columns (no extra query on the unit page)."""
+    from ..concepts.store import unit_concepts_from_rows
+
+    return unit_concepts_from_rows([(r[0], r[1], r[2], r[3], r[4], _j(r[5]), *r[6:]) for r in rows])
 
 
 def _concepts(session: Session, layer_id: int, unit_id: int | None) -> dict[str, Any]:

@@ -87,6 +87,21 @@ def unit_concepts_payload(session: Session, layer_id: int, unit_id: int | None) 
     return {"concepts": ranked, "concept_status": status, "suggested_label": suggestion(ranked)}
 
 
+def unit_concepts_from_rows(rows: list[tuple]) -> dict[str, Any]:
+    """Like unit_concepts_payload, from rows (status, reason, source, images, bins, concepts, concept,
+    auc, auc_err, diff, n_with) of a LEFT JOIN of layer_concepts and unit_concepts (api/queries.py)."""
+    if not rows or rows[0][0] is None:
+        return {"concepts": None, "concept_status": _status(None), "suggested_label": None}
+    st, reason, source, images, bins, concepts = rows[0][:6]
+    status = {"status": st, "reason": reason or None, "source": source or None, "images": images, "bins": bins,
+              "concepts": len(concepts or [])}
+    if st != "scored":
+        return {"concepts": None, "concept_status": status, "suggested_label": None}
+    ranked = [{"concept": c, "display": display_name(c), "auc": a, "auc_err": e, "diff": d, "n_with": n}
+              for *_, c, a, e, d, n in rows if c is not None]
+    return {"concepts": ranked, "concept_status": status, "suggested_label": suggestion(ranked)}
+
+
 def layer_concepts_payload(session: Session, layer_id: int, threshold: float = SUGGEST_AUC) -> dict[str, Any]:
     """Per layer: each unit's best concept (for colouring the grid) and how many units are selective
     (best AUC >= threshold) per concept and per concept kind (Network Dissection's summary)."""

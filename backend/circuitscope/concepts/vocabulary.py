@@ -67,7 +67,7 @@ def display_name(concept: str) -> str:
     if kind == "orientation":
         return f"orientation ≈ {value}°"
     if kind == "curve_direction":
-        return f"curve bulging towards ≈ {value}°"
+        return f"curve bulging to {value}°"
     if kind == "curvature":
         return "straight" if value == "straight" else f"curvature {value}"
     if kind == "colour":
@@ -130,6 +130,14 @@ class ConceptVocabulary:
 
     def describe(self) -> dict[str, Any]:
         return {"source": self.source, "concepts": len(self.names), "tagged_images": len(self.tags)}
+
+    def __repr__(self) -> str:
+        # stable across processes: checkpoint fingerprints (e.g. the Ray engine's) include it via str()
+        import hashlib
+        import json
+
+        digest = hashlib.sha256(json.dumps([self.names, self.tags], sort_keys=True).encode()).hexdigest()[:12]
+        return f"ConceptVocabulary({self.source}, {len(self.names)} concepts, {digest})"
 
     def concepts_of(self, i: int) -> set[str]:
         found: set[str] = set()

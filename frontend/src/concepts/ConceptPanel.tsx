@@ -48,6 +48,7 @@ export function ConceptPanel({
       reload();
       onAdopted?.();
     } catch (e) {
+      reload(); // a 409 means your label changed elsewhere: the next click uses its new version
       setError(errorText(e));
     } finally {
       setBusy(false);
@@ -86,11 +87,11 @@ export function ConceptPanel({
                     </Link>
                   </td>
                   <td>
-                    <span className="auc-bar" style={{ width: `${Math.max(0, (c.auc - 0.5) * 2) * 60}px` }} />
+                    <span className="auc-bar" style={{ width: `${Math.max(0, (c.auc - 0.5) * 2) * 32}px` }} />
                     {c.auc.toFixed(3)}
-                    {c.auc_err >= 0.0005 && <span className="muted small"> ±{c.auc_err.toFixed(3)}</span>}
+                    {c.auc_err >= 0.0005 && <span className="muted err"> ±{c.auc_err.toFixed(3)}</span>}
                   </td>
-                  <td className={c.diff >= 0 ? "pos" : "neg"}>{c.diff >= 0 ? "+" : ""}{c.diff.toPrecision(3)}</td>
+                  <td className={c.diff >= 0 ? "pos" : "neg"}>{c.diff >= 0 ? "+" : ""}{c.diff.toPrecision(2)}</td>
                 </tr>
               ))}
             </tbody>
@@ -101,7 +102,7 @@ export function ConceptPanel({
                 Suggested label: <b>{sug.label}</b> <span className="muted small">(AUC {sug.auc.toFixed(2)})</span>
               </div>
               {writable ? (
-                <button type="button" className="primary small" disabled={busy} onClick={adopt}>
+                <button type="button" className="primary small" disabled={busy || !labels} onClick={adopt} title={labels ? undefined : "loading your label…"}>
                   {mine?.label ? "Replace my label with this" : "Adopt as my label"}
                 </button>
               ) : (

@@ -115,6 +115,15 @@ def create_job(body: dict[str, Any], session: Session = Depends(get_session, sco
     """Queue a run description (same keys as a run file); the worker picks it up."""
     checked_spec(settings, body.get("model") if isinstance(body.get("model"), dict) else None,
                  body.get("dataset") if isinstance(body.get("dataset"), dict) else None)
+    examples = body.get("examples")
+    if isinstance(examples, dict) and isinstance(examples.get("concept_tags"), str):  # a file the worker will read
+        examples["concept_tags"] = str(check_path(settings, examples["concept_tags"], "concept tags CSV"))
+        from ...concepts.tags_csv import TagsCsvError, read_tags_csv
+
+        try:  # the format now; the image names against the dataset when the worker builds it
+            read_tags_csv(examples["concept_tags"], None)
+        except TagsCsvError as err:
+            raise ApiError(422, f"examples.concept_tags: {err}")
     try:
         config = parse_run_config(body, "(request body)")
     except RunConfigError as err:

@@ -120,13 +120,16 @@ class LayerTallies:
                 xb = xb.float()
         # On accelerators argmax/argmin come with the max/min reduction (no host sync); on CPU they
         # cost a slow pass each, so they are computed only for maps that can enter a top/bottom list.
-        s = summarize(x, self.running.sample_stride(act), scratch, positions=not on_cpu)
+        stride = self.running.sample_stride(act)
         if xb is x:
+            s = summarize(x, stride, scratch, positions=not on_cpu)
             bmin = s.min
-        elif on_cpu:
-            bmin = xb.amin(dim=2)  # the one extra reduction of a layer that ends in a ReLU
-        else:
-            bmin, bpos = xb.min(dim=2)
+        else:  # the output is the final ReLU of xb: its min and sign counts follow from xb's min
+            if on_cpu:
+                bmin = xb.amin(dim=2)
+            else:
+                bmin, bpos = xb.min(dim=2)
+            s = summarize(x, stride, scratch, positions=not on_cpu, pre_min=bmin)
         if on_cpu:
             amax = _candidate_positions(x, s.max, s.mean, image_idx, self.top, largest=True)
             amin = _candidate_positions(xb, bmin, s.mean, image_idx, self.bottom, largest=False)
