@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import math
 import random
 import shutil
@@ -31,8 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backend"))
 from sqlalchemy import insert  # noqa: E402
 
 from circuitscope.settings import Settings  # noqa: E402
-from circuitscope.store import BlobStore, Database  # noqa: E402
-from circuitscope.store import all_tables  # noqa: E402,F401
+from circuitscope.store import (  # noqa: E402
+    BlobStore,
+    Database,
+    all_tables,  # noqa: E402,F401
+)
 from circuitscope.store.schema import (  # noqa: E402
     Blob,
     Connection,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 from circuitscope.annotate import users as users_svc
 from circuitscope.annotate.sample import build_sample

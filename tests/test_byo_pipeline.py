@@ -21,8 +21,17 @@ from circuitscope.compute.pipeline import run_compute
 from circuitscope.models.base import ModelLoadError
 from circuitscope.models.sources import load_model
 from circuitscope.store import BlobStore, Database
-from circuitscope.store.schema import (Connection, DatasetExample, DatasetImage, FeatureVis, Layer, LayerStage,
-                                       Model, Run, Unit)
+from circuitscope.store.schema import (
+    Connection,
+    DatasetExample,
+    DatasetImage,
+    FeatureVis,
+    Layer,
+    LayerStage,
+    Model,
+    Run,
+    Unit,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BYO = FIXTURES / "byo_models.py"

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from circuitscope.datasets import CONCEPT_CLASSES
-from circuitscope.models.base import LoadedModel
 from circuitscope.models import demo
+from circuitscope.models.base import LoadedModel
 from circuitscope.models.demo import (
     ConceptNet,
     DemoTrainConfig,

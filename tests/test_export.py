@@ -22,8 +22,15 @@ from circuitscope.api.app import create_app
 from circuitscope.export.graph_json import graph_schema, validate_graph
 from circuitscope.settings import Settings
 from circuitscope.store import BlobStore, Database
-from circuitscope.store.annotation_schema import (Circuit, CircuitEdge, CircuitRevision, Family, Label, LabelRevision,
-                                                  User)
+from circuitscope.store.annotation_schema import (
+    Circuit,
+    CircuitEdge,
+    CircuitRevision,
+    Family,
+    Label,
+    LabelRevision,
+    User,
+)
 
 EVIL = '<script>alert("pwned")</script>'
 

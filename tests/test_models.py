@@ -3,16 +3,27 @@ from __future__ import annotations
 
 import sys
 import types
-import warnings
 import urllib.error
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from circuitscope.models import (MODEL_KINDS, LoadedModel, ModelLoadError, UnknownLayerError, get_layer,
-                                 is_scripted, layer_names, list_layers, load_model, require_hooks, resolve_layers)
+from circuitscope.models import (
+    MODEL_KINDS,
+    LoadedModel,
+    ModelLoadError,
+    UnknownLayerError,
+    get_layer,
+    is_scripted,
+    layer_names,
+    list_layers,
+    load_model,
+    require_hooks,
+    resolve_layers,
+)
 from circuitscope.models.sources import LUCENT_MEAN, LUCENT_STD, _tv_meta
 
 

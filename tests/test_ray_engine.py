@@ -32,7 +32,13 @@ from circuitscope.compute.pipeline import Cancelled, run_compute  # noqa: E402
 from circuitscope.settings import Settings  # noqa: E402
 from circuitscope.store import Database  # noqa: E402
 from circuitscope.store.schema import (  # noqa: E402
-    Connection, DatasetExample, DatasetImage, FeatureVis, Layer, Run, Unit,
+    Connection,
+    DatasetExample,
+    DatasetImage,
+    FeatureVis,
+    Layer,
+    Run,
+    Unit,
 )
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -397,9 +397,8 @@ def test_non_finite_numbers_are_refused_and_nothing_is_written(local):
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Circuit)) == before
     # the same document read by the command line (json.load accepts Infinity) is refused by the importer
-    from circuitscope.annotate.users import identity
+    from circuitscope.annotate.users import AnnotateError, identity
     from circuitscope.export.graph_json import import_graph_circuit
-    from circuitscope.annotate.users import AnnotateError
 
     with pytest.raises(AnnotateError, match="finite"):
         with db.session() as s:

@@ -8,8 +8,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select, text
 
-from circuitscope.store import BlobStore, Database, DatabaseVersionError
-from circuitscope.store import writer
+from circuitscope.store import BlobStore, Database, DatabaseVersionError, writer
 from circuitscope.store.base import Base
 from circuitscope.store.db import alembic_config, current_revision
 from circuitscope.store.schema import Blob, Connection, DatasetExample, FeatureVis, Unit

@@ -5,7 +5,6 @@ import logging
 import sys
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -61,7 +60,7 @@ def parse_model_arg(value: str) -> dict:
     )
 
 
-def parse_dataset_arg(value: str, max_images: Optional[int], seed: int) -> dict:
+def parse_dataset_arg(value: str, max_images: int | None, seed: int) -> dict:
     kind, _, rest = value.partition(":")
     if kind == "concepts":
         size = int(rest) if rest else (max_images or 10000)
@@ -140,30 +139,30 @@ def _compute(config) -> None:
 
 @app.command()
 def compute(
-    run_file: Optional[Path] = typer.Argument(None, help="run description (.toml/.yaml); options below override it"),
-    model: Optional[str] = typer.Option(None, help="demo | torchvision:NAME[:WEIGHTS] | lucent | checkpoint:PATH[:ARCH] | torchscript:PATH | factory:FILE.py:FUNC"),
-    dataset: Optional[str] = typer.Option(None, help="concepts[:N] or a folder of images"),
-    layers: Optional[str] = typer.Option(None, help="comma-separated layer names or glob patterns"),
-    max_images: Optional[int] = typer.Option(None, help="cap on the number of images (sampled with --seed)"),
+    run_file: Path | None = typer.Argument(None, help="run description (.toml/.yaml); options below override it"),
+    model: str | None = typer.Option(None, help="demo | torchvision:NAME[:WEIGHTS] | lucent | checkpoint:PATH[:ARCH] | torchscript:PATH | factory:FILE.py:FUNC"),
+    dataset: str | None = typer.Option(None, help="concepts[:N] or a folder of images"),
+    layers: str | None = typer.Option(None, help="comma-separated layer names or glob patterns"),
+    max_images: int | None = typer.Option(None, help="cap on the number of images (sampled with --seed)"),
     seed: int = typer.Option(0, help="dataset sampling seed"),
-    k: Optional[int] = typer.Option(None, help="top-k/bottom-k dataset examples per unit"),
-    steps: Optional[int] = typer.Option(None, help="feature-visualization optimization steps"),
-    size: Optional[int] = typer.Option(None, help="feature-visualization image size"),
-    objectives: Optional[str] = typer.Option(None, help="comma-separated: channel,neuron,negative,diversity"),
-    batch_size: Optional[int] = typer.Option(None, help="images per batch for the dataset pass"),
-    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1, mps"),
-    model_slug: Optional[str] = typer.Option(None, help="name to store the model under"),
+    k: int | None = typer.Option(None, help="top-k/bottom-k dataset examples per unit"),
+    steps: int | None = typer.Option(None, help="feature-visualization optimization steps"),
+    size: int | None = typer.Option(None, help="feature-visualization image size"),
+    objectives: str | None = typer.Option(None, help="comma-separated: channel,neuron,negative,diversity"),
+    batch_size: int | None = typer.Option(None, help="images per batch for the dataset pass"),
+    device: str | None = typer.Option(None, help="cpu, cuda, cuda:1, mps"),
+    model_slug: str | None = typer.Option(None, help="name to store the model under"),
     no_featurevis: bool = typer.Option(False, "--no-featurevis"),
     no_weights: bool = typer.Option(False, "--no-weights"),
     no_examples: bool = typer.Option(False, "--no-examples"),
-    concept_tags: Optional[Path] = typer.Option(None, help="CSV of per-image tags (image,tags) scored as concepts"),
-    engine: Optional[str] = typer.Option(
+    concept_tags: Path | None = typer.Option(None, help="CSV of per-image tags (image,tags) scored as concepts"),
+    engine: str | None = typer.Option(
         None, help="local (this process, the default) or ray: spread the work over a Ray cluster's model "
                    "replicas (same records; see README 'Scaling out with Ray')"),
-    ray_address: Optional[str] = typer.Option(
+    ray_address: str | None = typer.Option(
         None, help="with --engine ray: HOST:PORT of the Ray head to join (default CIRCUITSCOPE_RAY_ADDRESS, "
                    "else a Ray instance started on this machine)"),
-    ray_replicas: Optional[int] = typer.Option(
+    ray_replicas: int | None = typer.Option(
         None, help="with --engine ray: model replicas (default one per GPU, or per CPU with --device cpu)"),
 ) -> None:
     """Compute dataset examples, statistics, feature visualizations and weights for chosen layers.
@@ -217,10 +216,10 @@ def compute(
 @app.command()
 def layers(model: str = typer.Option("demo", help="model, as for `compute --model`"),
            all_modules: bool = typer.Option(False, "--all", help="every named module, not only spatial layers"),
-           input_size: Optional[int] = typer.Option(None, "--input-size", min=1,
+           input_size: int | None = typer.Option(None, "--input-size", min=1,
                                                     help="side of the input images in pixels (e.g. 48 for a small face net)"),
-           mean: Optional[str] = typer.Option(None, help="per-channel input mean, comma-separated (e.g. 0.5,0.5,0.5)"),
-           std: Optional[str] = typer.Option(None, help="per-channel input std, comma-separated")) -> None:
+           mean: str | None = typer.Option(None, help="per-channel input mean, comma-separated (e.g. 0.5,0.5,0.5)"),
+           std: str | None = typer.Option(None, help="per-channel input std, comma-separated")) -> None:
     """List a model's layers (dotted names, output shape, channels)."""
     from .models.base import ModelLoadError
     from .models.layers import list_layers
@@ -275,7 +274,7 @@ def _stop_worker_on_sigterm(worker_proc) -> None:
 
 
 @app.command()
-def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.Option(None),
+def serve(host: str | None = typer.Option(None), port: int | None = typer.Option(None),
           worker: bool = typer.Option(True, "--worker/--no-worker",
                                       help="also start a worker process for computations queued in the browser"),
           workers: int = typer.Option(1, "--workers", min=1, max=64,
@@ -328,8 +327,8 @@ def demo(
     steps: int = typer.Option(64, help="most feature-visualization steps per unit (Lucid's default is 512; the fast style stops early where converged)"),
     serve_after: bool = typer.Option(True, "--serve/--no-serve",
                                      help="serve the browser UI (computing in the background) or just compute"),
-    host: Optional[str] = typer.Option(None),
-    port: Optional[int] = typer.Option(None),
+    host: str | None = typer.Option(None),
+    port: int | None = typer.Option(None),
 ) -> None:
     """Train the demo model if needed, compute every unit of its layers, and serve the browser UI.
 

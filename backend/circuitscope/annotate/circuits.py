@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..store.annotation_schema import (CIRCUIT_STATUSES, Circuit, CircuitEdge, CircuitNode, CircuitRevision, Label,
-                                       User)
+from ..store.annotation_schema import CIRCUIT_STATUSES, Circuit, CircuitEdge, CircuitNode, CircuitRevision, Label, User
 from ..store.base import utcnow
 from ..store.schema import Connection
 from .common import LIMITS, bump_version, check_len

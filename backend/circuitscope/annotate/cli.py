@@ -8,7 +8,6 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -40,7 +39,7 @@ def _run(fn):
         _fail(e.detail)
 
 
-def _write(out: Optional[Path], content: str | bytes) -> None:
+def _write(out: Path | None, content: str | bytes) -> None:
     if out is None or str(out) == "-":
         if isinstance(content, bytes):
             sys.stdout.buffer.write(content)
@@ -58,7 +57,7 @@ def _write(out: Optional[Path], content: str | bytes) -> None:
 def users_create(
     name: str,
     role: str = typer.Option("annotator", help="viewer | annotator | admin"),
-    password: Optional[str] = typer.Option(None, help="Password for browser sign-in (prompted if --prompt)"),
+    password: str | None = typer.Option(None, help="Password for browser sign-in (prompted if --prompt)"),
     prompt: bool = typer.Option(False, "--prompt", help="Ask for the password without echoing it"),
     display_name: str = typer.Option("", help="Full name shown next to the login name"),
 ) -> None:
@@ -91,7 +90,7 @@ def users_set_role(name: str, role: str) -> None:
 
 
 @users_app.command("set-password")
-def users_set_password(name: str, password: Optional[str] = typer.Option(None, help="Prompted when omitted")) -> None:
+def users_set_password(name: str, password: str | None = typer.Option(None, help="Prompted when omitted")) -> None:
     """Set a user's password (needed after a project import, which carries no passwords)."""
     from . import users
 
@@ -104,7 +103,7 @@ def users_set_password(name: str, password: Optional[str] = typer.Option(None, h
 
 @tokens_app.command("create")
 def tokens_create(user: str, name: str = typer.Option("", help="What the token is for"),
-                  expires_days: Optional[int] = typer.Option(None, help="Expire after N days")) -> None:
+                  expires_days: int | None = typer.Option(None, help="Expire after N days")) -> None:
     """Create an API token for a user; prints the secret once."""
     from . import users
 
@@ -113,7 +112,7 @@ def tokens_create(user: str, name: str = typer.Option("", help="What the token i
 
 
 @tokens_app.command("list")
-def tokens_list(user: Optional[str] = typer.Argument(None)) -> None:
+def tokens_list(user: str | None = typer.Argument(None)) -> None:
     """List API tokens (of one user, or all)."""
     from . import users
 
@@ -138,8 +137,8 @@ def tokens_revoke(token_id: int) -> None:
 # --- export ------------------------------------------------------------------------------------------
 
 @export_cmd.command("project")
-def export_project(out: Optional[Path] = typer.Option(None, "-o", "--output", help="File (default: stdout)"),
-                   model: Optional[list[str]] = typer.Option(None, help="Only these models (repeatable)")) -> None:
+def export_project(out: Path | None = typer.Option(None, "-o", "--output", help="File (default: stdout)"),
+                   model: list[str] | None = typer.Option(None, help="Only these models (repeatable)")) -> None:
     """Labels with history, families, circuits and the user names they use, as one JSON file."""
     from ..export.project import export_project as run
 
@@ -149,7 +148,7 @@ def export_project(out: Optional[Path] = typer.Option(None, "-o", "--output", he
 
 @export_cmd.command("labels")
 def export_labels(model: str, format: str = typer.Option("csv", help="csv | json"),
-                  out: Optional[Path] = typer.Option(None, "-o", "--output")) -> None:
+                  out: Path | None = typer.Option(None, "-o", "--output")) -> None:
     """All labels of a model (one row per unit x annotator, with the consensus)."""
     from ..export.labels_export import labels_csv, labels_json
 
@@ -160,7 +159,7 @@ def export_labels(model: str, format: str = typer.Option("csv", help="csv | json
 
 @export_cmd.command("circuit")
 def export_circuit(circuit_id: int, format: str = typer.Option("graph-json", help="graph-json | node-link | graphml | html"),
-                   out: Optional[Path] = typer.Option(None, "-o", "--output")) -> None:
+                   out: Path | None = typer.Option(None, "-o", "--output")) -> None:
     """One circuit: Neuronpedia graph JSON, networkx node-link JSON, GraphML, or a self-contained HTML report."""
     from ..export import graph_json, html_report, networkx_export
     from ..settings import get_settings

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..store.annotation_schema import Family, FamilyMember, FamilyRevision, User

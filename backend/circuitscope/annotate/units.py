@@ -1,8 +1,8 @@
 """Resolving stable unit references (model slug, layer name, unit index) to unit rows, and back."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session

@@ -1,14 +1,13 @@
 """Shared FastAPI dependencies: settings, database session, blob store."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from fastapi import Request
 from sqlalchemy.orm import Session
 
 from ..settings import Settings
 from ..store import BlobStore, Database
-
 
 _WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 

@@ -22,8 +22,9 @@ import json
 import math
 import re
 import shlex
-from functools import lru_cache
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from functools import cache, lru_cache
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -143,7 +144,7 @@ SQL_LAYER_NAMES = "SELECT name FROM layers WHERE model_id = :mid ORDER BY positi
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _for_dialect(dialect: str, sql: str) -> str:
     return sql if dialect == "sqlite" else _PARAM.sub(r"%(\1)s", sql)
 

@@ -2,7 +2,7 @@
 (e.g. "Invalid request: label: String should have at most 200 characters")."""
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -23,21 +23,21 @@ class LoginIn(_In):
 
 class TokenIn(_In):
     name: str = Field(default="", max_length=100)
-    expires_days: Optional[int] = Field(default=None, ge=1, le=3650)
+    expires_days: int | None = Field(default=None, ge=1, le=3650)
 
 
 class UserCreateIn(_In):
     name: Name
     role: Literal["viewer", "annotator", "admin"] = "annotator"
-    password: Optional[str] = Field(default=None, min_length=4, max_length=200)
+    password: str | None = Field(default=None, min_length=4, max_length=200)
     display_name: str = Field(default="", max_length=200)
 
 
 class UserPatchIn(_In):
-    role: Optional[Literal["viewer", "annotator", "admin"]] = None
-    password: Optional[str] = Field(default=None, min_length=4, max_length=200)
-    display_name: Optional[str] = Field(default=None, max_length=200)
-    disabled: Optional[bool] = None
+    role: Literal["viewer", "annotator", "admin"] | None = None
+    password: str | None = Field(default=None, min_length=4, max_length=200)
+    display_name: str | None = Field(default=None, max_length=200)
+    disabled: bool | None = None
 
 
 class LabelIn(_In):
@@ -48,15 +48,15 @@ class LabelIn(_In):
     tags: list[Tag] = Field(default_factory=list, max_length=LIMITS["tags"])
     confidence: float = Field(default=0.5, ge=0, le=1)
     status: Literal["draft", "confident", "disputed"] = "draft"
-    version: Optional[int] = Field(default=None, ge=0)
+    version: int | None = Field(default=None, ge=0)
 
 
 class LabelPatchIn(_In):
-    label: Optional[str] = Field(default=None, max_length=LIMITS["label"])
-    description: Optional[str] = Field(default=None, max_length=LIMITS["description"])
-    tags: Optional[list[Tag]] = Field(default=None, max_length=LIMITS["tags"])
-    confidence: Optional[float] = Field(default=None, ge=0, le=1)
-    status: Optional[Literal["draft", "confident", "disputed"]] = None
+    label: str | None = Field(default=None, max_length=LIMITS["label"])
+    description: str | None = Field(default=None, max_length=LIMITS["description"])
+    tags: list[Tag] | None = Field(default=None, max_length=LIMITS["tags"])
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    status: Literal["draft", "confident", "disputed"] | None = None
     version: int = Field(ge=1)
 
 
@@ -79,9 +79,9 @@ class FamilyIn(_In):
 
 class FamilyPatchIn(_In):
     version: int = Field(ge=1)
-    name: Optional[str] = Field(default=None, min_length=1, max_length=LIMITS["family_name"])
-    comment: Optional[str] = Field(default=None, max_length=LIMITS["family_comment"])
-    color: Optional[str] = Field(default=None, max_length=7)
+    name: str | None = Field(default=None, min_length=1, max_length=LIMITS["family_name"])
+    comment: str | None = Field(default=None, max_length=LIMITS["family_comment"])
+    color: str | None = Field(default=None, max_length=7)
 
 
 class FamilyMembersIn(_In):
@@ -106,11 +106,11 @@ class SupernodeIn(_In):
 
 class CircuitPatchIn(_In):
     version: int = Field(ge=1)
-    name: Optional[str] = Field(default=None, min_length=1, max_length=LIMITS["circuit_name"])
-    claim: Optional[str] = Field(default=None, max_length=LIMITS["claim"])
-    status: Optional[Literal["proposed", "supported", "refuted"]] = None
-    evidence: Optional[str] = Field(default=None, max_length=LIMITS["evidence"])
-    supernodes: Optional[list[SupernodeIn]] = Field(default=None, max_length=LIMITS["supernodes"])
+    name: str | None = Field(default=None, min_length=1, max_length=LIMITS["circuit_name"])
+    claim: str | None = Field(default=None, max_length=LIMITS["claim"])
+    status: Literal["proposed", "supported", "refuted"] | None = None
+    evidence: str | None = Field(default=None, max_length=LIMITS["evidence"])
+    supernodes: list[SupernodeIn] | None = Field(default=None, max_length=LIMITS["supernodes"])
 
 
 class CircuitNodesIn(_In):
@@ -125,8 +125,8 @@ class CircuitRemoveIn(_In):
 
 class NodePatchIn(_In):
     version: int = Field(ge=1)
-    pinned: Optional[bool] = None
-    note: Optional[str] = Field(default=None, max_length=LIMITS["note"])
+    pinned: bool | None = None
+    note: str | None = Field(default=None, max_length=LIMITS["note"])
 
 
 class RefreshIn(_In):

@@ -4,7 +4,7 @@ Images are referenced by URL (`/api/images/<sha256>`); the hash is the last path
 """
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -42,10 +42,10 @@ class LayerContext(LayerSummary):
     """A layer with its neighbours in execution order (for up/down navigation)."""
 
     model: str = Field(description="Model slug")
-    prev: Optional[LayerNeighbour] = Field(None, description="The layer before this one in execution order")
-    next: Optional[LayerNeighbour] = Field(None, description="The layer after this one in execution order")
-    prev_computed: Optional[LayerNeighbour] = Field(None, description="The nearest earlier layer with records")
-    next_computed: Optional[LayerNeighbour] = Field(None, description="The nearest later layer with records")
+    prev: LayerNeighbour | None = Field(None, description="The layer before this one in execution order")
+    next: LayerNeighbour | None = Field(None, description="The layer after this one in execution order")
+    prev_computed: LayerNeighbour | None = Field(None, description="The nearest earlier layer with records")
+    next_computed: LayerNeighbour | None = Field(None, description="The nearest later layer with records")
 
 
 class LayerDetail(LayerContext):
@@ -68,10 +68,10 @@ class UnitCell(BaseModel):
     """One cell of a layer grid. `id` is null when the unit has not been computed yet."""
 
     index: int
-    id: Optional[int] = None
-    label: Optional[str] = None
-    image: Optional[str] = Field(default=None, description="URL of the channel feature visualization")
-    top_activation: Optional[float] = None
+    id: int | None = None
+    label: str | None = None
+    image: str | None = Field(default=None, description="URL of the channel feature visualization")
+    top_activation: float | None = None
 
 
 class UnitPage(BaseModel):
@@ -90,8 +90,8 @@ class UnitRef(BaseModel):
     model: str
     layer: str
     index: int
-    label: Optional[str] = None
-    image: Optional[str] = Field(default=None, description="URL of the channel feature visualization")
+    label: str | None = None
+    image: str | None = Field(default=None, description="URL of the channel feature visualization")
 
 
 class FeatureVisOut(BaseModel):
@@ -101,7 +101,7 @@ class FeatureVisOut(BaseModel):
     activation: float = Field(description="Activation the render reaches on its own objective: channel mean "
                               "(channel, diversity), centre value (neuron) of the layer output; for negative, "
                               "the channel mean, taken before the ReLU when the layer ends in one")
-    peak: Optional[float] = Field(None, description="Spatial max of the unit's map of the layer output on the render, "
+    peak: float | None = Field(None, description="Spatial max of the unit's map of the layer output on the render, "
                                   "the measure dataset examples are ranked by (compare with stats.top_activation); "
                                   "null for renders stored before it was recorded")
     params: dict[str, Any]
@@ -120,8 +120,8 @@ class ExampleOut(BaseModel):
     image: str = Field(description="URL of the whole model-input image")
     dataset_index: int
     ref: str
-    label: Optional[str] = Field(default=None, description="Class name of the image when known")
-    decile: Optional[int] = Field(default=None, description="kind 'quantile': 0 (lowest tenth of the per-image "
+    label: str | None = Field(default=None, description="Class name of the image when known")
+    decile: int | None = Field(default=None, description="kind 'quantile': 0 (lowest tenth of the per-image "
                                   "spatial max, estimated from a uniform sample of the dataset) to 9 (highest)")
 
 
@@ -140,28 +140,28 @@ class Histogram(BaseModel):
 
 
 class UnitStats(BaseModel):
-    mean: Optional[float] = None
-    std: Optional[float] = None
-    min: Optional[float] = None
-    max: Optional[float] = None
-    sparsity: Optional[float] = Field(default=None, description="Fraction of positions > 0")
-    quantiles: Optional[dict[str, Any]] = None
-    top_activation: Optional[float] = None
-    histogram: Optional[Histogram] = Field(default=None, description="Over every position of every image")
-    max_histogram: Optional[Histogram] = Field(default=None, description="Over per-image spatial maxima")
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    max: float | None = None
+    sparsity: float | None = Field(default=None, description="Fraction of positions > 0")
+    quantiles: dict[str, Any] | None = None
+    top_activation: float | None = None
+    histogram: Histogram | None = Field(default=None, description="Over every position of every image")
+    max_histogram: Histogram | None = Field(default=None, description="Over per-image spatial maxima")
 
 
 class UnitDetail(BaseModel):
     """Everything that explains one unit (the Microscope page plus its circuit neighbourhood)."""
 
-    id: Optional[int] = Field(description="Null when the unit has not been computed yet")
+    id: int | None = Field(description="Null when the unit has not been computed yet")
     model: str
     model_name: str
     input_size: int = Field(description="Side of the model-input images in pixels (example boxes are in these pixels)")
     layer: LayerContext
     index: int
     computed: bool = Field(description="False until any record (statistics, examples, renders) of the unit is stored")
-    label: Optional[str] = None
+    label: str | None = None
     stats: UnitStats
     feature_vis: list[FeatureVisOut]
     top: list[ExampleOut]
@@ -170,15 +170,15 @@ class UnitDetail(BaseModel):
                                        "a few images per decile of the per-image spatial max (decile 0..9)")
     examples_stored: dict[str, int] = Field(default_factory=dict, description="How many top / bottom examples "
                                             "are stored for this unit (ask for up to that many with ?examples=)")
-    input_kernel: Optional[dict[str, Any]] = Field(
+    input_kernel: dict[str, Any] | None = Field(
         default=None, description="First layer only: the unit's weights on the image channels (RGB), "
         "{channels, size: [kh, kw], values: [channel][y][x]}; null for other layers")
     incoming: list[ConnectionOut] = Field(description="Strongest inputs by L2 norm of the kernel")
     outgoing: list[ConnectionOut] = Field(description="Strongest outputs by L2 norm of the kernel")
-    concepts: Optional[list[dict[str, Any]]] = Field(
+    concepts: list[dict[str, Any]] | None = Field(
         default=None, description="Concept selectivity, best first: [{concept, display, auc, auc_err, diff, n_with}]; "
         "null when the dataset provides no concepts or the layer is not computed (see concept_status)")
-    concept_status: Optional[dict[str, Any]] = Field(
+    concept_status: dict[str, Any] | None = Field(
         default=None, description="{status: scored | none | not_computed, reason, source, images, bins, concepts}")
-    suggested_label: Optional[dict[str, Any]] = Field(
+    suggested_label: dict[str, Any] | None = Field(
         default=None, description="{label, concepts, auc, description} where a concept reaches AUC >= 0.9")

@@ -7,7 +7,8 @@ visualizations of chunks of channels. Both engines call the same public function
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 from ..settings import Settings
 from .config import RunConfig, resolve_precision

@@ -23,8 +23,9 @@ import socket
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..settings import Settings
 from .config import RunConfig, RunConfigError, params_digest
@@ -306,8 +307,9 @@ class RayEngine:
         if self._replicas:
             return self._replicas
         ray = _ray()
-        import circuitscope
         import torch
+
+        import circuitscope
 
         remote = ray.remote(max_restarts=RESTARTS, max_task_retries=RESTARTS)(ModelReplica)
         run_tag = uuid.uuid4().hex[:12]  # names the replicas on the cluster (`ray list actors`)

@@ -9,7 +9,8 @@ the run's fidelity summary (best render / top dataset example, per layer) goes t
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import select
 

@@ -12,15 +12,15 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import select
 
 from ..settings import Settings
-from ..store import BlobStore, Database
-from ..store import writer
+from ..store import BlobStore, Database, writer
 from ..store.base import utcnow
 from ..store.schema import Layer, Run
 from .config import RunConfig, RunConfigError, params_digest

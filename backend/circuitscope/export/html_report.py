@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..annotate.circuits import circuit_dict, get_circuit, history
-from ..annotate.users import iso, utcnow_iso
+from ..annotate.users import utcnow_iso
 from ..store.annotation_schema import Label
 from ..store.blobs import EXTENSIONS, BlobStore
 from ..store.schema import DatasetExample

@@ -41,7 +41,8 @@ def _evidence(session: Session, groups) -> dict[int, dict[str, Any]]:
 
 
 def labels_csv(session: Session, model_slug: str) -> str:
-    from ..evidence.label_scores import CSV_COLUMNS as EVIDENCE_COLUMNS, csv_cells
+    from ..evidence.label_scores import CSV_COLUMNS as EVIDENCE_COLUMNS
+    from ..evidence.label_scores import csv_cells
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")

@@ -17,21 +17,30 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import timezone
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ..annotate import circuits as circuits_svc
-from ..circuit_tests import exchange as circuit_tests_exchange
 from ..annotate import families as families_svc
 from ..annotate.common import LIMITS
 from ..annotate.units import resolve_many
-from ..annotate.users import AnnotateError, NAME_RE, get_user, iso, parse_iso, utcnow_iso
-from ..store.annotation_schema import (Circuit, CircuitEdge, CircuitNode,
-                                       CircuitRevision, Family, FamilyMember, FamilyRevision, Label, LabelRevision,
-                                       User)
+from ..annotate.users import NAME_RE, AnnotateError, get_user, iso, parse_iso, utcnow_iso
+from ..circuit_tests import exchange as circuit_tests_exchange
+from ..store.annotation_schema import (
+    Circuit,
+    CircuitEdge,
+    CircuitNode,
+    CircuitRevision,
+    Family,
+    FamilyMember,
+    FamilyRevision,
+    Label,
+    LabelRevision,
+    User,
+)
 from ..store.evidence_schema import LabelClaim
 from ..store.schema import Model
 
@@ -296,8 +305,8 @@ class ProjectDoc(_M):
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)  # newer exporters may add informational keys
     format: Literal["circuitscope-project"]
     format_version: int
-    generator: Optional[str] = Field(None, max_length=200)
-    exported_at: Optional[str] = Field(None, max_length=64)
+    generator: str | None = Field(None, max_length=200)
+    exported_at: str | None = Field(None, max_length=64)
     models: list[Annotated[str, Field(max_length=100)]] = []
     users: list[UserDoc]
     labels: list[LabelDoc]

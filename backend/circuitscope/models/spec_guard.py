@@ -16,8 +16,9 @@ administrator placed it under the allowed folders:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .base import ModelLoadError
 

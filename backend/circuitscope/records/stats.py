@@ -20,10 +20,9 @@ and is clamped to the exact [min, max]. |values| >= 65520 saturate into the top 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
-
-import math
 
 import numpy as np
 import torch

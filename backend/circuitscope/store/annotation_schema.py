@@ -13,7 +13,7 @@ Every change writes a revision row with a full snapshot, the editor and the time
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -31,7 +31,7 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)  # login name, shown as the annotator
     display_name: Mapped[str] = mapped_column(String(200), default="")
     role: Mapped[str] = mapped_column(String(20), default="annotator")  # viewer | annotator | admin
-    password_hash: Mapped[Optional[str]] = mapped_column(String(300))  # scrypt$n$r$p$salt$hash; None: no login
+    password_hash: Mapped[str | None] = mapped_column(String(300))  # scrypt$n$r$p$salt$hash; None: no login
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -47,9 +47,9 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))  # first characters, to recognise a token in lists
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_used_at: Mapped[Optional[datetime]]
-    expires_at: Mapped[Optional[datetime]]
-    revoked_at: Mapped[Optional[datetime]]
+    last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
 
@@ -61,7 +61,7 @@ class Label(Base):
         Index("ix_labels_unit_ref", "model_slug", "layer_name", "unit_index"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
-    unit_id: Mapped[Optional[int]] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
     model_slug: Mapped[str] = mapped_column(String(100))
     layer_name: Mapped[str] = mapped_column(String(300))
     unit_index: Mapped[int]
@@ -121,7 +121,7 @@ class FamilyMember(Base):
     __table_args__ = (UniqueConstraint("family_id", "layer_name", "unit_index", name="uq_family_members_ref"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     family_id: Mapped[int] = mapped_column(ForeignKey("families.id", ondelete="CASCADE"), index=True)
-    unit_id: Mapped[Optional[int]] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
     layer_name: Mapped[str] = mapped_column(String(300))
     unit_index: Mapped[int]
     added_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -172,7 +172,7 @@ class CircuitNode(Base):
     __table_args__ = (UniqueConstraint("circuit_id", "layer_name", "unit_index", name="uq_circuit_nodes_ref"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     circuit_id: Mapped[int] = mapped_column(ForeignKey("circuits.id", ondelete="CASCADE"), index=True)
-    unit_id: Mapped[Optional[int]] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
     layer_name: Mapped[str] = mapped_column(String(300))
     unit_index: Mapped[int]
     pinned: Mapped[bool] = mapped_column(Boolean, default=False)

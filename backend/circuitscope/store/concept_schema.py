@@ -8,7 +8,7 @@ reports that explicitly instead of an empty list.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -35,7 +35,7 @@ class UnitConcept(Base):
 class LayerConcepts(Base):
     __tablename__ = "layer_concepts"
     layer_id: Mapped[int] = mapped_column(ForeignKey("layers.id", ondelete="CASCADE"), primary_key=True)
-    dataset_id: Mapped[Optional[int]] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(20))  # scored | none (the dataset provides no concepts)
     reason: Mapped[str] = mapped_column(Text, default="")  # why "none"
     source: Mapped[str] = mapped_column(String(40), default="")  # attributes | classes | tags | ...+tags

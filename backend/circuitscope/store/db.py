@@ -1,10 +1,10 @@
 """Engine, sessions and schema migrations (Alembic), for SQLite and PostgreSQL alike."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
 
 from alembic import command
 from alembic.config import Config

@@ -7,7 +7,7 @@ worker died (stale heartbeat) is claimed again and resumes: the pipeline skips f
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -25,19 +25,19 @@ class Job(Base):
     config: Mapped[dict[str, Any]]  # the run description (compute.config.RunConfig)
     status: Mapped[str] = mapped_column(String(20), default="queued")
     stage: Mapped[str] = mapped_column(String(40), default="queued")
-    layer: Mapped[Optional[str]] = mapped_column(String(300))
+    layer: Mapped[str | None] = mapped_column(String(300))
     done: Mapped[int] = mapped_column(default=0)
     total: Mapped[int] = mapped_column(default=0)
-    stage_started_at: Mapped[Optional[datetime]]  # for the ETA of the current stage
-    error: Mapped[Optional[str]] = mapped_column(Text)
+    stage_started_at: Mapped[datetime | None]  # for the ETA of the current stage
+    error: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    run_id: Mapped[Optional[int]] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
-    model_slug: Mapped[Optional[str]] = mapped_column(String(100))
-    created_by: Mapped[Optional[str]] = mapped_column(String(64))
-    worker: Mapped[Optional[str]] = mapped_column(String(100))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    model_slug: Mapped[str | None] = mapped_column(String(100))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    worker: Mapped[str | None] = mapped_column(String(100))
     attempts: Mapped[int] = mapped_column(default=0)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    started_at: Mapped[Optional[datetime]]
-    finished_at: Mapped[Optional[datetime]]
-    heartbeat_at: Mapped[Optional[datetime]]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]

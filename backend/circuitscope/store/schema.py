@@ -7,7 +7,7 @@ done in `layer_stages`, which is what makes runs resumable and idempotent.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -20,8 +20,8 @@ class Blob(Base):
     hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the bytes
     size: Mapped[int] = mapped_column(Integer)
     mime: Mapped[str] = mapped_column(String(40))
-    width: Mapped[Optional[int]]
-    height: Mapped[Optional[int]]
+    width: Mapped[int | None]
+    height: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -34,7 +34,7 @@ class Model(Base):
     input_size: Mapped[int]
     mean: Mapped[list[Any]]
     std: Mapped[list[Any]]
-    class_names: Mapped[Optional[list[Any]]]
+    class_names: Mapped[list[Any] | None]
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -47,7 +47,7 @@ class Dataset(Base):
     slug: Mapped[str] = mapped_column(String(100), unique=True)
     spec: Mapped[dict[str, Any]]  # datasets.build_dataset(spec) rebuilds it
     num_images: Mapped[int]
-    classes: Mapped[Optional[list[Any]]]
+    classes: Mapped[list[Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -60,7 +60,7 @@ class DatasetImage(Base):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
     index: Mapped[int]
     ref: Mapped[str] = mapped_column(String(1000))
-    label: Mapped[Optional[int]]
+    label: Mapped[int | None]
     attributes: Mapped[dict[str, Any]]
     image_hash: Mapped[str] = mapped_column(ForeignKey("blobs.hash"))  # the model-input image
 
@@ -75,9 +75,9 @@ class Run(Base):
     config: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(20), default="running")  # running | done | failed | cancelled
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)  # skipped images, timings
-    error: Mapped[Optional[str]] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    finished_at: Mapped[Optional[datetime]]
+    finished_at: Mapped[datetime | None]
 
 
 class Layer(Base):
@@ -104,7 +104,7 @@ class LayerStage(Base):
     layer_id: Mapped[int] = mapped_column(ForeignKey("layers.id", ondelete="CASCADE"))
     stage: Mapped[str] = mapped_column(String(20))  # examples | featurevis | weights
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | running | done
-    run_id: Mapped[Optional[int]] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     units_done: Mapped[int] = mapped_column(default=0)
     units_total: Mapped[int] = mapped_column(default=0)
@@ -118,17 +118,17 @@ class Unit(Base):
     layer_id: Mapped[int] = mapped_column(ForeignKey("layers.id", ondelete="CASCADE"))
     index: Mapped[int]
     # Activation statistics over every spatial position of every image (null until computed).
-    mean: Mapped[Optional[float]]
-    std: Mapped[Optional[float]]
-    min: Mapped[Optional[float]]
-    max: Mapped[Optional[float]]
-    sparsity: Mapped[Optional[float]]  # fraction of positions > 0
-    quantiles: Mapped[Optional[dict[str, Any]]]
-    histogram: Mapped[Optional[dict[str, Any]]]  # {"edges": [...], "counts": [...]} over all positions
-    max_histogram: Mapped[Optional[dict[str, Any]]]  # same over per-image spatial maxima
-    top_activation: Mapped[Optional[float]]  # best dataset example, to compare feature-vis against
+    mean: Mapped[float | None]
+    std: Mapped[float | None]
+    min: Mapped[float | None]
+    max: Mapped[float | None]
+    sparsity: Mapped[float | None]  # fraction of positions > 0
+    quantiles: Mapped[dict[str, Any] | None]
+    histogram: Mapped[dict[str, Any] | None]  # {"edges": [...], "counts": [...]} over all positions
+    max_histogram: Mapped[dict[str, Any] | None]  # same over per-image spatial maxima
+    top_activation: Mapped[float | None]  # best dataset example, to compare feature-vis against
     # a first-layer unit's weights on the image channels [channels][kh][kw] (records/input_kernels.py)
-    input_kernel: Mapped[Optional[list[Any]]]
+    input_kernel: Mapped[list[Any] | None]
 
     layer: Mapped[Layer] = relationship()
 
@@ -161,11 +161,11 @@ class FeatureVis(Base):
     image_hash: Mapped[str] = mapped_column(ForeignKey("blobs.hash"))
     activation: Mapped[float]  # what the render reaches on its own objective
     # spatial max of the unit's map of the layer output on the render (what dataset examples are ranked by)
-    peak: Mapped[Optional[float]]
+    peak: Mapped[float | None]
     params: Mapped[dict[str, Any]]  # steps, size, lr, seed, transforms
     # peak / the unit's top dataset example (units.top_activation) when written; null without examples
-    fidelity: Mapped[Optional[float]]
-    note: Mapped[Optional[str]] = mapped_column(String(300))  # why the render is weak, when known
+    fidelity: Mapped[float | None]
+    note: Mapped[str | None] = mapped_column(String(300))  # why the render is weak, when known
 
 
 class FeatureVisFailure(Base):

@@ -8,7 +8,7 @@ overwritten silently. Label rule: only a label's annotator (or an admin) may cha
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -22,13 +22,27 @@ from ...annotate import search as search_svc
 from ...annotate import users as users_svc
 from ...annotate.units import UnitRef, relink_detached, resolve
 from ...annotate.users import Identity
-from ..bounds import MAX_ID, RowId, UnitIndex
 from ..auth import SESSION_COOKIE, auth_via, current_user, require_reader, require_role, require_user
+from ..bounds import MAX_ID, RowId, UnitIndex
 from ..deps import get_blobs, get_session
 from ..errors import ApiError
-from ..schemas_annotate import (CircuitIn, CircuitNodesIn, CircuitPatchIn, CircuitRemoveIn, FamilyIn, FamilyMembersIn,
-                                FamilyPatchIn, LabelIn, LabelPatchIn, LoginIn, NodePatchIn, RefreshIn, TokenIn,
-                                UserCreateIn, UserPatchIn)
+from ..schemas_annotate import (
+    CircuitIn,
+    CircuitNodesIn,
+    CircuitPatchIn,
+    CircuitRemoveIn,
+    FamilyIn,
+    FamilyMembersIn,
+    FamilyPatchIn,
+    LabelIn,
+    LabelPatchIn,
+    LoginIn,
+    NodePatchIn,
+    RefreshIn,
+    TokenIn,
+    UserCreateIn,
+    UserPatchIn,
+)
 
 router = APIRouter(prefix="/api", tags=["annotate"])
 reader = [Depends(require_reader)]
@@ -79,7 +93,7 @@ def logout(request: Request, response: Response, session: Session = Tx):
 
 
 @router.get("/auth/tokens", summary="Your API tokens (an admin may pass ?user=)")
-def my_tokens(user: Optional[str] = None, who: Identity = Depends(require_user), session: Session = Tx):
+def my_tokens(user: str | None = None, who: Identity = Depends(require_user), session: Session = Tx):
     target = users_svc.require_user(session, user or who.name)
     if target.id != who.id and not who.has_role("admin"):
         raise ApiError(403, "Only an admin may list another user's tokens.")
@@ -215,11 +229,11 @@ def queue(model: str, layer: str, request: Request, mode: Literal["any", "mine"]
 # --- search ------------------------------------------------------------------------------------------
 
 @router.get("/search", dependencies=reader, summary="Search labels, descriptions and tags, with filters")
-def search(q: str = Query("", max_length=200), model: Optional[str] = None, layer: Optional[str] = None,
-           family: Optional[int] = Query(None, ge=0, le=MAX_ID), labeled: Optional[bool] = None, annotator: Optional[str] = None,
-           status: Optional[Literal["draft", "confident", "disputed"]] = None, tag: Optional[str] = Query(None, max_length=50),
+def search(q: str = Query("", max_length=200), model: str | None = None, layer: str | None = None,
+           family: int | None = Query(None, ge=0, le=MAX_ID), labeled: bool | None = None, annotator: str | None = None,
+           status: Literal["draft", "confident", "disputed"] | None = None, tag: str | None = Query(None, max_length=50),
            limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=MAX_ID),
-           concept: Optional[str] = Query(None, max_length=200, description="units scored against this concept "
+           concept: str | None = Query(None, max_length=200, description="units scored against this concept "
                                           "('orientation=45', or a kind: 'orientation')"),
            min_auc: float = Query(0.9, ge=0, le=1, description="with `concept`: the least AUC"),
            session: Session = Tx):
@@ -230,7 +244,7 @@ def search(q: str = Query("", max_length=200), model: Optional[str] = None, laye
 # --- families ----------------------------------------------------------------------------------------
 
 @router.get("/families", dependencies=reader, summary="Families (optionally of one model), with members")
-def list_families(model: Optional[str] = None, session: Session = Tx):
+def list_families(model: str | None = None, session: Session = Tx):
     return [families_svc.family_dict(f) for f in families_svc.list_families(session, model)]
 
 
@@ -282,8 +296,8 @@ def delete_family(family_id: RowId, version: int = Query(ge=1, le=MAX_ID), who: 
 # --- circuits ----------------------------------------------------------------------------------------
 
 @router.get("/circuits", dependencies=reader, summary="Circuit hypotheses (filter by model, status, or a unit)")
-def list_circuits(model: Optional[str] = None, status: Optional[Literal["proposed", "supported", "refuted"]] = None,
-                  layer: Optional[str] = None, index: Optional[int] = Query(None, ge=0, le=MAX_ID), session: Session = Tx):
+def list_circuits(model: str | None = None, status: Literal["proposed", "supported", "refuted"] | None = None,
+                  layer: str | None = None, index: int | None = Query(None, ge=0, le=MAX_ID), session: Session = Tx):
     unit = UnitRef(model, layer, index) if model and layer and index is not None else None
     return [circuits_svc.circuit_summary(c) for c in circuits_svc.list_circuits(session, model, status, unit)]
 
@@ -417,7 +431,7 @@ def export_labels(model: str, format: Literal["csv", "json"] = "csv", session: S
 
 @router.get("/export/project", dependencies=reader,
             summary="Everything recorded: labels with history, families, circuits, and the user names they use")
-def export_project(model: Optional[list[str]] = Query(None), session: Session = Tx):
+def export_project(model: list[str] | None = Query(None), session: Session = Tx):
     from ...export.project import export_project as run
 
     return _download(json.dumps(run(session, model), indent=1), "circuitscope-project.json", "application/json")

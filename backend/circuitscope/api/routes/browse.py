@@ -11,13 +11,13 @@ from fastapi.responses import FileResponse, Response
 from ...store import BlobStore
 from .. import queries
 from ..auth import require_reader_inline
-from ..deps import get_blobs
-from ..errors import ApiError, not_found
-from ..schemas_browse import LayerDetail, LayerSummary, ModelSummary, UnitDetail, UnitPage, UnitRef
 
 # Read routes are `async def` and query inline: a sync route and its sync dependencies each cost a
 # threadpool hop, which was two thirds of a unit page's server time (4.8 -> see README benchmark).
 from ..bounds import MAX_ID, RowId
+from ..deps import get_blobs
+from ..errors import ApiError, not_found
+from ..schemas_browse import LayerDetail, LayerSummary, ModelSummary, UnitDetail, UnitPage, UnitRef
 
 router = APIRouter(prefix="/api", tags=["browse"], dependencies=[Depends(require_reader_inline)])
 

@@ -2,7 +2,7 @@
 and adopting a unit's suggested label in one click (recorded as an accepted suggestion)."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,7 +26,7 @@ Tx = Depends(get_session, scope="function")
 
 class AdoptIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: Optional[int] = Field(default=None, ge=0, description="the version of your label you loaded (null: none)")
+    version: int | None = Field(default=None, ge=0, description="the version of your label you loaded (null: none)")
 
 
 @router.get("/models/{model}/layers/{layer}/concepts", dependencies=[Depends(require_reader)],

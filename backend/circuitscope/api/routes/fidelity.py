@@ -8,7 +8,7 @@ dataset example (records/featurevis/fidelity.py). Read-only, guarded like the br
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
@@ -26,10 +26,10 @@ _ERRORS = {404: {"description": "Unknown model, layer or unit; the message lists
 class FidelityStats(BaseModel):
     units: int
     measured: int = Field(description="units with a render and a top dataset example to compare with")
-    at_least_1x: Optional[float] = Field(None, description="share of measured units whose best render reaches >= 1x")
-    at_least_half: Optional[float] = Field(None, description="share reaching >= 0.5x")
-    median: Optional[float] = None
-    min: Optional[float] = None
+    at_least_1x: float | None = Field(None, description="share of measured units whose best render reaches >= 1x")
+    at_least_half: float | None = Field(None, description="share reaching >= 0.5x")
+    median: float | None = None
+    min: float | None = None
 
 
 class ModelFidelity(BaseModel):
@@ -41,11 +41,11 @@ class ModelFidelity(BaseModel):
 
 class UnitFidelityRow(BaseModel):
     index: int
-    best: Optional[float] = Field(None, description="largest peak / top example over channel, neuron, diversity renders")
-    best_objective: Optional[str] = None
-    channel: Optional[float] = Field(None, description="the channel render's peak / top example")
-    note: Optional[str] = Field(None, description="why the channel render is weak, when known")
-    failure: Optional[str] = Field(None, description="why the unit could not be rendered, if it could not")
+    best: float | None = Field(None, description="largest peak / top example over channel, neuron, diversity renders")
+    best_objective: str | None = None
+    channel: float | None = Field(None, description="the channel render's peak / top example")
+    note: str | None = Field(None, description="why the channel render is weak, when known")
+    failure: str | None = Field(None, description="why the unit could not be rendered, if it could not")
 
 
 class LayerFidelity(BaseModel):
@@ -58,9 +58,9 @@ class LayerFidelity(BaseModel):
 class RenderFidelity(BaseModel):
     objective: str
     variant: int
-    peak: Optional[float] = None
-    fidelity: Optional[float] = None
-    note: Optional[str] = None
+    peak: float | None = None
+    fidelity: float | None = None
+    note: str | None = None
 
 
 class RenderFailure(BaseModel):
@@ -73,7 +73,7 @@ class UnitFidelity(BaseModel):
     layer: str
     index: int
     weak_below: float = WEAK
-    top_activation: Optional[float] = None
+    top_activation: float | None = None
     renders: list[RenderFidelity]
     failures: list[RenderFailure]
 

@@ -13,17 +13,25 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ...compute.config import RunConfigError, parse_run_config
 from ...annotate.users import Identity
+from ...compute.config import RunConfigError, parse_run_config
 from ...jobs import queue
 from ...settings import Settings
 from ...store.job_schema import Job
 from ..auth import can_compute, require_compute, require_compute_reader, require_reader
-from ..deps import get_session, get_settings_dep
 from ..bounds import MAX_ID
+from ..deps import get_session, get_settings_dep
 from ..errors import ApiError, not_found
-from ..schemas_jobs import (BrowseEntry, BrowseOut, DatasetCheckIn, DatasetCheckOut, DiscoverIn, DiscoverOut,
-                            JobOut, LayerOut)
+from ..schemas_jobs import (
+    BrowseEntry,
+    BrowseOut,
+    DatasetCheckIn,
+    DatasetCheckOut,
+    DiscoverIn,
+    DiscoverOut,
+    JobOut,
+    LayerOut,
+)
 
 router = APIRouter(prefix="/api", tags=["jobs"])
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}

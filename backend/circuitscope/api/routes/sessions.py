@@ -5,8 +5,6 @@ also revoked when the user's password or role changes (annotate.users.set_passwo
 """
 from __future__ import annotations
 
-from typing import Optional
-
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
@@ -25,7 +23,7 @@ def _session_dict(row, current_id: int | None) -> dict:
     return {**users_svc.token_dict(row), "current": row.id == current_id}
 
 
-def _target(session: Session, who: Identity, user: Optional[str]):
+def _target(session: Session, who: Identity, user: str | None):
     target = users_svc.require_user(session, user or who.name)
     if target.id != who.id and not who.has_role("admin"):
         raise ApiError(403, "Only an admin may see or revoke another user's sessions.")
@@ -34,7 +32,7 @@ def _target(session: Session, who: Identity, user: Optional[str]):
 
 @router.get("/auth/sessions", summary="Your live browser sessions (an admin may pass ?user=); `current` marks "
                                       "this one")
-def list_sessions(request: Request, user: Optional[str] = None, who: Identity = Depends(require_user),
+def list_sessions(request: Request, user: str | None = None, who: Identity = Depends(require_user),
                   session: Session = Tx):
     target = _target(session, who, user)
     current = users_svc.token_id_of(session, request.cookies.get(SESSION_COOKIE))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 WEAK = 0.5  # renders below half the top example are flagged
 POSITIVE_OBJECTIVES = ("channel", "neuron", "diversity")

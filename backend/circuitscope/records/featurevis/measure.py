@@ -1,7 +1,7 @@
 """Measuring images (renders, or any image) on a unit, without transforms: what records report."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

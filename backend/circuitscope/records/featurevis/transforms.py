@@ -11,7 +11,7 @@ amplitudes scaled to the unit's receptive field.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
