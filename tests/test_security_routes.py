@@ -54,6 +54,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("put", "/api/evidence/comparison/{model}/{layer}/{index}/answers"): "annotator",
     ("put", "/api/evidence/claims/{label_id}"): "annotator",
     ("post", "/api/labels/{model}/{layer}/{index}/adopt-suggestion"): "annotator",
+    ("post", "/api/evidence/tuning/{model}/{layer}/job"): "compute",  # queues a job that runs the model
 }
 # Reads that are not for everyone.
 READS: dict[tuple[str, str], str] = {
