@@ -140,7 +140,8 @@ def _compute(config) -> None:
 @app.command()
 def compute(
     run_file: Path | None = typer.Argument(None, help="run description (.toml/.yaml); options below override it"),
-    model: str | None = typer.Option(None, help="demo | torchvision:NAME[:WEIGHTS] | lucent | checkpoint:PATH[:ARCH] | torchscript:PATH | factory:FILE.py:FUNC"),
+    model: str | None = typer.Option(None, help="demo | torchvision:NAME[:WEIGHTS] | lucent | checkpoint:PATH[:ARCH] | "
+                                                   "torchscript:PATH | factory:FILE.py:FUNC"),
     dataset: str | None = typer.Option(None, help="concepts[:N] or a folder of images"),
     layers: str | None = typer.Option(None, help="comma-separated layer names or glob patterns"),
     max_images: int | None = typer.Option(None, help="cap on the number of images (sampled with --seed)"),
@@ -324,7 +325,8 @@ def serve(host: str | None = typer.Option(None), port: int | None = typer.Option
 @app.command()
 def demo(
     images: int = typer.Option(10000, help="generated concept images for dataset examples"),
-    steps: int = typer.Option(64, help="most feature-visualization steps per unit (Lucid's default is 512; the fast style stops early where converged)"),
+    steps: int = typer.Option(64, help="most feature-visualization steps per unit (Lucid's default is 512; "
+                                        "the fast style stops early where converged)"),
     serve_after: bool = typer.Option(True, "--serve/--no-serve",
                                      help="serve the browser UI (computing in the background) or just compute"),
     host: str | None = typer.Option(None),

@@ -70,7 +70,7 @@ def validate_fields(fields: dict[str, Any]) -> dict[str, Any]:
             try:
                 c = float(value)
             except (TypeError, ValueError):
-                raise AnnotateError(422, "confidence: must be a number from 0 to 1")
+                raise AnnotateError(422, "confidence: must be a number from 0 to 1") from None
             if not 0.0 <= c <= 1.0:
                 raise AnnotateError(422, f"confidence: must be from 0 to 1 (got {c})")
             out[key] = c

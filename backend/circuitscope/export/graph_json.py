@@ -168,12 +168,12 @@ def import_graph_circuit(session: Session, doc: Any, who: Identity) -> Circuit:
     try:
         spec = graph_to_circuit_spec(doc)
     except ValueError as e:
-        raise AnnotateError(422, f"not a usable graph JSON: {e}")
+        raise AnnotateError(422, f"not a usable graph JSON: {e}") from None
     c = create_circuit(session, who, spec["model"], spec["name"], spec["claim"], spec["status"], spec["evidence"],
                        spec["units"])
     nodes = {node_key(n.layer_name, n.unit_index): n for n in c.nodes}
     derived = {(e.src_node_id, e.dst_node_id) for e in c.edges}
-    for src, dst, weight, kind, l2 in spec["links"]:
+    for src, dst, weight, _kind, l2 in spec["links"]:
         pair = (nodes[src].id, nodes[dst].id)
         if pair not in derived:
             session.add(CircuitEdge(circuit_id=c.id, src_node_id=pair[0], dst_node_id=pair[1], kind="manual",

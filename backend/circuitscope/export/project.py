@@ -153,7 +153,7 @@ def _ts(v: Any) -> str:
     try:
         parse_iso(v).astimezone(timezone.utc)
     except (ValueError, OverflowError):
-        raise ValueError(f"{v!r} is not an ISO 8601 timestamp in the range this database stores")
+        raise ValueError(f"{v!r} is not an ISO 8601 timestamp in the range this database stores") from None
     return v
 
 
@@ -163,7 +163,7 @@ def _snapshot(v: dict[str, Any]) -> dict[str, Any]:
     try:
         size = len(json.dumps(v, allow_nan=False))
     except ValueError:
-        raise ValueError("contains NaN or Infinity, which JSON does not allow; use finite numbers or null")
+        raise ValueError("contains NaN or Infinity, which JSON does not allow; use finite numbers or null") from None
     if size > MAX_SNAPSHOT_BYTES:
         raise ValueError(f"is {size} bytes; a revision snapshot holds at most {MAX_SNAPSHOT_BYTES}")
     return v

@@ -454,7 +454,7 @@ async def _json_body(request: Request) -> Any:
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ApiError(422, f"Import refused, nothing was written. First problem: the file is not JSON ({e}).")
+        raise ApiError(422, f"Import refused, nothing was written. First problem: the file is not JSON ({e}).") from None
 
 
 @router.post("/import/project", summary="Import a project export (admin). All or nothing: the first problem is "

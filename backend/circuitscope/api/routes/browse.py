@@ -129,9 +129,9 @@ async def get_image(digest: str, request: Request, blobs: BlobStore = Depends(ge
     try:
         path = blobs.path(digest)
     except ValueError:
-        raise ApiError(400, f"'{digest}' is not an image hash: images are addressed by their sha256 (64 hex digits).")
+        raise ApiError(400, f"'{digest}' is not an image hash: images are addressed by their sha256 (64 hex digits).") from None
     except FileNotFoundError:
-        raise not_found(f"No image {digest} in the image store.")
+        raise not_found(f"No image {digest} in the image store.") from None
     headers = {"ETag": f'"{digest}"', "Cache-Control": IMMUTABLE}
     inm = request.headers.get("if-none-match")
     if inm and _etag_matches(inm, digest):
