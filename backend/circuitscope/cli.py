@@ -202,7 +202,9 @@ def compute(
         data["device"] = get_settings().device
     if model_slug:
         data["model_slug"] = model_slug
-    for key, value in [("engine", engine), ("ray_address", ray_address), ("ray_replicas", ray_replicas)]:
+    optional: list[tuple[str, str | int | None]] = [("engine", engine), ("ray_address", ray_address),
+                                                    ("ray_replicas", ray_replicas)]
+    for key, value in optional:
         if value is not None:
             data[key] = value
     if "layers" not in data:
@@ -393,7 +395,7 @@ def _mount_optional_commands() -> None:
     try:
         from .annotate import cli as annotate_cli
     except ImportError:
-        annotate_cli = None
+        annotate_cli = None  # type: ignore[assignment]  # optional feature package
     if annotate_cli is not None:
         for name, attr in [("users", "users_app"), ("tokens", "tokens_app")]:
             if hasattr(annotate_cli, attr):
@@ -407,7 +409,7 @@ def _mount_optional_commands() -> None:
     try:
         from .jobs import cli as jobs_cli
     except ImportError:
-        jobs_cli = None
+        jobs_cli = None  # type: ignore[assignment]  # optional feature package
     if jobs_cli is not None and hasattr(jobs_cli, "worker_cmd"):
         app.command("worker")(jobs_cli.worker_cmd)
     if jobs_cli is not None and hasattr(jobs_cli, "jobs_app"):

@@ -66,6 +66,7 @@ def circuit_dict(session: Session, c: Circuit) -> dict[str, Any]:
     labels_by_unit: dict[int, list[Label]] = defaultdict(list)
     if unit_ids:
         for l in session.scalars(select(Label).where(Label.unit_id.in_(unit_ids), Label.deleted.is_(False))):
+            assert l.unit_id is not None  # selected by unit_id IN (...)
             labels_by_unit[l.unit_id].append(l)
     nodes, problems = [], []
     for n in c.nodes:
@@ -352,6 +353,7 @@ def suggestions(session: Session, model_slug: str, unit_ids: list[int], limit: i
         labels: dict[int, list[Label]] = defaultdict(list)
         if other_ids:
             for l in session.scalars(select(Label).where(Label.unit_id.in_(other_ids), Label.deleted.is_(False))):
+                assert l.unit_id is not None  # selected by unit_id IN (...)
                 labels[l.unit_id].append(l)
         rows = []
         for other, conn in picked:

@@ -235,6 +235,7 @@ def consensus_labels(session: Session, unit_ids: Iterable[int]) -> dict[int, str
     for start in range(0, len(ids), 500):
         for label in session.scalars(select(Label).where(Label.unit_id.in_(ids[start:start + 500]),
                                                          Label.deleted.is_(False))):
+            assert label.unit_id is not None  # selected by unit_id IN (...)
             by_unit[label.unit_id].append(label)
     out: dict[int, str] = {}
     for uid, labels in by_unit.items():

@@ -62,6 +62,7 @@ def circuit_to_graph(session: Session, circuit_id: int) -> dict[str, Any]:
     if unit_ids:
         for l in session.scalars(select(Label).where(Label.unit_id.in_(unit_ids), Label.deleted.is_(False))
                                  .order_by(Label.id)):
+            assert l.unit_id is not None  # selected by unit_id IN (...)
             by_unit.setdefault(l.unit_id, []).append(l)
     from ..evidence.label_scores import evidence_for_labels  # claims, concept AUC, blind share, weak flag
 
@@ -187,5 +188,6 @@ def import_graph_circuit(session: Session, doc: Any, who: Identity) -> Circuit:
     session.flush()
     session.expire(c, ["nodes", "edges"])
     rev = session.scalar(select(CircuitRevision).where(CircuitRevision.circuit_id == c.id))
+    assert rev is not None  # create_circuit records the first revision
     rev.action, rev.summary, rev.snapshot = "import", "imported from attribution-graph JSON", snapshot(c)
     return c

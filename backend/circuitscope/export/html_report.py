@@ -112,6 +112,7 @@ def circuit_report_html(session: Session, circuit_id: int, blobs: BlobStore | No
     if unit_ids:
         for l in session.scalars(select(Label).where(Label.unit_id.in_(unit_ids), Label.deleted.is_(False))
                                  .order_by(Label.id)):
+            assert l.unit_id is not None  # selected by unit_id IN (...)
             labels[l.unit_id].append(l)
         for ex in session.scalars(select(DatasetExample).where(DatasetExample.unit_id.in_(unit_ids),
                                                                DatasetExample.kind == "top",

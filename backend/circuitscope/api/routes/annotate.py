@@ -396,6 +396,7 @@ def export_circuit(circuit_id: RowId, request: Request,
                    download: bool = True, session: Session = Tx):
     c = circuits_svc.get_circuit(session, circuit_id)
     base = _safe_name(f"{c.model_slug}-{c.name}-{c.id}")
+    body: str | bytes
     if format == "graph-json":
         from ...export.graph_json import circuit_to_graph
 

@@ -5,6 +5,8 @@ its channel index. Every route is read-only and guarded by `require_reader`.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 
@@ -23,7 +25,7 @@ router = APIRouter(prefix="/api", tags=["browse"], dependencies=[Depends(require
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 SMALL_IMAGE = 256 * 1024
-_ERRORS = {404: {"description": "Unknown model, layer or unit; the message lists what exists"}}
+_ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown model, layer or unit; the message lists what exists"}}
 
 
 def _read(request: Request, query, *args) -> Response:

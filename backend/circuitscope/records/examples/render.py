@@ -102,7 +102,7 @@ def iter_examples(
             ref = dataset.ref(i)
             label = dataset.label(i)
             attrs = dataset.attributes(i)
-            heat_cache: dict[tuple[str, int], bytes] = {}
+            heat_cache: dict[tuple[str, int, str], bytes] = {}
             for name, c, kind, rank, e in jobs[i]:
                 box = rfs[name].box(e.y, e.x)
                 measure = tallies[name].bottom_measure if kind == "bottom" else "output"

@@ -157,10 +157,12 @@ class LayerTallies:
         if (self.concepts is None) != (other.concepts is None):
             raise ValueError("cannot merge tallies with and without concept scores")
         if self.concepts is not None:
+            assert other.concepts is not None  # checked just above
             self.concepts.merge(other.concepts)
         if (self.sample is None) != (other.sample is None):
             raise ValueError("cannot merge tallies with and without a quantile sample")
         if self.sample is not None:
+            assert other.sample is not None  # checked just above
             self.sample.merge(other.sample)
         return self
 
