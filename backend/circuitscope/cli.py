@@ -204,9 +204,9 @@ def compute(
         data["model_slug"] = model_slug
     optional: list[tuple[str, str | int | None]] = [("engine", engine), ("ray_address", ray_address),
                                                     ("ray_replicas", ray_replicas)]
-    for key, value in optional:
-        if value is not None:
-            data[key] = value
+    for key, setting in optional:
+        if setting is not None:
+            data[key] = setting
     if "layers" not in data:
         fail("say which layers to compute: --layers 'conv1,layer1.*' (see `circuitscope layers --model ...`)")
     try:
@@ -245,7 +245,8 @@ def layers(model: str = typer.Option("demo", help="model, as for `compute --mode
                 if "dummy input" in str(err) and not input_size else "")
         fail(str(err) + hint)
     for info in found:
-        typer.echo(f"{info.name:40s} {info.module_type:20s} {str(tuple(info.output_shape)):20s} {info.channels}")
+        shape = str(tuple(info.output_shape))  # type: ignore[arg-type]  # TODO: None for non-tensor outputs (--all)
+        typer.echo(f"{info.name:40s} {info.module_type:20s} {shape:20s} {info.channels}")
 
 
 def _die_with_parent() -> None:

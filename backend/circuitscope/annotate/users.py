@@ -298,6 +298,10 @@ def utcnow_iso() -> str:
     return iso(utcnow())
 
 
+@overload
+def parse_iso(value: str) -> datetime: ...
+@overload
+def parse_iso(value: None) -> None: ...
 def parse_iso(value: str | None) -> datetime | None:
     if value is None:
         return None

