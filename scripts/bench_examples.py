@@ -169,7 +169,7 @@ def bare_forward(model: LoadedModel, dataset, batch_size: int, device: str, num_
     module = model.module.to(device).eval()
     t, c = time.perf_counter(), time.process_time()
     with torch.inference_mode():
-        for idx, imgs in iterate_batches(dataset, model_transform(model.input_size), batch_size, num_workers):
+        for _idx, imgs in iterate_batches(dataset, model_transform(model.input_size), batch_size, num_workers):
             x = model.normalize(imgs.to(device))
             out = forward_until(module, x, until) if until else module(x)
     if device.startswith("cuda"):

@@ -86,7 +86,8 @@ def main() -> None:
     dataset_spec = {"kind": "concepts", "size": args.images, "seed": 0}  # resized to the model's input size
     dataset = build_dataset(dataset_spec)
     base = {"model": spec, "dataset": dataset_spec, "layers": layers}
-    results: dict = {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg(), "torch_threads_local": torch.get_num_threads(), "model": args.model,
+    results: dict = {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg(),
+                     "torch_threads_local": torch.get_num_threads(), "model": args.model,
                      "layers": layers, "images": args.images, "fv_steps": args.fv_steps, "fv_size": args.fv_size,
                      "fv_channels": args.fv_channels}
     if not args.skip_local:

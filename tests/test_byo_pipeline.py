@@ -1,7 +1,8 @@
 """Bring your own model and images: the whole pipeline (examples, feature vis, weights) on torchvision
 architectures with random weights loaded from files, a Python factory, TorchScript files, torchvision's
 weights enum resolved offline from the hub cache, and an image folder with a corrupt, a grayscale and an
-RGBA image. Kept small for CPU: input size 64, renders at the input size (render sizes below a layer's receptive field are refused), 2 optimisation steps, few images.
+RGBA image. Kept small for CPU: input size 64, renders at the input size (render sizes below a layer's
+receptive field are refused), 2 optimisation steps, few images.
 """
 from __future__ import annotations
 

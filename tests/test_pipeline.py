@@ -98,7 +98,6 @@ def test_stored_direct_weights_equal_the_conv_kernel(settings):
 
 def test_cancel_keeps_finished_work_and_the_rerun_resumes(settings):
     db = Database(settings.sqlalchemy_url)
-    calls = {"n": 0}
 
     def cancel_during_second_layer() -> bool:
         with db.session() as s:

@@ -302,7 +302,8 @@ def test_double_clicked_label_save_is_idempotent_and_different_text_conflicts(tm
         unit = f"/api/labels/toy/conv1/{round_}"
         barrier, codes, bodies = threading.Barrier(2), [], []
 
-        def click(text):
+        # bound as defaults so each thread pair sees its own round's barrier and lists
+        def click(text, barrier=barrier, unit=unit, codes=codes, bodies=bodies):
             c = TestClient(app)
             barrier.wait()
             r = c.put(unit, json={"label": text, "version": None}, headers=auth(token))
@@ -406,7 +407,7 @@ def test_non_finite_numbers_are_refused_and_nothing_is_written(local):
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Circuit)) == before
     for bad in ("NaN", "-Infinity"):
-        r = client.put(UNIT, content='{"label": "x", "confidence": %s}' % bad,
+        r = client.put(UNIT, content=f'{{"label": "x", "confidence": {bad}}}',
                        headers={"Content-Type": "application/json"})
         assert r.status_code == 422 and bad.lstrip("-") in r.json()["detail"]
 

@@ -90,7 +90,7 @@ def test_writer_replaces_records_and_is_idempotent(db_url, tmp_path):
     blobs = BlobStore(tmp_path / "blobs")
     infos = [SimpleNamespace(name=n, order=i, module_type="Conv2d", output_shape=(c, 4, 4), channels=c)
              for i, (n, c) in enumerate([("a", 3), ("b", 2)])]
-    for attempt in range(2):
+    for _attempt in range(2):
         with db.session() as s:
             model = writer.get_or_create_model(s, "m", {"kind": "demo"}, name="m", input_size=8, mean=[0] * 3,
                                                std=[1] * 3, class_names=None)

@@ -140,7 +140,8 @@ def _compute(config) -> None:
 @app.command()
 def compute(
     run_file: Path | None = typer.Argument(None, help="run description (.toml/.yaml); options below override it"),
-    model: str | None = typer.Option(None, help="demo | torchvision:NAME[:WEIGHTS] | lucent | checkpoint:PATH[:ARCH] | torchscript:PATH | factory:FILE.py:FUNC"),
+    model: str | None = typer.Option(None, help="demo | torchvision:NAME[:WEIGHTS] | lucent | checkpoint:PATH[:ARCH] | "
+                                                   "torchscript:PATH | factory:FILE.py:FUNC"),
     dataset: str | None = typer.Option(None, help="concepts[:N] or a folder of images"),
     layers: str | None = typer.Option(None, help="comma-separated layer names or glob patterns"),
     max_images: int | None = typer.Option(None, help="cap on the number of images (sampled with --seed)"),
@@ -201,9 +202,11 @@ def compute(
         data["device"] = get_settings().device
     if model_slug:
         data["model_slug"] = model_slug
-    for key, value in [("engine", engine), ("ray_address", ray_address), ("ray_replicas", ray_replicas)]:
-        if value is not None:
-            data[key] = value
+    optional: list[tuple[str, str | int | None]] = [("engine", engine), ("ray_address", ray_address),
+                                                    ("ray_replicas", ray_replicas)]
+    for key, setting in optional:
+        if setting is not None:
+            data[key] = setting
     if "layers" not in data:
         fail("say which layers to compute: --layers 'conv1,layer1.*' (see `circuitscope layers --model ...`)")
     try:
@@ -242,7 +245,8 @@ def layers(model: str = typer.Option("demo", help="model, as for `compute --mode
                 if "dummy input" in str(err) and not input_size else "")
         fail(str(err) + hint)
     for info in found:
-        typer.echo(f"{info.name:40s} {info.module_type:20s} {str(tuple(info.output_shape)):20s} {info.channels}")
+        shape = str(tuple(info.output_shape))  # type: ignore[arg-type]  # TODO: None for non-tensor outputs (--all)
+        typer.echo(f"{info.name:40s} {info.module_type:20s} {shape:20s} {info.channels}")
 
 
 def _die_with_parent() -> None:
@@ -324,7 +328,8 @@ def serve(host: str | None = typer.Option(None), port: int | None = typer.Option
 @app.command()
 def demo(
     images: int = typer.Option(10000, help="generated concept images for dataset examples"),
-    steps: int = typer.Option(64, help="most feature-visualization steps per unit (Lucid's default is 512; the fast style stops early where converged)"),
+    steps: int = typer.Option(64, help="most feature-visualization steps per unit (Lucid's default is 512; "
+                                        "the fast style stops early where converged)"),
     serve_after: bool = typer.Option(True, "--serve/--no-serve",
                                      help="serve the browser UI (computing in the background) or just compute"),
     host: str | None = typer.Option(None),
@@ -391,7 +396,7 @@ def _mount_optional_commands() -> None:
     try:
         from .annotate import cli as annotate_cli
     except ImportError:
-        annotate_cli = None
+        annotate_cli = None  # type: ignore[assignment]  # optional feature package
     if annotate_cli is not None:
         for name, attr in [("users", "users_app"), ("tokens", "tokens_app")]:
             if hasattr(annotate_cli, attr):
@@ -405,7 +410,7 @@ def _mount_optional_commands() -> None:
     try:
         from .jobs import cli as jobs_cli
     except ImportError:
-        jobs_cli = None
+        jobs_cli = None  # type: ignore[assignment]  # optional feature package
     if jobs_cli is not None and hasattr(jobs_cli, "worker_cmd"):
         app.command("worker")(jobs_cli.worker_cmd)
     if jobs_cli is not None and hasattr(jobs_cli, "jobs_app"):

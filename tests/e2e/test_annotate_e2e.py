@@ -179,7 +179,6 @@ def test_label_search_circuit_export_import(browser, servers):
         page.goto("/models/toy/layers/conv1/units/0")
         page.get_by_test_id("start-circuit").click()
         page.wait_for_url(re.compile(r"/circuits/\d+$"))
-        cid = int(page.url.rsplit("/", 1)[1])
         page.get_by_test_id("suggestion").first.wait_for()
         page.get_by_role("button", name="add conv2:2").first.click()
         page.locator("[data-testid=circuit-nodes] tr").nth(1).wait_for()

@@ -271,15 +271,15 @@ def test_supernode_box_encloses_only_its_members_and_labels_read(probe, e2e):
     assert r.status_code == 200, r.text
     page.goto(f"/circuits/{cid}")
     page.wait_for_function("() => window.__circuitGraph && window.__circuitGraph.nodes().length === 5")
-    geo = page.evaluate("""() => {
+    geo = page.evaluate("""outsiderId => {
         const cy = window.__circuitGraph;
         const bb = n => n.boundingBox({includeLabels: false});
         const box = bb(cy.nodes('[supernode = 1]')[0]);
-        const outsider = bb(cy.getElementById(%r));
+        const outsider = bb(cy.getElementById(outsiderId));
         const fonts = cy.nodes('[^supernode]').map(n => parseFloat(n.renderedStyle('font-size')));
         const edgeLabels = cy.edges().map(e => e.style('label'));
         return {box, outsider, minFont: Math.min(...fonts), edgeLabels};
-    }""" % f"{layer}:5")
+    }""", f"{layer}:5")
     b, o = geo["box"], geo["outsider"]
     overlap = not (o["x2"] < b["x1"] or o["x1"] > b["x2"] or o["y2"] < b["y1"] or o["y1"] > b["y2"])
     assert not overlap, geo

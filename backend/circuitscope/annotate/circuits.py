@@ -66,6 +66,7 @@ def circuit_dict(session: Session, c: Circuit) -> dict[str, Any]:
     labels_by_unit: dict[int, list[Label]] = defaultdict(list)
     if unit_ids:
         for l in session.scalars(select(Label).where(Label.unit_id.in_(unit_ids), Label.deleted.is_(False))):
+            assert l.unit_id is not None  # selected by unit_id IN (...)
             labels_by_unit[l.unit_id].append(l)
     nodes, problems = [], []
     for n in c.nodes:
@@ -78,7 +79,7 @@ def circuit_dict(session: Session, c: Circuit) -> dict[str, Any]:
             "id": node_key(n.layer_name, n.unit_index), "node_pk": n.id, "layer": n.layer_name, "index": n.unit_index,
             "unit_id": n.unit_id, "layer_position": positions.get(n.layer_name), "pinned": n.pinned, "note": n.note,
             "label": cons["label"] if cons else "", "label_state": cons["state"] if cons else None,
-            "image_hash": thumbs.get(n.unit_id), "missing": missing,
+            "image_hash": thumbs.get(n.unit_id) if n.unit_id is not None else None, "missing": missing,
         })
     keys = {n.id: node_key(n.layer_name, n.unit_index) for n in c.nodes}
     edges = [{"source": keys[e.src_node_id], "target": keys[e.dst_node_id], "kind": e.kind, "weight": e.weight,
@@ -188,13 +189,13 @@ def fill_edges(session: Session, c: Circuit, kinds: tuple[str, ...] = ("direct",
             session.delete(e)
             changed += 1
     for pair, conn in wanted.items():
-        e = existing.get(pair)
-        if e is None:
+        edge = existing.get(pair)
+        if edge is None:
             session.add(CircuitEdge(circuit_id=c.id, src_node_id=pair[0], dst_node_id=pair[1], kind=conn.kind,
                                     weight=float(conn.strength), l2=float(conn.l2)))
             changed += 1
-        elif e.kind != "manual" and (e.weight, e.l2, e.kind) != (conn.strength, conn.l2, conn.kind):
-            e.weight, e.l2, e.kind = float(conn.strength), float(conn.l2), conn.kind
+        elif edge.kind != "manual" and (edge.weight, edge.l2, edge.kind) != (conn.strength, conn.l2, conn.kind):
+            edge.weight, edge.l2, edge.kind = float(conn.strength), float(conn.l2), conn.kind
             changed += 1
     session.flush()
     session.expire(c, ["edges"])
@@ -352,6 +353,7 @@ def suggestions(session: Session, model_slug: str, unit_ids: list[int], limit: i
         labels: dict[int, list[Label]] = defaultdict(list)
         if other_ids:
             for l in session.scalars(select(Label).where(Label.unit_id.in_(other_ids), Label.deleted.is_(False))):
+                assert l.unit_id is not None  # selected by unit_id IN (...)
                 labels[l.unit_id].append(l)
         rows = []
         for other, conn in picked:

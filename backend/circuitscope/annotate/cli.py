@@ -47,7 +47,10 @@ def _write(out: Path | None, content: str | bytes) -> None:
             sys.stdout.write(content if content.endswith("\n") else content + "\n")
         return
     out.parent.mkdir(parents=True, exist_ok=True)
-    (out.write_bytes if isinstance(content, bytes) else out.write_text)(content)
+    if isinstance(content, bytes):
+        out.write_bytes(content)
+    else:
+        out.write_text(content)
     typer.echo(f"wrote {out}", err=True)
 
 

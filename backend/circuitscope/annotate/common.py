@@ -1,9 +1,9 @@
 """Shared pieces: field limits, optimistic-concurrency version bumps, HTML-safe text checks."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -74,7 +74,7 @@ def bump_version(session: Session, row: Any, expected: int | None, what: str, de
         update(cls).where(cls.id == row.id, cls.version == expected).values(version=expected + 1)
         .execution_options(synchronize_session=False)
     )
-    if res.rowcount != 1:
+    if cast(CursorResult, res).rowcount != 1:
         session.refresh(row)
         raise conflict(what, describe(row), expected)
     set_committed_value(row, "version", expected + 1)

@@ -114,7 +114,7 @@ def create_family(session: Session, who: Identity, model_slug: str, name: str, c
             raise
         raise AnnotateError(409, f"model {model_slug!r} already has a family named {name!r} (created just now by "
                                  f"{clash.creator.name}); nothing was saved. Choose another name or add your units "
-                                 "to that family.", current=family_dict(clash))
+                                 "to that family.", current=family_dict(clash)) from None
     _add(session, f, who, list(units))
     _revision(session, f, who, "create")
     return f

@@ -70,7 +70,7 @@ def validate_fields(fields: dict[str, Any]) -> dict[str, Any]:
             try:
                 c = float(value)
             except (TypeError, ValueError):
-                raise AnnotateError(422, "confidence: must be a number from 0 to 1")
+                raise AnnotateError(422, "confidence: must be a number from 0 to 1") from None
             if not 0.0 <= c <= 1.0:
                 raise AnnotateError(422, f"confidence: must be from 0 to 1 (got {c})")
             out[key] = c
@@ -235,6 +235,7 @@ def consensus_labels(session: Session, unit_ids: Iterable[int]) -> dict[int, str
     for start in range(0, len(ids), 500):
         for label in session.scalars(select(Label).where(Label.unit_id.in_(ids[start:start + 500]),
                                                          Label.deleted.is_(False))):
+            assert label.unit_id is not None  # selected by unit_id IN (...)
             by_unit[label.unit_id].append(label)
     out: dict[int, str] = {}
     for uid, labels in by_unit.items():

@@ -87,7 +87,7 @@ def search(session: Session, q: str = "", model: str | None = None, layer: str |
         uid = next((x.unit_id for x in labs if x.unit_id), None)
         cons = consensus(labs)
         results.append({"model": m, "layer": l, "index": i, "unit_id": uid, "consensus": cons,
-                        "label": cons["label"] if cons else "", "image_hash": thumbs.get(uid),
+                        "label": cons["label"] if cons else "", "image_hash": thumbs.get(uid) if uid is not None else None,
                         "labels": [label_dict(x, editor="") for x in labs if x.id in matching_ids],
                         "families": fams.get((m, l, i), [])})
     from ..evidence.label_scores import attach_evidence  # claimed concepts' AUC, blind share, weak flag

@@ -11,6 +11,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import overload
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -282,6 +283,10 @@ def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
 
 
+@overload
+def iso(dt: datetime) -> str: ...
+@overload
+def iso(dt: None) -> None: ...
 def iso(dt: datetime | None) -> str | None:
     """Timestamps as ISO 8601 UTC with microseconds (exact round trip through exports)."""
     if dt is None:
@@ -293,6 +298,10 @@ def utcnow_iso() -> str:
     return iso(utcnow())
 
 
+@overload
+def parse_iso(value: str) -> datetime: ...
+@overload
+def parse_iso(value: None) -> None: ...
 def parse_iso(value: str | None) -> datetime | None:
     if value is None:
         return None

@@ -152,7 +152,9 @@ def _for_dialect(dialect: str, sql: str) -> str:
 def _rows(session: Session, sql: str, **params: Any) -> list[tuple]:
     """Run one statement on the request's connection; plain tuples back (no per-row objects)."""
     conn = session.connection()
-    cur = conn.connection.driver_connection.cursor()
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a live connection always has its DBAPI connection
+    cur = driver.cursor()
     try:
         cur.execute(_for_dialect(conn.dialect.name, sql), params)
         return cur.fetchall()
@@ -426,7 +428,8 @@ def _connections_out(rows: list[tuple], labels: dict[int, str]) -> list[dict[str
     ]
 
 
-def _examples(session: Session, unit_id: int, limit: int) -> tuple[list[dict[str, Any]], ...]:
+def _examples(session: Session, unit_id: int, limit: int
+              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
     """(top, bottom, quantile, {kind: rows stored}) of one unit; the first `limit` top / bottom by rank."""
     rows = _rows(session, SQL_EXAMPLES, uid=unit_id, lim=limit) if limit > 0 else []
     stored = {r[0]: int(r[13]) for r in rows}

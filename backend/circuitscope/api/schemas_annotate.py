@@ -10,6 +10,8 @@ from ..annotate.common import LIMITS
 
 Tag = Annotated[str, StringConstraints(max_length=LIMITS["tag"])]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+ConnectionKind = Literal["direct", "expanded"]
+CONNECTION_KINDS: tuple[ConnectionKind, ...] = ("direct", "expanded")
 
 
 class _In(BaseModel):
@@ -131,4 +133,4 @@ class NodePatchIn(_In):
 
 class RefreshIn(_In):
     version: int = Field(ge=1)
-    kinds: list[Literal["direct", "expanded"]] = Field(default_factory=lambda: ["direct", "expanded"], min_length=1)
+    kinds: list[ConnectionKind] = Field(default_factory=lambda: list(CONNECTION_KINDS), min_length=1)

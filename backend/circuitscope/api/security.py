@@ -85,14 +85,14 @@ def parse_json_body(raw: bytes, max_depth: int) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise BodyRefused(422, f"Invalid request: the body is not UTF-8 text ({err}). Send UTF-8 JSON.")
+        raise BodyRefused(422, f"Invalid request: the body is not UTF-8 text ({err}). Send UTF-8 JSON.") from None
     try:
         value = json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
-        raise BodyRefused(422, "Invalid request: the JSON is nested too deeply to read. Flatten it.")
+        raise BodyRefused(422, "Invalid request: the JSON is nested too deeply to read. Flatten it.") from None
     except json.JSONDecodeError as err:
         raise BodyRefused(422, f"Invalid request: the body is not JSON ({err.msg} at line {err.lineno} "
-                               f"column {err.colno}). Send a JSON document.")
+                               f"column {err.colno}). Send a JSON document.") from None
     check_json_value(value, max_depth)
     return value
 
@@ -154,7 +154,7 @@ class SecurityMiddleware:
         try:
             declared_size = int(declared) if declared is not None else None
         except ValueError:
-            raise BodyRefused(400, "Invalid request: Content-Length is not a number.")
+            raise BodyRefused(400, "Invalid request: Content-Length is not a number.") from None
         if declared_size is not None and declared_size > limit:
             raise BodyRefused(413, f"The request body is {declared_size} bytes; this server accepts at most "
                                    f"{limit} (CIRCUITSCOPE_MAX_BODY_BYTES). Split the import.")

@@ -15,7 +15,8 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10: the same parser, packaged
     import tomli as tomllib
 
-OBJECTIVES = ("channel", "neuron", "negative", "diversity")
+Objective = Literal["channel", "neuron", "negative", "diversity"]
+OBJECTIVES: tuple[Objective, ...] = ("channel", "neuron", "negative", "diversity")
 
 
 class Strict(BaseModel):
@@ -34,7 +35,7 @@ class ExamplesConfig(Strict):
 
 class FeatureVisConfig(Strict):
     enabled: bool = True
-    objectives: list[Literal["channel", "neuron", "negative", "diversity"]] = list(OBJECTIVES)
+    objectives: list[Objective] = list(OBJECTIVES)
     steps: int = Field(512, ge=1, le=100_000)  # Lucid's default
     size: int | None = Field(None, ge=8, le=1024, description="render size; default the model's input size")
     lr: float | None = Field(None, gt=0, description="Adam learning rate; default per style (lucent: 0.05, Lucid's)")

@@ -18,7 +18,8 @@ class Engine(Protocol):
     name: str
     driver_device: str  # where the driver's own copy of the model lives (weights, layer listing)
 
-    def compute_dataset_examples(self, model, dataset, layers: list[str], **kwargs: Any) -> dict[str, Any]: ...
+    def compute_dataset_examples(self, model, dataset, layers: list[str], *, k: int, batch_size: int,
+                                 **kwargs: Any) -> dict[str, Any]: ...
 
     def render_layer_examples(self, model, dataset, layers: list[str], tallies: dict[str, Any],
                               check_cancel: Callable[[], None]) -> Iterator[tuple[str, dict]]: ...

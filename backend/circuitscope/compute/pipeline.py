@@ -163,6 +163,7 @@ def run_compute(
         status = "cancelled" if isinstance(err, (Cancelled, KeyboardInterrupt)) else "failed"
         with db.session() as s:
             row = s.get(Run, run_id)
+            assert row is not None  # created by this run before any work
             row.status, row.error, row.finished_at = status, f"{type(err).__name__}: {err}", utcnow()
             row.summary = run_summary(result)
         raise
@@ -170,6 +171,7 @@ def run_compute(
     result.timings["total"] = time.perf_counter() - t0
     with db.session() as s:
         row = s.get(Run, run_id)
+        assert row is not None  # created by this run before any work
         row.status, row.finished_at, row.summary = "done", utcnow(), run_summary(result)
     return result
 

@@ -117,7 +117,7 @@ def layer_concepts_payload(session: Session, layer_id: int, threshold: float = S
         .join(UnitConcept, UnitConcept.unit_id == Unit.id)
         .where(Unit.layer_id == layer_id, UnitConcept.rank == 0).order_by(Unit.index)
     ).all()
-    units = [{"index": i, "concept": c, "display": display_name(c), "auc": a, "diff": d} for i, c, a, d in best]
+    units: list[dict[str, Any]] = [{"index": i, "concept": c, "display": display_name(c), "auc": a, "diff": d} for i, c, a, d in best]
     by_concept: dict[str, int] = {}
     by_kind: dict[str, int] = {}
     for u in units:

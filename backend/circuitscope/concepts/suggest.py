@@ -18,7 +18,8 @@ def suggestion(ranked: list[dict[str, Any]], threshold: float = SUGGEST_AUC) -> 
     are left to the annotator."""
     if not ranked or ranked[0]["auc"] < threshold:
         return None
-    picked, kinds = [], set()
+    picked: list[dict[str, Any]] = []
+    kinds: set[str] = set()
     for r in ranked:
         if r["auc"] < threshold or len(picked) == 2:
             break

@@ -205,7 +205,7 @@ class ConceptTallies:
         return out
 
     # -- results ---------------------------------------------------------------------------------
-    def scores(self) -> dict[str, torch.Tensor]:
+    def scores(self) -> dict[str, Any]:
         """{"auc", "auc_err", "diff": [K, C] (NaN where a side is empty), "n_with": [K], "n_all"}."""
         auc, err = histogram_auc(self.hist_with, self.hist_all[None].expand_as(self.hist_with))
         n_with = self.n_with.double()[:, None]
@@ -242,7 +242,7 @@ class ConceptTallies:
 
 
 def ranked_from_scores(concepts: list[str], s: dict[str, Any], channel: int, limit: int | None) -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for k, name in enumerate(concepts):
         auc = float(s["auc"][k, channel])
         if math.isnan(auc):

@@ -236,7 +236,7 @@ class ConceptDataset:
         else:
             cells = int(rng.integers(3, 7))
             small = rng.random((cells, cells), dtype=np.float32)
-            t = np.asarray(Image.fromarray(small).resize((res, res), Image.BICUBIC))
+            t = np.asarray(Image.fromarray(small).resize((res, res), Image.Resampling.BICUBIC))
             t = np.clip(t, 0, 1)[..., None]
             attrs["background_scale"] = cells
         return bg * (1 - t) + bg2 * t, attrs

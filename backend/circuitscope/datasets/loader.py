@@ -91,7 +91,7 @@ class ModelTransform:
             scale = s / min(w, h)
             nw, nh = max(s, round(w * scale)), max(s, round(h * scale))
             if (nw, nh) != (w, h):
-                img = img.resize((nw, nh), Image.BILINEAR, reducing_gap=None if scale > 0.5 else 2.0)
+                img = img.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=None if scale > 0.5 else 2.0)
             left, top = (nw - s) // 2, (nh - s) // 2
             img = img.crop((left, top, left + s, top + s))
         t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(s, s, 3)

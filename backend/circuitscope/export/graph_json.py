@@ -62,6 +62,7 @@ def circuit_to_graph(session: Session, circuit_id: int) -> dict[str, Any]:
     if unit_ids:
         for l in session.scalars(select(Label).where(Label.unit_id.in_(unit_ids), Label.deleted.is_(False))
                                  .order_by(Label.id)):
+            assert l.unit_id is not None  # selected by unit_id IN (...)
             by_unit.setdefault(l.unit_id, []).append(l)
     from ..evidence.label_scores import evidence_for_labels  # claims, concept AUC, blind share, weak flag
 
@@ -168,12 +169,12 @@ def import_graph_circuit(session: Session, doc: Any, who: Identity) -> Circuit:
     try:
         spec = graph_to_circuit_spec(doc)
     except ValueError as e:
-        raise AnnotateError(422, f"not a usable graph JSON: {e}")
+        raise AnnotateError(422, f"not a usable graph JSON: {e}") from None
     c = create_circuit(session, who, spec["model"], spec["name"], spec["claim"], spec["status"], spec["evidence"],
                        spec["units"])
     nodes = {node_key(n.layer_name, n.unit_index): n for n in c.nodes}
     derived = {(e.src_node_id, e.dst_node_id) for e in c.edges}
-    for src, dst, weight, kind, l2 in spec["links"]:
+    for src, dst, weight, _kind, l2 in spec["links"]:
         pair = (nodes[src].id, nodes[dst].id)
         if pair not in derived:
             session.add(CircuitEdge(circuit_id=c.id, src_node_id=pair[0], dst_node_id=pair[1], kind="manual",
@@ -187,5 +188,6 @@ def import_graph_circuit(session: Session, doc: Any, who: Identity) -> Circuit:
     session.flush()
     session.expire(c, ["nodes", "edges"])
     rev = session.scalar(select(CircuitRevision).where(CircuitRevision.circuit_id == c.id))
+    assert rev is not None  # create_circuit records the first revision
     rev.action, rev.summary, rev.snapshot = "import", "imported from attribution-graph JSON", snapshot(c)
     return c

@@ -112,6 +112,7 @@ def circuit_report_html(session: Session, circuit_id: int, blobs: BlobStore | No
     if unit_ids:
         for l in session.scalars(select(Label).where(Label.unit_id.in_(unit_ids), Label.deleted.is_(False))
                                  .order_by(Label.id)):
+            assert l.unit_id is not None  # selected by unit_id IN (...)
             labels[l.unit_id].append(l)
         for ex in session.scalars(select(DatasetExample).where(DatasetExample.unit_id.in_(unit_ids),
                                                                DatasetExample.kind == "top",
@@ -163,7 +164,8 @@ body{{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;m
 h1{{margin-bottom:.2rem}} .muted{{color:#666}} .tags{{color:#2c7a7b}} .bad{{color:#c0392b}}
 .status{{display:inline-block;padding:.1rem .5rem;border-radius:.8rem;background:#eee;font-size:.9rem}}
 .status.supported{{background:#d4efdf}} .status.refuted{{background:#f5d5d0}} .status.proposed{{background:#fdebd0}}
-table{{border-collapse:collapse;width:100%;margin:1rem 0}} td,th{{border-bottom:1px solid #ddd;padding:.4rem;vertical-align:top;text-align:left}}
+table{{border-collapse:collapse;width:100%;margin:1rem 0}}
+td,th{{border-bottom:1px solid #ddd;padding:.4rem;vertical-align:top;text-align:left}}
 img.fv{{width:96px;height:96px;image-rendering:pixelated}} img.ex{{width:64px;height:64px;margin:0 2px}}
 .graph{{overflow-x:auto;border:1px solid #ddd;padding:.5rem;background:#fafafa}}
 .claim{{font-size:1.1rem;border-left:4px solid #888;padding-left:1rem}}

@@ -71,7 +71,7 @@ def export_project(session: Session, models: list[str] | None = None) -> dict[st
     from ..evidence.label_scores import claims_by_label  # the concepts each label claims
 
     claims = claims_by_label(session, session.scalars(label_q.with_only_columns(Label.id)).all())
-    labels = []
+    labels: list[dict[str, Any]] = []
     for l in session.scalars(label_q):
         labels.append({
             "model": l.model_slug, "layer": l.layer_name, "index": l.unit_index, "annotator": use(l.user_id),
@@ -85,7 +85,7 @@ def export_project(session: Session, models: list[str] | None = None) -> dict[st
     labels.sort(key=lambda x: (x["model"], x["layer"], x["index"], x["annotator"]))
 
     family_revs = _revisions(session, FamilyRevision.family_id, fam_q.with_only_columns(Family.id))
-    families = []
+    families: list[dict[str, Any]] = []
     for f in session.scalars(fam_q.options(selectinload(Family.members))):
         families.append({
             "uid": f.uid, "model": f.model_slug, "name": f.name, "comment": f.comment, "color": f.color,
@@ -100,7 +100,7 @@ def export_project(session: Session, models: list[str] | None = None) -> dict[st
     families.sort(key=lambda x: (x["model"], x["name"], x["uid"]))
 
     circuit_revs = _revisions(session, CircuitRevision.circuit_id, circ_q.with_only_columns(Circuit.id))
-    circuits = []
+    circuits: list[dict[str, Any]] = []
     for c in session.scalars(circ_q.options(selectinload(Circuit.nodes), selectinload(Circuit.edges))):
         keys = {n.id: circuits_svc.node_key(n.layer_name, n.unit_index) for n in c.nodes}
         circuits.append({
@@ -153,7 +153,7 @@ def _ts(v: Any) -> str:
     try:
         parse_iso(v).astimezone(timezone.utc)
     except (ValueError, OverflowError):
-        raise ValueError(f"{v!r} is not an ISO 8601 timestamp in the range this database stores")
+        raise ValueError(f"{v!r} is not an ISO 8601 timestamp in the range this database stores") from None
     return v
 
 
@@ -163,7 +163,7 @@ def _snapshot(v: dict[str, Any]) -> dict[str, Any]:
     try:
         size = len(json.dumps(v, allow_nan=False))
     except ValueError:
-        raise ValueError("contains NaN or Infinity, which JSON does not allow; use finite numbers or null")
+        raise ValueError("contains NaN or Infinity, which JSON does not allow; use finite numbers or null") from None
     if size > MAX_SNAPSHOT_BYTES:
         raise ValueError(f"is {size} bytes; a revision snapshot holds at most {MAX_SNAPSHOT_BYTES}")
     return v
@@ -422,11 +422,11 @@ def check_project(session: Session, doc: ProjectDoc, allow_missing_units: bool =
 
     # Against the database: models and units exist; nothing is imported twice.
     resolved: dict[str, dict[tuple[str, int], Any]] = {}
-    for model, pairs in sorted(wanted.items()):
+    for model, unit_pairs in sorted(wanted.items()):
         exists = session.scalar(select(Model.id).where(Model.slug == model)) is not None
-        found = resolve_many(session, model, pairs) if exists else {}
+        found = resolve_many(session, model, unit_pairs) if exists else {}
         resolved[model] = found
-        missing = sorted(pairs - set(found))
+        missing = sorted(unit_pairs - set(found))
         if missing:
             where = _first_use(doc, model, missing)
             what = (f"model {model!r} does not exist in this database" if not exists else
@@ -506,49 +506,49 @@ def import_project(session: Session, raw: Any, allow_missing_units: bool = False
         ids[u.name] = row.id
 
     for l in doc.labels:
-        row = Label(unit_id=unit_id(l.model, l.layer, l.index), model_slug=l.model, layer_name=l.layer,
-                    unit_index=l.index, user_id=ids[l.annotator], label=l.label, description=l.description,
-                    tags=list(l.tags), confidence=l.confidence, status=l.status, deleted=l.deleted, version=l.version,
-                    created_at=_dt(l.created_at), updated_at=_dt(l.updated_at))
-        session.add(row)
+        label_row = Label(unit_id=unit_id(l.model, l.layer, l.index), model_slug=l.model, layer_name=l.layer,
+                          unit_index=l.index, user_id=ids[l.annotator], label=l.label, description=l.description,
+                          tags=list(l.tags), confidence=l.confidence, status=l.status, deleted=l.deleted, version=l.version,
+                          created_at=_dt(l.created_at), updated_at=_dt(l.updated_at))
+        session.add(label_row)
         session.flush()
         for h in l.history:
-            session.add(LabelRevision(label_id=row.id, version=h.version, editor_id=ids[h.editor], action=h.action,
+            session.add(LabelRevision(label_id=label_row.id, version=h.version, editor_id=ids[h.editor], action=h.action,
                                       snapshot=h.snapshot.model_dump(), created_at=_dt(h.created_at)))
         for concept in dict.fromkeys(c.strip() for c in l.claims if c.strip()):
-            session.add(LabelClaim(label_id=row.id, concept=concept[:200]))
+            session.add(LabelClaim(label_id=label_row.id, concept=concept[:200]))
     for f in doc.families:
-        row = Family(uid=f.uid, model_slug=f.model, name=f.name, comment=f.comment, color=f.color,
-                     created_by=ids[f.created_by], version=f.version, deleted=f.deleted, created_at=_dt(f.created_at),
-                     updated_at=_dt(f.updated_at))
-        session.add(row)
+        family_row = Family(uid=f.uid, model_slug=f.model, name=f.name, comment=f.comment, color=f.color,
+                            created_by=ids[f.created_by], version=f.version, deleted=f.deleted, created_at=_dt(f.created_at),
+                            updated_at=_dt(f.updated_at))
+        session.add(family_row)
         session.flush()
         for m in f.members:
-            session.add(FamilyMember(family_id=row.id, unit_id=unit_id(f.model, m.layer, m.index), layer_name=m.layer,
+            session.add(FamilyMember(family_id=family_row.id, unit_id=unit_id(f.model, m.layer, m.index), layer_name=m.layer,
                                      unit_index=m.index, added_by=ids[m.added_by], added_at=_dt(m.added_at)))
-        for h in f.history:
-            session.add(FamilyRevision(family_id=row.id, version=h.version, editor_id=ids[h.editor], action=h.action,
-                                       snapshot=h.snapshot, created_at=_dt(h.created_at)))
+        for fh in f.history:
+            session.add(FamilyRevision(family_id=family_row.id, version=fh.version, editor_id=ids[fh.editor], action=fh.action,
+                                       snapshot=fh.snapshot, created_at=_dt(fh.created_at)))
     for c in doc.circuits:
-        row = Circuit(uid=c.uid, model_slug=c.model, name=c.name, claim=c.claim, status=c.status, evidence=c.evidence,
-                      supernodes=[s.model_dump() for s in c.supernodes], author_id=ids[c.author], version=c.version,
-                      deleted=c.deleted, created_at=_dt(c.created_at), updated_at=_dt(c.updated_at))
-        session.add(row)
+        circuit_row = Circuit(uid=c.uid, model_slug=c.model, name=c.name, claim=c.claim, status=c.status, evidence=c.evidence,
+                              supernodes=[s.model_dump() for s in c.supernodes], author_id=ids[c.author], version=c.version,
+                              deleted=c.deleted, created_at=_dt(c.created_at), updated_at=_dt(c.updated_at))
+        session.add(circuit_row)
         session.flush()
         node_ids: dict[str, int] = {}
         for n in c.nodes:
-            node = CircuitNode(circuit_id=row.id, unit_id=unit_id(c.model, n.layer, n.index), layer_name=n.layer,
+            node = CircuitNode(circuit_id=circuit_row.id, unit_id=unit_id(c.model, n.layer, n.index), layer_name=n.layer,
                                unit_index=n.index, pinned=n.pinned, note=n.note)
             session.add(node)
             session.flush()
             node_ids[circuits_svc.node_key(n.layer, n.index)] = node.id
         for e in c.edges:
-            session.add(CircuitEdge(circuit_id=row.id, src_node_id=node_ids[e.source], dst_node_id=node_ids[e.target],
+            session.add(CircuitEdge(circuit_id=circuit_row.id, src_node_id=node_ids[e.source], dst_node_id=node_ids[e.target],
                                     kind=e.kind, weight=e.weight, l2=e.l2))
-        for h in c.history:
-            session.add(CircuitRevision(circuit_id=row.id, version=h.version, editor_id=ids[h.editor], action=h.action,
-                                        summary=h.summary, snapshot=h.snapshot, created_at=_dt(h.created_at)))
-        circuit_tests_exchange.import_tests(session, row.id, c.tests)
+        for ch in c.history:
+            session.add(CircuitRevision(circuit_id=circuit_row.id, version=ch.version, editor_id=ids[ch.editor], action=ch.action,
+                                        summary=ch.summary, snapshot=ch.snapshot, created_at=_dt(ch.created_at)))
+        circuit_tests_exchange.import_tests(session, circuit_row.id, c.tests)
     session.flush()
     return {"users_created": created_users, "labels": len(doc.labels), "families": len(doc.families),
             "circuits": len(doc.circuits), "warnings": checked["warnings"]}

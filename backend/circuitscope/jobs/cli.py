@@ -41,7 +41,7 @@ def submit_cmd(run_file: Path) -> None:
         config = load_run_file(run_file)
     except RunConfigError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     with Database(get_settings().sqlalchemy_url).session() as s:
         job = queue.submit(s, config, created_by="cli")
         typer.echo(f"queued job {job.id}")
@@ -70,7 +70,7 @@ def cancel_cmd(job_id: int) -> None:
             job = queue.request_cancel(s, job_id)
         except queue.JobNotFound:
             typer.secho(f"error: no job {job_id}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
         typer.echo(f"job {job_id}: {job.status}{' (cancel requested)' if job.cancel_requested else ''}")
 
 
@@ -95,6 +95,7 @@ def watch_cmd(job_id: int) -> None:
                     bar.close()
                 key = (job.stage, job.layer)
                 bar = tqdm(total=max(job.total, 1), desc=f"{job.stage} {job.layer or ''}".strip())
+            assert bar is not None  # made on the first pass: key starts as None
             bar.total, bar.n = max(job.total, 1), job.done
             bar.refresh()
             if job.status in ("done", "failed", "cancelled"):

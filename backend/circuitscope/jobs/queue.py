@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 import socket
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..compute.config import RunConfig
@@ -52,14 +52,14 @@ def claim_next(session: Session, worker: str, now: datetime | None = None) -> Jo
     ).all()
     for job in candidates:
         # Conditional update: only one worker wins a job even when several poll at once.
-        won = session.execute(
+        won = cast(CursorResult, session.execute(
             update(Job)
             .where(Job.id == job.id, Job.status == job.status,
                    (Job.heartbeat_at == job.heartbeat_at) if job.heartbeat_at is not None else Job.heartbeat_at.is_(None))
             .values(status="running", worker=worker, heartbeat_at=now, attempts=Job.attempts + 1,
                     started_at=job.started_at or now, stage="starting")
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )).rowcount
         if won:
             session.refresh(job)
             return job
@@ -84,6 +84,7 @@ def report_progress(session: Session, job_id: int, stage: str, layer: str | None
 def finish(session: Session, job_id: int, status: str, *, error: str | None = None,
            summary: dict[str, Any] | None = None, run_id: int | None = None, model_slug: str | None = None) -> None:
     job = session.get(Job, job_id)
+    assert job is not None, f"job {job_id} vanished while it ran"
     job.status, job.error, job.finished_at = status, error, utcnow()
     job.stage = status
     if summary is not None:

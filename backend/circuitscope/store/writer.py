@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
 from .base import utcnow
@@ -293,7 +293,7 @@ def write_connections(
             )
         )
     if rows:
-        session.execute(Connection.__table__.insert(), rows)
+        session.execute(cast(Table, Connection.__table__).insert(), rows)
     return len(rows)
 
 

@@ -396,6 +396,7 @@ def export_circuit(circuit_id: RowId, request: Request,
                    download: bool = True, session: Session = Tx):
     c = circuits_svc.get_circuit(session, circuit_id)
     base = _safe_name(f"{c.model_slug}-{c.name}-{c.id}")
+    body: str | bytes
     if format == "graph-json":
         from ...export.graph_json import circuit_to_graph
 
@@ -454,7 +455,7 @@ async def _json_body(request: Request) -> Any:
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ApiError(422, f"Import refused, nothing was written. First problem: the file is not JSON ({e}).")
+        raise ApiError(422, f"Import refused, nothing was written. First problem: the file is not JSON ({e}).") from None
 
 
 @router.post("/import/project", summary="Import a project export (admin). All or nothing: the first problem is "

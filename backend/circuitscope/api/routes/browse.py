@@ -5,6 +5,8 @@ its channel index. Every route is read-only and guarded by `require_reader`.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 
@@ -23,7 +25,7 @@ router = APIRouter(prefix="/api", tags=["browse"], dependencies=[Depends(require
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 SMALL_IMAGE = 256 * 1024
-_ERRORS = {404: {"description": "Unknown model, layer or unit; the message lists what exists"}}
+_ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown model, layer or unit; the message lists what exists"}}
 
 
 def _read(request: Request, query, *args) -> Response:
@@ -129,9 +131,9 @@ async def get_image(digest: str, request: Request, blobs: BlobStore = Depends(ge
     try:
         path = blobs.path(digest)
     except ValueError:
-        raise ApiError(400, f"'{digest}' is not an image hash: images are addressed by their sha256 (64 hex digits).")
+        raise ApiError(400, f"'{digest}' is not an image hash: images are addressed by their sha256 (64 hex digits).") from None
     except FileNotFoundError:
-        raise not_found(f"No image {digest} in the image store.")
+        raise not_found(f"No image {digest} in the image store.") from None
     headers = {"ETag": f'"{digest}"', "Cache-Control": IMMUTABLE}
     inm = request.headers.get("if-none-match")
     if inm and _etag_matches(inm, digest):

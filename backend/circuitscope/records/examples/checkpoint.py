@@ -20,6 +20,7 @@ CHECKPOINT_FORMAT = "circuitscope.examples/1"
 
 
 def fingerprint(model: LoadedModel, dataset: ImageDataset, layers: list[str], k: int, hist_positions) -> str:
+    desc: Any
     try:
         desc = dataset.describe()
     except Exception:  # noqa: BLE001 - a dataset without describe() still checkpoints by name/length

@@ -90,6 +90,7 @@ def iter_examples(
                 raise RuntimeError(f"Layer '{name}' ended in a ReLU in the examples pass but not when rendering.")
         maps: dict[tuple[str, str], np.ndarray] = {}
         for key, a in [((n, "output"), a) for n, a in acts.items()] + [((n, "pre_relu"), pres[n]) for n in pre_layers]:
+            assert a is not None  # a missing pre-ReLU map was refused above
             a = a.float()
             if a.dim() == 2:
                 a = a[:, :, None, None]
@@ -102,7 +103,7 @@ def iter_examples(
             ref = dataset.ref(i)
             label = dataset.label(i)
             attrs = dataset.attributes(i)
-            heat_cache: dict[tuple[str, int], bytes] = {}
+            heat_cache: dict[tuple[str, int, str], bytes] = {}
             for name, c, kind, rank, e in jobs[i]:
                 box = rfs[name].box(e.y, e.x)
                 measure = tallies[name].bottom_measure if kind == "bottom" else "output"

@@ -133,8 +133,14 @@ class LayerTallies:
         if on_cpu:
             amax = _candidate_positions(x, s.max, s.mean, image_idx, self.top, largest=True)
             amin = _candidate_positions(xb, bmin, s.mean, image_idx, self.bottom, largest=False)
-        else:
-            amax, amin = s.argmax, (s.argmin if xb is x else bpos)
+        else:  # summarize(positions=True) returned the positions
+            assert s.argmax is not None
+            amax = s.argmax
+            if xb is x:
+                assert s.argmin is not None
+                amin = s.argmin
+            else:
+                amin = bpos
         self.top.update(s.max, image_idx, amax // W, amax % W, tiebreak=s.mean)
         self.bottom.update(bmin, image_idx, amin // W, amin % W, tiebreak=s.mean)
         self.running.update_from_summary(s)
@@ -157,10 +163,12 @@ class LayerTallies:
         if (self.concepts is None) != (other.concepts is None):
             raise ValueError("cannot merge tallies with and without concept scores")
         if self.concepts is not None:
+            assert other.concepts is not None  # checked just above
             self.concepts.merge(other.concepts)
         if (self.sample is None) != (other.sample is None):
             raise ValueError("cannot merge tallies with and without a quantile sample")
         if self.sample is not None:
+            assert other.sample is not None  # checked just above
             self.sample.merge(other.sample)
         return self
 

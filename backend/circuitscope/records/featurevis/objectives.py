@@ -10,6 +10,7 @@ on the image), so ``positive_part`` objectives use the mean of the unit's positi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +31,7 @@ def unit_scores(
     return sel.mean(dim=(1, 2)), sel[:, y, x]
 
 
-def map_position(track: dict, image_hw: tuple[int, int], map_hw: tuple[int, int]) -> tuple[int, int]:
+def map_position(track: dict, image_hw: Sequence[int], map_hw: Sequence[int]) -> tuple[int, int]:
     """The layer-map position over the image point ``track`` (pixel-centre coordinates).
 
     For an untransformed image and its centre this is (H//2, W//2) of the map.
