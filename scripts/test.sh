@@ -11,6 +11,8 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 scripts/setup.sh
+# Static checks first (ruff, mypy, eslint, tsc; ~15 s): a lint error fails the run like a test.
+scripts/lint.sh
 # The full run includes the slow tests (e.g. training the demo model to >= 90 % held-out accuracy,
 # ~1-2 min); `CIRCUITSCOPE_RUN_SLOW= scripts/test.sh` skips them.
 export CIRCUITSCOPE_RUN_SLOW=${CIRCUITSCOPE_RUN_SLOW-1}

@@ -18,6 +18,9 @@ from circuitscope.models.base import UnknownLayerError
 from circuitscope.store import BlobStore, Database
 from circuitscope.store.schema import Connection, DatasetExample, FeatureVis, Layer, LayerStage, Run, Unit
 
+# top-k and bottom-k rows (the examples across the distribution are counted separately: kind "quantile")
+TOP_BOTTOM = DatasetExample.kind.in_(("top", "bottom"))
+
 FIXTURES = Path(__file__).parent / "fixtures"
 FACTORY = {"kind": "factory", "target": f"{FIXTURES / 'tiny_models.py'}:tiny_cnn", "input_size": 32}
 
@@ -38,8 +41,10 @@ def config(**over):
 
 def counts(db):
     with db.session() as s:
-        return {t.__name__: s.scalar(select(func.count()).select_from(t))
-                for t in (Unit, DatasetExample, FeatureVis, Connection)}
+        got = {t.__name__: s.scalar(select(func.count()).select_from(t)) for t in (Unit, FeatureVis, Connection)}
+        got["DatasetExample"] = s.scalar(select(func.count()).select_from(DatasetExample).where(TOP_BOTTOM))
+        got["QuantileExample"] = s.scalar(select(func.count()).select_from(DatasetExample).where(~TOP_BOTTOM))
+        return got
 
 
 def test_pipeline_stores_every_record_and_second_run_changes_nothing(settings):
@@ -50,7 +55,8 @@ def test_pipeline_stores_every_record_and_second_run_changes_nothing(settings):
     units = 8 + 12 + 16
     per_unit_renders = 1 + 1 + 1 + 2  # channel, neuron, negative, 2 diversity
     assert got == {"Unit": units, "DatasetExample": units * 4 * 2, "FeatureVis": units * per_unit_renders,
-                   "Connection": got["Connection"]}
+                   "Connection": got["Connection"], "QuantileExample": got["QuantileExample"]}
+    assert 0 < got["QuantileExample"] <= units * 10 * 5  # up to 5 per decile (examples across the distribution)
     assert got["Connection"] >= 12 * 5  # top-5 incoming of every unit of layer 2 at least
     blobs = BlobStore(settings.blob_dir)
     with db.session() as s:
@@ -154,7 +160,7 @@ def test_killed_process_resumes(tmp_path):
     with db.session() as s:
         after = set(s.scalars(select(FeatureVis.id)))
         assert before <= after and len(after) == 36  # earlier renders kept, not recomputed
-        assert s.scalar(select(func.count()).select_from(DatasetExample)) == 36 * 3 * 2
+        assert s.scalar(select(func.count()).select_from(DatasetExample).where(TOP_BOTTOM)) == 36 * 3 * 2
 
 
 def test_unknown_layer_fails_before_any_work_and_lists_valid_names(settings):
@@ -181,7 +187,7 @@ def test_corrupt_images_are_skipped_counted_and_reported(settings, tmp_path):
         summary = s.scalar(select(Run.summary).order_by(Run.id.desc()))
         assert summary["skipped_count"] == 1 and summary["skipped_images"][0]["ref"] == "broken.jpg"
         # k=4 of 8 readable images per unit: gray and rgba images are among the candidates
-        assert s.scalar(select(func.count()).select_from(DatasetExample)) == (8 + 12 + 16) * 4 * 2
+        assert s.scalar(select(func.count()).select_from(DatasetExample).where(TOP_BOTTOM)) == (8 + 12 + 16) * 4 * 2
 
 
 def test_run_file_with_an_unknown_key_is_refused(tmp_path):

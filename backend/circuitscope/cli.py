@@ -245,7 +245,7 @@ def layers(model: str = typer.Option("demo", help="model, as for `compute --mode
                 if "dummy input" in str(err) and not input_size else "")
         fail(str(err) + hint)
     for info in found:
-        shape = str(tuple(info.output_shape))  # type: ignore[arg-type]  # TODO: None for non-tensor outputs (--all)
+        shape = str(tuple(info.output_shape)) if info.output_shape is not None else "(no tensor)"
         typer.echo(f"{info.name:40s} {info.module_type:20s} {shape:20s} {info.channels}")
 
 
@@ -392,29 +392,20 @@ def db_current() -> None:
 
 
 def _mount_optional_commands() -> None:
-    """Commands that live with their feature packages (users, tokens, export/import, worker)."""
-    try:
-        from .annotate import cli as annotate_cli
-    except ImportError:
-        annotate_cli = None  # type: ignore[assignment]  # optional feature package
-    if annotate_cli is not None:
-        for name, attr in [("users", "users_app"), ("tokens", "tokens_app")]:
-            if hasattr(annotate_cli, attr):
-                app.add_typer(getattr(annotate_cli, attr), name=name)
-        for name, attr in [("export", "export_cmd"), ("import", "import_cmd")]:
-            obj = getattr(annotate_cli, attr, None)
-            if isinstance(obj, typer.Typer):
-                app.add_typer(obj, name=name)
-            elif obj is not None:
-                app.command(name)(obj)
-    try:
-        from .jobs import cli as jobs_cli
-    except ImportError:
-        jobs_cli = None  # type: ignore[assignment]  # optional feature package
-    if jobs_cli is not None and hasattr(jobs_cli, "worker_cmd"):
-        app.command("worker")(jobs_cli.worker_cmd)
-    if jobs_cli is not None and hasattr(jobs_cli, "jobs_app"):
-        app.add_typer(jobs_cli.jobs_app, name="jobs")
+    """Commands that live with their feature packages (users, tokens, export/import, worker, jobs, tuning, circuits)."""
+    from .annotate import cli as annotate_cli
+    from .jobs import cli as jobs_cli
+
+    app.add_typer(annotate_cli.users_app, name="users")
+    app.add_typer(annotate_cli.tokens_app, name="tokens")
+    for name, attr in [("export", "export_cmd"), ("import", "import_cmd")]:
+        obj = getattr(annotate_cli, attr)
+        if isinstance(obj, typer.Typer):
+            app.add_typer(obj, name=name)
+        else:
+            app.command(name)(obj)
+    app.command("worker")(jobs_cli.worker_cmd)
+    app.add_typer(jobs_cli.jobs_app, name="jobs")
     from .evidence import cli as evidence_cli
 
     app.command("tuning")(evidence_cli.tuning_cmd)

@@ -98,8 +98,9 @@ def test_unit_page_renders_examples_histogram_connections(probe, e2e):
     # heatmap overlay toggle
     assert page.locator(".example-img .overlay").count() == 0
     page.get_by_test_id("heatmap-toggle").check()
-    assert page.locator(".example-img .overlay").count() == top.count() + bottom.count()
-    assert page.locator(".example-img .rf-box").count() == top.count() + bottom.count()
+    top_bottom = ".examples-top .example-img {0}, .examples-bottom .example-img {0}"  # not the decile rows
+    assert page.locator(top_bottom.format(".overlay")).count() == top.count() + bottom.count()
+    assert page.locator(top_bottom.format(".rf-box")).count() == top.count() + bottom.count()
     load_all_images(page)
     probe.shot("unit-heatmaps")
     page.keyboard.press("h")

@@ -174,8 +174,11 @@ async def job_events(request: Request, job_id: int = Path(ge=1, le=MAX_ID)):
             if state["status"] in ("done", "failed", "cancelled") or await request.is_disconnected():
                 return
             await asyncio.sleep(0.5)
-            # TODO: snapshot() is None if the job is deleted mid-stream; state["status"] then raises
-            state = await run_in_threadpool(snapshot)  # type: ignore[arg-type]
+            now = await run_in_threadpool(snapshot)
+            if now is None:  # the job was deleted while it was being watched: say so and end the stream
+                yield f"data: {json.dumps({'id': job_id, 'status': 'failed', 'error': f'Job {job_id} was deleted.'})}\n\n"
+                return
+            state = now
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
