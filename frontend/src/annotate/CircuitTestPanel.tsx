@@ -1,4 +1,5 @@
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useState } from "react";
+import { PlotlyChart } from "../components/PlotlyChart";
 import { errorText, send, useFresh, when, type Circuit } from "./annotateApi";
 
 /** Circuit tests: start one (a queued job, progress + cancel), and show the latest result: verdict,
@@ -55,34 +56,7 @@ export function EdgeStrengthSwitch({ value, onChange, disabled }: { value: "weig
 }
 
 function Plot({ data, layout, height = 200, testid }: { data: unknown[]; layout: Record<string, unknown>; height?: number; testid: string }) {
-  const el = useRef<HTMLDivElement>(null);
-  const [error, setError] = useState<string | null>(null);
-  useEffect(() => {
-    let live = true;
-    const node = el.current;
-    import("plotly.js-basic-dist-min")
-      .then(({ default: Plotly }) => {
-        if (!live || !node) return;
-        return Plotly.react(
-          node,
-          data,
-          { height, margin: { l: 44, r: 8, t: 28, b: 34 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fafafa", font: { size: 10 }, ...layout },
-          { displayModeBar: false, responsive: true },
-        );
-      })
-      .catch((e) => live && setError(`Could not draw the plot: ${e}`));
-    return () => {
-      live = false;
-    };
-  }, [data, layout, height]);
-  useEffect(() => {
-    const node = el.current;
-    return () => {
-      if (node) import("plotly.js-basic-dist-min").then(({ default: Plotly }) => Plotly.purge(node)).catch(() => undefined);
-    };
-  }, []);
-  if (error) return <div className="error-box">{error}</div>;
-  return <div ref={el} style={{ minHeight: height }} data-testid={testid} />;
+  return <PlotlyChart data={data} layout={{ margin: { l: 44, r: 8, t: 28, b: 34 }, ...layout }} height={height} testid={testid} />;
 }
 
 function pLabel(p: number | null, r: number) {

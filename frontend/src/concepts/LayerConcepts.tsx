@@ -1,5 +1,6 @@
-import { useEffect, useRef, useState } from "react";
+import { useMemo, useState } from "react";
 import { useApi } from "../components/useApi";
+import { PlotlyChart } from "../components/PlotlyChart";
 import { conceptColour, conceptPaths, type LayerConcepts } from "./conceptApi";
 
 const THRESHOLDS = [0.7, 0.8, 0.9, 0.95];
@@ -98,54 +99,28 @@ export function ConceptLayerTools({ state }: { state: LayerConceptState }) {
 
 /** Network Dissection's summary: how many units of the layer are selective for each concept. */
 export function LayerConceptChart({ data, height }: { data: LayerConcepts; height?: number }) {
-  const el = useRef<HTMLDivElement>(null);
-  const [error, setError] = useState<string | null>(null);
   const rows = data.by_concept.slice(0, 24);
   const h = height ?? Math.max(120, 40 + rows.length * 18);
-  useEffect(() => {
-    let live = true;
-    const node = el.current;
-    if (!rows.length) return;
-    import("plotly.js-basic-dist-min")
-      .then(({ default: Plotly }) => {
-        if (!live || !node) return;
-        const ordered = [...rows].reverse();
-        return Plotly.react(
-          node,
-          [
-            {
-              type: "bar",
-              orientation: "h",
-              y: ordered.map((r) => r.display),
-              x: ordered.map((r) => r.units),
-              marker: { color: ordered.map((r) => conceptColour(r.concept)) },
-              hovertemplate: "%{y}: %{x} units<extra></extra>",
-            },
-          ],
-          {
-            height: h,
-            margin: { l: 150, r: 12, t: 26, b: 30 },
-            title: {
-              text: `${data.layer}: units whose best concept has AUC ≥ ${data.threshold}`,
-              font: { size: 12 },
-              x: 0.01,
-              xanchor: "left",
-            },
-            xaxis: { title: { text: "units", font: { size: 11 } }, rangemode: "tozero", dtick: rows[0].units > 10 ? undefined : 1 },
-            paper_bgcolor: "rgba(0,0,0,0)",
-            plot_bgcolor: "#fafafa",
-            font: { size: 10 },
-          },
-          { displayModeBar: false, responsive: true },
-        );
-      })
-      .catch((err) => live && setError(`Could not draw the chart: ${err}`));
-    return () => {
-      live = false;
+  const chart = useMemo(() => {
+    const ordered = [...data.by_concept.slice(0, 24)].reverse();
+    return {
+      traces: [
+        {
+          type: "bar",
+          orientation: "h",
+          y: ordered.map((r) => r.display),
+          x: ordered.map((r) => r.units),
+          marker: { color: ordered.map((r) => conceptColour(r.concept)) },
+          hovertemplate: "%{y}: %{x} units<extra></extra>",
+        },
+      ],
+      layout: {
+        margin: { l: 150, r: 12, t: 26, b: 30 },
+        title: { text: `${data.layer}: units whose best concept has AUC ≥ ${data.threshold}`, font: { size: 12 }, x: 0.01, xanchor: "left" },
+        xaxis: { title: { text: "units", font: { size: 11 } }, rangemode: "tozero", dtick: (ordered[ordered.length - 1]?.units ?? 0) > 10 ? undefined : 1 },
+      },
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [data]);
   if (!rows.length) return <p className="muted small">No unit of {data.layer} reaches AUC {data.threshold} for any concept.</p>;
-  if (error) return <div className="error-box">{error}</div>;
-  return <div ref={el} className="concept-chart" style={{ minHeight: h, width: "100%" }} data-testid="concept-chart" />;
+  return <PlotlyChart data={chart.traces} layout={chart.layout} height={h} className="concept-chart" testid="concept-chart" />;
 }
