@@ -199,3 +199,26 @@ def test_run_file_with_an_unknown_key_is_refused(tmp_path):
     path.write_text("layers = [")
     with pytest.raises(RunConfigError, match="not valid TOML"):
         load_run_file(path)
+
+
+def test_a_layer_reads_partial_while_its_run_has_stages_left(settings):
+    """Issue 14: a layer whose examples are done but whose renders are not yet must not read "done"."""
+    from circuitscope.api.queries import list_models
+
+    db = Database(settings.sqlalchemy_url)
+    seen: list[tuple[str, float, dict]] = []
+
+    def progress(stage, layer, done, total):
+        if stage == "weights" and not seen:  # examples are stored, weights and renders not yet
+            with db.session() as s:
+                m = list_models(s)[0]
+                first = next(lyr for lyr in m["layers"] if lyr["name"] == "0")
+                seen.append((m["status"], m["progress"], first))
+
+    run_compute(config(), settings, db, progress=progress, show_progress_bars=False)
+    status, progress_value, first = seen[0]
+    assert status != "done" and progress_value < 1.0, seen
+    assert first["status"] != "done" and first["stages"]["featurevis"]["status"] == "pending", first
+    with db.session() as s:
+        m = list_models(s)[0]
+    assert m["status"] == "done" and m["progress"] == 1.0

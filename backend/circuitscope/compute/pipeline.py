@@ -141,8 +141,14 @@ def run_compute(
             s, dataset_slug(dataset.describe()), dataset.describe(), len(dataset), list(dataset.classes or []) or None
         )
         layers = writer.sync_layers(s, model_row, infos)
-        for name in layer_names:
+        for i, name in enumerate(layer_names):
             writer.ensure_units(s, layers[name])
+            # every stage this run will compute exists from the start ("pending" until it runs), so a layer
+            # whose examples are done but whose renders are not reads "partial", never "done"
+            planned = [("examples", config.examples.enabled), ("featurevis", config.featurevis.enabled),
+                       ("weights", config.weights.enabled and i > 0)]  # weights: from the layer before
+            for stage in (st for st, on in planned if on):
+                writer.get_stage(s, layers[name], stage)
         run = Run(model_id=model_row.id, dataset_id=ds_row.id, config=config.model_dump(mode="json"), status="running")
         s.add(run)
         s.flush()
