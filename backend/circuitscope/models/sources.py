@@ -159,6 +159,7 @@ def _torch_load(path: Path, allow_pickle: bool = True) -> Any:
     if not unsafe:
         raise ModelLoadError(
             f"'{path}' is not a PyTorch checkpoint that torch.load can read: {_cause(first)}") from first
+    unsafe = sorted(unsafe)  # torch returns them in set order: sorted, the message (and its first five) is stable
     shown = ", ".join(unsafe[:5]) + (" ..." if len(unsafe) > 5 else "")
     if not allow_pickle:
         raise ModelLoadError(
