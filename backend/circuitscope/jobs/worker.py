@@ -71,27 +71,20 @@ class JobRunner:
             job_id, config_data, attempt = job.id, job.config, job.attempts
             kind, created_by = job.kind, job.created_by
         log.info("job %s: starting (attempt %s)", job_id, attempt)
-        if kind == "circuit-test":  # the other job kind: circuit_tests/job.py
-            from ..circuit_tests.job import run_test_job
-
+        if kind in ("circuit-test", "tuning-layer"):  # circuit_tests/job.py; evidence/layer_job.py (a layer's tuning)
             refusal = self.creator_refusal(created_by)
             if refusal is not None:
                 log.warning("job %s (by %s) refused: %s", job_id, created_by, refusal)
                 with self.db.session() as s:
                     queue.finish(s, job_id, "failed", error=f"Refused: {refusal}")
-                return job_id
-            run_test_job(self.db, self.settings, job_id, config_data, created_by)
-            return job_id
-        if kind == "tuning-layer":  # evidence/layer_job.py: every tuning curve of a layer
-            from ..evidence.layer_job import run_layer_job
+            elif kind == "circuit-test":
+                from ..circuit_tests.job import run_test_job
 
-            refusal = self.creator_refusal(created_by)
-            if refusal is not None:
-                log.warning("job %s (by %s) refused: %s", job_id, created_by, refusal)
-                with self.db.session() as s:
-                    queue.finish(s, job_id, "failed", error=f"Refused: {refusal}")
-                return job_id
-            run_layer_job(self.db, self.settings, job_id, config_data)
+                run_test_job(self.db, self.settings, job_id, config_data, created_by)
+            else:
+                from ..evidence.layer_job import run_layer_job
+
+                run_layer_job(self.db, self.settings, job_id, config_data)
             return job_id
         try:
             config = parse_run_config(config_data, f"of job {job_id}")
