@@ -30,12 +30,12 @@ def _fail(message: str, code: int = 2):
 
 def _run(fn):
     """Run fn(session) in one transaction; service errors become a clear message and exit code 2."""
-    from .users import AnnotateError
+    from ..errors import DomainError
 
     try:
         with _db().session() as session:
             return fn(session)
-    except AnnotateError as e:
+    except DomainError as e:
         _fail(e.detail)
 
 

@@ -27,8 +27,9 @@ from ..annotate import circuits as circuits_svc
 from ..annotate import families as families_svc
 from ..annotate.common import LIMITS
 from ..annotate.units import resolve_many
-from ..annotate.users import NAME_RE, AnnotateError, get_user, iso, parse_iso, utcnow_iso
+from ..annotate.users import NAME_RE, get_user, iso, parse_iso, utcnow_iso
 from ..circuit_tests import exchange as circuit_tests_exchange
+from ..errors import Invalid
 from ..store.annotation_schema import (
     Circuit,
     CircuitEdge,
@@ -321,9 +322,9 @@ def _loc(loc: tuple) -> str:
     return out.lstrip(".") or "(document)"
 
 
-class ImportError_(AnnotateError):
+class ImportError_(Invalid):
     def __init__(self, where: str, message: str):
-        super().__init__(422, f"Import refused, nothing was written. First problem: {where}: {message}", where=where)
+        super().__init__(f"Import refused, nothing was written. First problem: {where}: {message}", where=where)
 
 
 def parse_document(raw: Any) -> ProjectDoc:
