@@ -172,7 +172,7 @@ EXTRA_CONTENT: dict[tuple[str, str], dict[str, dict]] = {
     ("get", "/api/export/circuits/{circuit_id}"): {
         "application/json": {"schema": {"type": "object"}}, "application/graphml+xml": {"schema": _TEXT},
         "text/html": {"schema": _TEXT}},
-    ("get", "/api/export/labels/{model}"): {"application/json": {"schema": {"type": "array"}},
+    ("get", "/api/export/labels/{model}"): {"application/json": {"schema": {"type": "object"}},
                                            "text/csv": {"schema": _TEXT}},
     ("get", "/api/export/project"): {"application/json": {"schema": {"type": "object"}}},
     ("get", "/api/jobs/{job_id}/events"): {"text/event-stream": {"schema": _TEXT}},

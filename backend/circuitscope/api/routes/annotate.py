@@ -11,7 +11,6 @@ import json
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.orm import Session
 
@@ -22,6 +21,7 @@ from ...annotate import search as search_svc
 from ...annotate import users as users_svc
 from ...annotate.units import UnitRef, relink_detached, resolve
 from ...annotate.users import Identity
+from ...enums import CircuitStatus, LabelStatus
 from ..auth import SESSION_COOKIE, auth_via, current_user, require_reader, require_role, require_user
 from ..bounds import MAX_ID, RowId, UnitIndex
 from ..deps import Tx, get_blobs
@@ -240,7 +240,7 @@ def queue(model: str, layer: str, request: Request, mode: Literal["any", "mine"]
 @router.get("/search", response_model=SearchOut, dependencies=reader, summary="Search labels, descriptions and tags, with filters")
 def search(q: str = Query("", max_length=200), model: str | None = None, layer: str | None = None,
            family: int | None = Query(None, ge=0, le=MAX_ID), labeled: bool | None = None, annotator: str | None = None,
-           status: Literal["draft", "confident", "disputed"] | None = None, tag: str | None = Query(None, max_length=50),
+           status: LabelStatus | None = None, tag: str | None = Query(None, max_length=50),
            limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=MAX_ID),
            concept: str | None = Query(None, max_length=200, description="units scored against this concept "
                                           "('orientation=45', or a kind: 'orientation')"),
@@ -306,7 +306,7 @@ def delete_family(family_id: RowId, version: int = Query(ge=1, le=MAX_ID), who: 
 
 @router.get("/circuits", response_model=list[CircuitSummary], dependencies=reader,
             summary="Circuit hypotheses (filter by model, status, or a unit)")
-def list_circuits(model: str | None = None, status: Literal["proposed", "supported", "refuted"] | None = None,
+def list_circuits(model: str | None = None, status: CircuitStatus | None = None,
                   layer: str | None = None, index: int | None = Query(None, ge=0, le=MAX_ID), session: Session = Tx):
     unit = UnitRef(model, layer, index) if model and layer and index is not None else None
     return [circuits_svc.circuit_summary(c) for c in circuits_svc.list_circuits(session, model, status, unit)]
@@ -457,7 +457,9 @@ def graph_schema():
     return JSONResponse(schema())
 
 
-async def _json_body(request: Request) -> Any:
+async def json_upload(request: Request) -> Any:
+    """The request body as parsed JSON (an upload of up to MAX_IMPORT_BYTES, larger than the usual body limit);
+    a dependency, so the import routes below stay plain sync routes with the request's one transaction."""
     size = int(request.headers.get("content-length") or 0)
     if size > MAX_IMPORT_BYTES:
         raise ApiError(413, f"Import too large: {size} bytes (at most {MAX_IMPORT_BYTES}).")
@@ -473,30 +475,19 @@ async def _json_body(request: Request) -> Any:
 @router.post("/import/project", response_model=ProjectImportOut,
              summary="Import a project export (admin). All or nothing: the first problem is "
                                         "reported and nothing is written.")
-async def import_project(request: Request, allow_missing_units: bool = False, who: Identity = Depends(admin)):
+def import_project(allow_missing_units: bool = False, who: Identity = Depends(admin), doc: Any = Depends(json_upload),
+                   session: Session = Tx):
     from ...export.project import import_project as run
 
-    doc = await _json_body(request)
-
-    def work():
-        with request.app.state.db.session(write=True) as session:  # one transaction: all or nothing
-            return run(session, doc, allow_missing_units=allow_missing_units)
-
-    return await run_in_threadpool(work)
+    return run(session, doc, allow_missing_units=allow_missing_units)  # one transaction: all or nothing
 
 
 @router.post("/import/circuit", response_model=CircuitOut, status_code=201,
              summary="Import a circuit from attribution-graph JSON (as exported); creates a new circuit")
-async def import_circuit(request: Request, who: Identity = Depends(annotator)):
+def import_circuit(who: Identity = Depends(annotator), doc: Any = Depends(json_upload), session: Session = Tx):
     from ...export.graph_json import import_graph_circuit
 
-    doc = await _json_body(request)
-
-    def work():
-        with request.app.state.db.session(write=True) as session:
-            return circuits_svc.circuit_dict(session, import_graph_circuit(session, doc, who))
-
-    return await run_in_threadpool(work)
+    return circuits_svc.circuit_dict(session, import_graph_circuit(session, doc, who))
 
 
 @router.post("/admin/relink", response_model=RelinkOut,

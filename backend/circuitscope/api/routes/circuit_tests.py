@@ -15,11 +15,13 @@ from ...circuit_tests.ablation import KINDS
 from ...circuit_tests.job import JOB_KIND, submit_test
 from ...circuit_tests.plan import TestParams
 from ...circuit_tests.runner import test_view, tests_for
+from ...enums import CircuitStatus
 from ...store.circuit_test_schema import CircuitTest
 from ...store.job_schema import Job
 from ..auth import can_compute, require_compute, require_reader
 from ..deps import Tx
 from ..errors import not_found
+from ..schemas.common import Out, UtcDatetime
 from ..schemas.jobs import JobOut
 from .jobs import job_out
 
@@ -37,7 +39,7 @@ class CircuitTestIn(BaseModel):
     scan_limit: int | None = Field(None, description="scan only the first N dataset images (default: all)")
 
 
-class CircuitTestSummary(BaseModel):
+class CircuitTestSummary(Out):
     id: int
     uid: str
     circuit_id: int
@@ -45,11 +47,11 @@ class CircuitTestSummary(BaseModel):
     stale: bool
     params: dict[str, Any]
     verdict: str
-    suggested_status: str
+    suggested_status: CircuitStatus
     job_id: int | None
     created_by: str | None
     seconds: float
-    created_at: str | None
+    created_at: UtcDatetime | None
 
 
 class CircuitTestOut(CircuitTestSummary):

@@ -143,7 +143,8 @@ class LabelScore(LabelEvidence):
 class UnitEvidenceOut(Out):
     rules: str
     thresholds: Thresholds
-    scored_concepts: list[str]
+    scored_concepts: list[str] | None = Field(description="the concepts the layer was scored against; null when "
+                                                        "the unit has no label or the layer no concept scores")
     labels: list[LabelScore]
 
 
