@@ -16,7 +16,7 @@ from circuitscope.compute.config import RunConfigError, load_run_file, parse_run
 from circuitscope.compute.pipeline import Cancelled, run_compute
 from circuitscope.models.base import UnknownLayerError
 from circuitscope.store import BlobStore, Database
-from circuitscope.store.schema import Connection, DatasetExample, FeatureVis, Layer, LayerStage, Run, Unit
+from circuitscope.store.tables.records import Connection, DatasetExample, FeatureVis, Layer, LayerStage, Run, Unit
 
 # top-k and bottom-k rows (the examples across the distribution are counted separately: kind "quantile")
 TOP_BOTTOM = DatasetExample.kind.in_(("top", "bottom"))

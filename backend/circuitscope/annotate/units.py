@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from ..store.annotation_schema import Circuit, CircuitNode, Family, FamilyMember, Label
-from ..store.schema import FeatureVis, Layer, Model, Unit
+from ..store.tables.annotation import Circuit, CircuitNode, Family, FamilyMember, Label
+from ..store.tables.records import FeatureVis, Layer, Model, Unit
 from .users import AnnotateError
 
 

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from ..annotate.users import AnnotateError, iso
 from ..settings import Settings
 from ..store import Database
-from ..store.annotation_schema import Circuit
-from ..store.circuit_test_schema import CircuitTest
+from ..store.tables.annotation import Circuit
+from ..store.tables.circuit_tests import CircuitTest
 from .plan import TestParams, TestPlan, build_plan
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from circuitscope.concepts.suggest import SUGGEST_AUC, suggestion
 from circuitscope.concepts.tally import ConceptTallies, ranked_from_scores
 from circuitscope.concepts.vocabulary import NO_CONCEPTS_REASON, display_name
-from circuitscope.store.concept_schema import LayerConcepts, UnitConcept
+from circuitscope.store.tables.concepts import LayerConcepts, UnitConcept
 
 __all__ = ["TOP_PER_UNIT", "layer_concepts_payload", "unit_concepts_payload", "write_layer_concepts",
            "write_no_concepts"]
@@ -110,7 +110,7 @@ def layer_concepts_payload(session: Session, layer_id: int, threshold: float = S
     if row is None or row.status != "scored":
         return {"concept_status": status, "threshold": threshold, "units": [], "by_concept": [], "by_kind": [],
                 "selective_units": 0, "scored_units": 0}
-    from circuitscope.store.schema import Unit
+    from circuitscope.store.tables.records import Unit
 
     best = session.execute(
         select(Unit.index, UnitConcept.concept, UnitConcept.auc, UnitConcept.diff)
@@ -138,7 +138,7 @@ def units_with_concept(session: Session, concept: str, min_auc: float, model_id:
                        layer_id: int | None = None) -> dict[int, dict[str, Any]]:
     """{unit_id: {"concept", "auc", "diff"}} of units whose stored AUC for `concept` is >= min_auc.
     A concept ending in "=" or without "=" matches a whole kind ("orientation" / "orientation=")."""
-    from circuitscope.store.schema import Layer, Unit
+    from circuitscope.store.tables.records import Layer, Unit
 
     q = select(UnitConcept.unit_id, UnitConcept.concept, UnitConcept.auc, UnitConcept.diff).where(
         UnitConcept.auc >= min_auc)
@@ -159,7 +159,7 @@ def units_with_concept(session: Session, concept: str, min_auc: float, model_id:
 
 def known_concepts(session: Session, model_id: int | None = None) -> list[str]:
     """Every concept some layer was scored against (for search suggestions)."""
-    from circuitscope.store.schema import Layer
+    from circuitscope.store.tables.records import Layer
 
     q = select(LayerConcepts.concepts).where(LayerConcepts.status == "scored")
     if model_id is not None:

@@ -17,8 +17,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..annotate.users import Identity
-from ..store.annotation_schema import Label
-from ..store.evidence_schema import LabelClaim
+from ..store.tables.annotation import Label
+from ..store.tables.evidence import LabelClaim
 from .unit_tuning import EvidenceError
 
 WEAK_AUC, STRONG_AUC = 0.75, 0.9
@@ -32,7 +32,7 @@ CSV_COLUMNS = ["claimed_concepts", "concept_auc", "human_share", "human_answers"
 
 def _concept_tables():
     try:
-        from ..store.concept_schema import LayerConcepts, UnitConcept
+        from ..store.tables.concepts import LayerConcepts, UnitConcept
     except ImportError:  # concept scores not installed
         return None, None
     return LayerConcepts, UnitConcept
@@ -83,7 +83,7 @@ def scored_concepts(session: Session, label: Label) -> list[str] | None:
     LayerConcepts, _ = _concept_tables()
     if LayerConcepts is None or label.unit_id is None:
         return None
-    from ..store.schema import Unit
+    from ..store.tables.records import Unit
 
     layer_id = session.scalar(select(Unit.layer_id).where(Unit.id == label.unit_id))
     row = session.get(LayerConcepts, layer_id) if layer_id else None

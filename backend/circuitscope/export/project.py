@@ -29,7 +29,7 @@ from ..annotate.common import LIMITS
 from ..annotate.units import resolve_many
 from ..annotate.users import NAME_RE, AnnotateError, get_user, iso, parse_iso, utcnow_iso
 from ..circuit_tests import exchange as circuit_tests_exchange
-from ..store.annotation_schema import (
+from ..store.tables.annotation import (
     Circuit,
     CircuitEdge,
     CircuitNode,
@@ -41,8 +41,8 @@ from ..store.annotation_schema import (
     LabelRevision,
     User,
 )
-from ..store.evidence_schema import LabelClaim
-from ..store.schema import Model
+from ..store.tables.evidence import LabelClaim
+from ..store.tables.records import Model
 
 FORMAT = "circuitscope-project"
 FORMAT_VERSION = 1

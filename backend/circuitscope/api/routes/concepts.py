@@ -14,7 +14,7 @@ from ...annotate.units import UnitRef
 from ...annotate.users import Identity
 from ...concepts.store import layer_concepts_payload, unit_concepts_payload
 from ...concepts.suggest import SUGGEST_AUC
-from ...store.annotation_schema import LabelRevision
+from ...store.tables.annotation import LabelRevision
 from .. import queries
 from ..auth import require_reader, require_role
 from ..deps import get_session
@@ -47,7 +47,7 @@ def adopt_suggestion(model: str, layer: str, index: int, body: AdoptIn,
     row = queries._layer_row(session, model, layer)
     if not 0 <= index < row.channels:
         raise ApiError(404, f"Layer '{row.name}' has {row.channels} units: the index must be 0-{row.channels - 1}.")
-    from ...store.schema import Unit
+    from ...store.tables.records import Unit
 
     unit_id = session.scalar(select(Unit.id).where(Unit.layer_id == row.id, Unit.index == index))
     payload = unit_concepts_payload(session, row.id, unit_id)

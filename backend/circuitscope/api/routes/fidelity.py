@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from ...records.featurevis.fidelity import WEAK, best_per_unit, summarize
-from ...store.schema import FeatureVis, FeatureVisFailure, Layer, Model, Unit
+from ...store.tables.records import FeatureVis, FeatureVisFailure, Layer, Model, Unit
 from ..auth import require_reader_inline
 from ..errors import not_found
 

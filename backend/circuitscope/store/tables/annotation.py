@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, utcnow
+from ..base import Base, utcnow
 
 ROLES = ("viewer", "annotator", "admin")
 LABEL_STATUSES = ("draft", "confident", "disputed")
