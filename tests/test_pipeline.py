@@ -203,7 +203,7 @@ def test_run_file_with_an_unknown_key_is_refused(tmp_path):
 
 def test_a_layer_reads_partial_while_its_run_has_stages_left(settings):
     """Issue 14: a layer whose examples are done but whose renders are not yet must not read "done"."""
-    from circuitscope.api.queries import list_models
+    from circuitscope.store.queries import list_models
 
     db = Database(settings.sqlalchemy_url)
     seen: list[tuple[str, float, dict]] = []

@@ -87,18 +87,19 @@ def unit_concepts_payload(session: Session, layer_id: int, unit_id: int | None) 
     return {"concepts": ranked, "concept_status": status, "suggested_label": suggestion(ranked)}
 
 
-def unit_concepts_from_rows(rows: list[tuple]) -> dict[str, Any]:
-    """Like unit_concepts_payload, from rows (status, reason, source, images, bins, concepts, concept,
-    auc, auc_err, diff, n_with) of a LEFT JOIN of layer_concepts and unit_concepts (api/queries.py)."""
-    if not rows or rows[0][0] is None:
+def unit_concepts_from_rows(rows: list[Any]) -> dict[str, Any]:
+    """Like unit_concepts_payload, from rows of a LEFT JOIN of layer_concepts and unit_concepts with fields
+    status, reason, source, images, bins, concepts (decoded) and concept, auc, auc_err, diff, n_with
+    (store/queries/units.py)."""
+    if not rows or rows[0].status is None:
         return {"concepts": None, "concept_status": _status(None), "suggested_label": None}
-    st, reason, source, images, bins, concepts = rows[0][:6]
-    status = {"status": st, "reason": reason or None, "source": source or None, "images": images, "bins": bins,
-              "concepts": len(concepts or [])}
-    if st != "scored":
+    first = rows[0]
+    status = {"status": first.status, "reason": first.reason or None, "source": first.source or None,
+              "images": first.images, "bins": first.bins, "concepts": len(first.concepts or [])}
+    if first.status != "scored":
         return {"concepts": None, "concept_status": status, "suggested_label": None}
-    ranked = [{"concept": c, "display": display_name(c), "auc": a, "auc_err": e, "diff": d, "n_with": n}
-              for *_, c, a, e, d, n in rows if c is not None]
+    ranked = [{"concept": r.concept, "display": display_name(r.concept), "auc": r.auc, "auc_err": r.auc_err,
+               "diff": r.diff, "n_with": r.n_with} for r in rows if r.concept is not None]
     return {"concepts": ranked, "concept_status": status, "suggested_label": suggestion(ranked)}
 
 
