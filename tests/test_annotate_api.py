@@ -18,8 +18,8 @@ from circuitscope.annotate.sample import build_sample
 from circuitscope.api.app import create_app
 from circuitscope.settings import Settings
 from circuitscope.store import BlobStore, Database
-from circuitscope.store.annotation_schema import LabelRevision
-from circuitscope.store.schema import Layer, Unit
+from circuitscope.store.tables.annotation import LabelRevision
+from circuitscope.store.tables.records import Layer, Unit
 
 
 def make_env(tmp_path: Path, url: str | None = None, **settings_kw):
@@ -136,7 +136,7 @@ def test_login_cookie_logout_and_tokens(multi):
     client.post("/api/auth/logout")
     assert client.get("/api/auth/me").json()["user"] is None
     # stored hashed: the secret is nowhere in the database
-    from circuitscope.store.annotation_schema import ApiToken
+    from circuitscope.store.tables.annotation import ApiToken
 
     with db.session() as s:
         assert all(made["token"] not in (row.token_hash, row.prefix) for row in s.scalars(select(ApiToken)))

@@ -147,7 +147,7 @@ def test_timestamps_are_zoned_utc_even_when_sqlite_returns_them_naive(api):
     keys = {k for k, _ in seen}
     assert {"created_at", "updated_at", "expires_at"} <= keys, keys
     with db.session() as s:  # what the job row gives back on SQLite: a naive datetime
-        from circuitscope.store.job_schema import Job
+        from circuitscope.store.tables.jobs import Job
 
         assert s.get(Job, 1).created_at.tzinfo is None
     now = datetime.now(timezone.utc)

@@ -19,8 +19,8 @@ from circuitscope.annotate.sample import build_sample
 from circuitscope.api.app import create_app
 from circuitscope.settings import Settings
 from circuitscope.store import BlobStore, Database
-from circuitscope.store.annotation_schema import ApiToken, Circuit, Family, Label, User
-from circuitscope.store.job_schema import Job
+from circuitscope.store.tables.annotation import ApiToken, Circuit, Family, Label, User
+from circuitscope.store.tables.jobs import Job
 
 UNIT = "/api/labels/toy/conv1/0"
 

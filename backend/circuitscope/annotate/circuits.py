@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import Forbidden, Invalid, NotFound
-from ..store.annotation_schema import CIRCUIT_STATUSES, Circuit, CircuitEdge, CircuitNode, CircuitRevision, Label, User
 from ..store.base import utcnow
-from ..store.schema import Connection
+from ..store.tables.annotation import CIRCUIT_STATUSES, Circuit, CircuitEdge, CircuitNode, CircuitRevision, Label, User
+from ..store.tables.records import Connection
 from .common import LIMITS, bump_version, check_len
 from .labels import consensus
 from .units import UnitRef, get_model, layer_positions, refs_for_ids, resolve_many, thumbnails

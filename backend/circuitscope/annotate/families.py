@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import Conflict, Forbidden, Invalid, NotFound
-from ..store.annotation_schema import Family, FamilyMember, FamilyRevision, User
 from ..store.base import utcnow
+from ..store.tables.annotation import Family, FamilyMember, FamilyRevision, User
 from .common import bump_version, check_len
 from .units import UnitRef, get_model, resolve_many
 from .users import Identity, iso

@@ -16,9 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
-from ..store.annotation_schema import LABEL_STATUSES, Label, LabelRevision, User
 from ..store.base import utcnow
-from ..store.schema import Layer, Model, Unit
+from ..store.tables.annotation import LABEL_STATUSES, Label, LabelRevision, User
+from ..store.tables.records import Layer, Model, Unit
 from .common import bump_version, check_len, clean_tags, conflict
 from .units import UnitRef, resolve
 from .users import Identity, iso

@@ -10,8 +10,8 @@ from sqlalchemy import String, and_, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..errors import Invalid
-from ..store.annotation_schema import Family, FamilyMember, Label, User
-from ..store.schema import Layer, Model, Unit
+from ..store.tables.annotation import Family, FamilyMember, Label, User
+from ..store.tables.records import Layer, Model, Unit
 from .common import check_len
 from .labels import consensus, label_dict
 from .units import thumbnails

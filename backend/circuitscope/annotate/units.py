@@ -8,8 +8,8 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from ..errors import NotFound
-from ..store.annotation_schema import Circuit, CircuitNode, Family, FamilyMember, Label
-from ..store.schema import FeatureVis, Layer, Model, Unit
+from ..store.tables.annotation import Circuit, CircuitNode, Family, FamilyMember, Label
+from ..store.tables.records import FeatureVis, Layer, Model, Unit
 
 
 @dataclass(frozen=True)

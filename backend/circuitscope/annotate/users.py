@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import Conflict, Forbidden, Invalid, NotFound
-from ..store.annotation_schema import ROLES, ApiToken, User
 from ..store.base import utcnow
+from ..store.tables.annotation import ROLES, ApiToken, User
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 TOKEN_PREFIX = "cs_"

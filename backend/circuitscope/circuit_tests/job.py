@@ -18,7 +18,7 @@ from ..errors import DomainError
 from ..jobs import queue
 from ..settings import Settings
 from ..store import Database
-from ..store.job_schema import Job
+from ..store.tables.jobs import Job
 from .ablation import Cancelled
 from .plan import TestParams, build_plan
 from .runner import TestFailed, run_circuit_test

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ..annotate.circuits import get_circuit, node_key, parse_key
 from ..errors import Invalid
-from ..store.schema import Dataset, Layer, LayerStage, Model, Run
+from ..store.tables.records import Dataset, Layer, LayerStage, Model, Run
 from .ablation import KINDS
 from .statistics import max_random_sets
 

@@ -18,8 +18,8 @@ from ..annotate.users import iso
 from ..errors import NotFound
 from ..settings import Settings
 from ..store import Database
-from ..store.annotation_schema import Circuit
-from ..store.circuit_test_schema import CircuitTest
+from ..store.tables.annotation import Circuit
+from ..store.tables.circuit_tests import CircuitTest
 from .plan import TestParams, TestPlan, build_plan
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)

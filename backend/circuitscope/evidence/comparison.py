@@ -24,10 +24,10 @@ from ..annotate.users import Identity
 from ..datasets.loader import iterate_batches, model_transform
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..records import overlays
-from ..store.annotation_schema import Label, User
 from ..store.blobs import BlobStore
-from ..store.evidence_schema import ANSWERS, ComparisonAnswer, ComparisonItem, ComparisonSample
-from ..store.schema import Blob, Dataset, Run, Unit
+from ..store.tables.annotation import Label, User
+from ..store.tables.evidence import ANSWERS, ComparisonAnswer, ComparisonItem, ComparisonSample
+from ..store.tables.records import Blob, Dataset, Run, Unit
 from . import comparison_math as cm
 from .unit_tuning import find_layer, load_stored_model
 
@@ -172,7 +172,7 @@ def task(session: Session, slug: str, layer: str, index: int, label_id: int, who
         return {**base, "sample": None, "items": [], "answers": {}}
     items = list(sample.items)
     random.Random(f"{sample.id}:{who.name if who else ''}").shuffle(items)
-    from ..store.schema import Model
+    from ..store.tables.records import Model
 
     size = session.scalar(select(Model.input_size).where(Model.slug == slug))
     mine: dict[int, str] = {}

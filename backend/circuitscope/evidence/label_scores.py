@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 
 from ..annotate.users import Identity
 from ..errors import Forbidden, Invalid, NotFound
-from ..store.annotation_schema import Label
-from ..store.evidence_schema import LabelClaim
+from ..store.tables.annotation import Label
+from ..store.tables.concepts import LayerConcepts, UnitConcept
+from ..store.tables.evidence import LabelClaim
+from ..store.tables.records import Unit
 
 WEAK_AUC, STRONG_AUC = 0.75, 0.9
 WEAK_SHARE, STRONG_SHARE = 0.5, 0.7
@@ -28,14 +30,6 @@ RULES = (f"weak: a claimed concept with AUC < {WEAK_AUC} (or not among the unit'
          f"blind human share < {WEAK_SHARE:.0%}; supported: claims at AUC >= {STRONG_AUC} and/or a human share >= "
          f"{STRONG_SHARE:.0%}; unchecked: no claims and no human answers for the current label version")
 CSV_COLUMNS = ["claimed_concepts", "concept_auc", "human_share", "human_answers", "evidence", "evidence_weak"]
-
-
-def _concept_tables():
-    try:
-        from ..store.concept_schema import LayerConcepts, UnitConcept
-    except ImportError:  # concept scores not installed
-        return None, None
-    return LayerConcepts, UnitConcept
 
 
 def claims_by_label(session: Session, label_ids: Iterable[int]) -> dict[int, list[str]]:
@@ -80,11 +74,8 @@ def set_claims(session: Session, label_id: int, concepts: list[str], who: Identi
 
 
 def scored_concepts(session: Session, label: Label) -> list[str] | None:
-    LayerConcepts, _ = _concept_tables()
-    if LayerConcepts is None or label.unit_id is None:
+    if label.unit_id is None:
         return None
-    from ..store.schema import Unit
-
     layer_id = session.scalar(select(Unit.layer_id).where(Unit.id == label.unit_id))
     row = session.get(LayerConcepts, layer_id) if layer_id else None
     if row is None or row.status != "scored":
@@ -93,9 +84,8 @@ def scored_concepts(session: Session, label: Label) -> list[str] | None:
 
 
 def _aucs(session: Session, unit_ids: list[int]) -> dict[int, dict[str, float]]:
-    _, UnitConcept = _concept_tables()
     out: dict[int, dict[str, float]] = {}
-    if UnitConcept is None or not unit_ids:
+    if not unit_ids:
         return out
     for start in range(0, len(unit_ids), 500):
         for uid, concept, auc in session.execute(select(UnitConcept.unit_id, UnitConcept.concept, UnitConcept.auc)

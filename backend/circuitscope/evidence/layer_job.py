@@ -25,8 +25,8 @@ from ..errors import DomainError, Invalid
 from ..jobs import queue
 from ..settings import Settings
 from ..store import BlobStore, Database
-from ..store.job_schema import Job
-from ..store.schema import Unit
+from ..store.tables.jobs import Job
+from ..store.tables.records import Unit
 from .stimuli import PARAMS
 from .unit_tuning import LayerRef, find_layer, prober_for, top_example
 

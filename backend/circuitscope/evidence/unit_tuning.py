@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ..errors import Invalid, NotFound
 from ..models.base import LoadedModel, ModelLoadError
 from ..store.blobs import BlobStore
-from ..store.schema import DatasetExample, DatasetImage, Layer, LayerStage, Model, Unit
+from ..store.tables.records import DatasetExample, DatasetImage, Layer, LayerStage, Model, Unit
 from .stimuli import StimulusError
 from .tuning import LayerProber, TuningError, tuning_curve
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from ..annotate.circuits import check_supernodes, circuit_dict, create_circuit, get_circuit, node_key, snapshot
 from ..annotate.users import Identity
 from ..errors import Invalid
-from ..store.annotation_schema import Circuit, CircuitEdge, CircuitRevision, Label
+from ..store.tables.annotation import Circuit, CircuitEdge, CircuitRevision, Label
 
 SCHEMA_PATH = Path(__file__).with_name("graph_schema.json")
 FEATURE_TYPE = "vision unit"

@@ -131,7 +131,7 @@ def list_users(_: Identity = Depends(admin), session: Session = Tx):
 def annotators(session: Session = Tx):
     from sqlalchemy import select
 
-    from ...store.annotation_schema import Label, User
+    from ...store.tables.annotation import Label, User
 
     return sorted(session.scalars(select(User.name).where(User.id.in_(select(Label.user_id)))))
 

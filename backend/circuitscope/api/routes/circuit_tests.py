@@ -16,8 +16,8 @@ from ...circuit_tests.job import JOB_KIND, submit_test
 from ...circuit_tests.plan import TestParams
 from ...circuit_tests.runner import test_view, tests_for
 from ...enums import CircuitStatus
-from ...store.circuit_test_schema import CircuitTest
-from ...store.job_schema import Job
+from ...store.tables.circuit_tests import CircuitTest
+from ...store.tables.jobs import Job
 from ..auth import can_compute, require_compute, require_reader
 from ..deps import Tx
 from ..errors import not_found

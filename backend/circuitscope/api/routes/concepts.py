@@ -12,8 +12,8 @@ from ...annotate.units import UnitRef
 from ...annotate.users import Identity
 from ...concepts.store import layer_concepts_payload, unit_concepts_payload
 from ...concepts.suggest import SUGGEST_AUC
-from ...store.annotation_schema import LabelRevision
-from .. import queries
+from ...store import queries
+from ...store.tables.annotation import LabelRevision
 from ..auth import require_reader, require_role
 from ..deps import Tx
 from ..errors import ApiError
@@ -33,7 +33,7 @@ class AdoptIn(BaseModel):
 def layer_concepts(model: str, layer: str, request: Request,
                    threshold: float = Query(SUGGEST_AUC, ge=0.5, le=1.0, description="AUC that counts as selective"),
                    session: Session = Tx):
-    row = queries._layer_row(session, model, layer)  # 404 naming the valid models / layers
+    row = queries.layer_row(session, model, layer)  # 404 naming the valid models / layers
     return {"model": row.slug, "layer": row.name, "channels": row.channels,
             **layer_concepts_payload(session, row.id, threshold)}
 
@@ -43,10 +43,10 @@ def layer_concepts(model: str, layer: str, request: Request,
                      "records it as an accepted suggestion with the concepts and AUC")
 def adopt_suggestion(model: str, layer: str, index: int, body: AdoptIn,
                      who: Identity = Depends(require_role("annotator")), session: Session = Tx):
-    row = queries._layer_row(session, model, layer)
+    row = queries.layer_row(session, model, layer)
     if not 0 <= index < row.channels:
         raise ApiError(404, f"Layer '{row.name}' has {row.channels} units: the index must be 0-{row.channels - 1}.")
-    from ...store.schema import Unit
+    from ...store.tables.records import Unit
 
     unit_id = session.scalar(select(Unit.id).where(Unit.layer_id == row.id, Unit.index == index))
     payload = unit_concepts_payload(session, row.id, unit_id)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ...records.featurevis.fidelity import WEAK, best_per_unit, summarize
-from ...store.schema import FeatureVis, FeatureVisFailure, Layer, Model, Unit
+from ...store.tables.records import FeatureVis, FeatureVisFailure, Layer, Model, Unit
 from ..auth import require_reader_inline
 from ..deps import Tx
 from ..errors import not_found

@@ -17,7 +17,7 @@ from ...annotate.users import Identity
 from ...compute.config import RunConfig
 from ...jobs import queue
 from ...settings import Settings
-from ...store.job_schema import Job
+from ...store.tables.jobs import Job
 from ..auth import can_compute, require_compute, require_compute_reader, require_reader
 from ..bounds import MAX_ID
 from ..deps import Tx, get_settings_dep

@@ -44,7 +44,7 @@ def list_sessions(request: Request, user: str | None = None, who: Identity = Dep
                summary="Sign out one browser session (yours, or anyone's as admin)")
 def revoke_session(session_id: RowId, request: Request, who: Identity = Depends(require_user),
                    session: Session = Tx):
-    from ...store.annotation_schema import ApiToken
+    from ...store.tables.annotation import ApiToken
 
     row = session.get(ApiToken, session_id)
     if row is None or row.kind != "session":

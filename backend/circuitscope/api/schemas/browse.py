@@ -9,7 +9,6 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ...enums import ConnectionKind, ExampleKind, LayerStatus, Objective, StageStatus
-from .common import image_url  # noqa: F401 - the queries build URLs with the one helper (schemas/common.py)
 
 
 class StageProgress(BaseModel):

@@ -14,11 +14,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-IMAGE_PREFIX = "/api/images/"
-
-
-def image_url(digest: str | None) -> str | None:
-    return f"{IMAGE_PREFIX}{digest}" if digest else None
+from ...store.blobs import image_url
 
 
 def as_utc(value: datetime) -> datetime:

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..enums import JobStatus, values
-from .base import Base, utcnow
+from ...enums import JobStatus, values
+from ..base import Base, utcnow
 
 JOB_STATUSES = values(JobStatus)
 

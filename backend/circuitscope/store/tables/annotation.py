@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..enums import CircuitStatus, LabelStatus, Role, values
-from .base import Base, utcnow
+from ...enums import CircuitStatus, LabelStatus, Role, values
+from ..base import Base, utcnow
 
 ROLES = values(Role)
 LABEL_STATUSES = values(LabelStatus)
