@@ -173,3 +173,30 @@ def test_images_are_urls_in_annotate_responses_and_they_resolve(api):
         assert client.get(url).status_code == 200
     text = client.get(f"/api/circuits/{circuit['id']}").text + client.get("/api/search?q=curve").text
     assert "image_hash" not in text
+
+
+def test_job_body_is_a_run_config_checked_after_the_permission(tmp_path: Path):
+    """POST /api/jobs takes compute.config.RunConfig: a malformed body is a 422 naming the field, but only for
+    someone allowed to compute (a viewer is refused first, whatever the body); nothing is queued either way."""
+    from circuitscope.annotate import users as users_svc
+
+    settings = Settings(data_dir=tmp_path / "data", allowed_roots=[tmp_path], local_user=None)
+    db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+    with db.session() as s:
+        viewer = users_svc.create_user(s, "vic", "viewer")
+        admin = users_svc.create_user(s, "ada", "admin")
+        tokens = {"vic": users_svc.create_token(s, viewer)[1], "ada": users_svc.create_token(s, admin)[1]}
+    bad = {"model": {"kind": "demo"}, "dataset": {"kind": "concepts", "size": 8}, "layers": ["conv1"],
+           "featurevis": {"objectives": ["channel", "sideways"]}}
+    with TestClient(create_app(settings, db)) as client:
+        as_viewer = {"Authorization": f"Bearer {tokens['vic']}"}
+        as_admin = {"Authorization": f"Bearer {tokens['ada']}"}
+        assert client.post("/api/jobs", json=bad, headers=as_viewer).status_code == 403
+        r = client.post("/api/jobs", json=bad, headers=as_admin)
+        assert r.status_code == 422 and "featurevis.objectives.1" in r.json()["detail"], r.text
+        r = client.post("/api/jobs", json={**bad, "featurevis": {}, "examples": {"k": "ten"}}, headers=as_admin)
+        assert r.status_code == 422 and "examples.k" in r.json()["detail"], r.text
+        assert client.get("/api/jobs", headers=as_admin).json() == []
+        ok = client.post("/api/jobs", json={**bad, "featurevis": {"objectives": ["neuron"]}}, headers=as_admin)
+        assert ok.status_code == 201 and ok.json()["config"]["featurevis"]["objectives"] == ["neuron"], ok.text
+    db.dispose()
