@@ -325,7 +325,7 @@ def test_search_with_filters(multi):
     unl = client.get("/api/search?labeled=false&layer=conv2").json()
     assert unl["total"] == 4 and [r["index"] for r in unl["results"]] == [0, 2, 4, 5]
     res = client.get("/api/search?q=curve detector").json()["results"][0]
-    assert res["families"][0]["name"] == "curves" and res["image_hash"]
+    assert res["families"][0]["name"] == "curves" and res["image"].startswith("/api/images/")
 
 
 # --- families --------------------------------------------------------------------------------------
@@ -365,7 +365,7 @@ def test_circuit_build_edges_suggestions_supernodes_history(multi):
                                            "units": [{"layer": "block3.conv", "index": 1}]}, headers=auth(t["alice"]))
     assert r.status_code == 201
     c = r.json()
-    assert c["version"] == 1 and c["edges"] == [] and c["nodes"][0]["image_hash"]
+    assert c["version"] == 1 and c["edges"] == [] and c["nodes"][0]["image"].startswith("/api/images/")
     sug = client.get(f"/api/circuits/{c['id']}/suggestions?limit=3").json()
     assert len(sug["upstream"]) == 3 and sug["downstream"] == []
     assert sug["upstream"][0]["l2"] >= sug["upstream"][1]["l2"]

@@ -21,13 +21,13 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def run_in_session(fn: Callable[[Any], T]) -> T:
     """Run fn(session) in one transaction on the configured database (CIRCUITSCOPE_DATA_DIR /
     CIRCUITSCOPE_DATABASE_URL); a domain error becomes its message and exit code 2."""
-    from .annotate.users import AnnotateError
+    from .errors import DomainError
     from .store.db import get_database
 
     try:
         with get_database().session() as session:
             return fn(session)
-    except AnnotateError as e:
+    except DomainError as e:
         fail(e.detail)
 
 

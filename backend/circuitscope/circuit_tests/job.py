@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..annotate.users import AnnotateError
+from ..errors import DomainError
 from ..jobs.running import running_job
 from ..settings import Settings
 from ..store import Database
@@ -42,7 +42,7 @@ def submit_test(session: Session, circuit_id: int, params: TestParams, created_b
 def run_test_job(db: Database, settings: Settings, job_id: int, config: dict[str, Any],
                  created_by: str | None = None) -> None:
     with running_job(db, job_id, cancelled=(Cancelled,), cancelled_message="cancelled by request; nothing was stored",
-                     expected=(TestFailed, AnnotateError)) as job:
+                     expected=(TestFailed, DomainError)) as job:
         params = TestParams.from_dict(config.get("params") or {})
         test_id, doc = run_circuit_test(db, settings, int(config["circuit_id"]), params, user=created_by, job_id=job_id,
                                         progress=lambda stage, n, total: job.report(stage, None, n, total),

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..annotate.users import AnnotateError, iso
+from ..annotate.users import iso
+from ..errors import NotFound
 from ..settings import Settings
 from ..store import Database
 from ..store.tables.annotation import Circuit
@@ -130,7 +131,7 @@ def run_circuit_test(db: Database, settings: Settings, circuit_id: int, params: 
     doc = run_plan(plan, settings, progress, should_cancel, device)
     with db.session() as s:
         if s.get(Circuit, circuit_id) is None:
-            raise AnnotateError(404, f"circuit {circuit_id} was deleted while it was being tested")
+            raise NotFound(f"circuit {circuit_id} was deleted while it was being tested")
         row = store_result(s, doc, params, job_id, user, time.perf_counter() - t0)
         return row.id, doc
 

@@ -17,11 +17,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..annotate.users import Identity
+from ..errors import Forbidden, Invalid, NotFound
 from ..store.tables.annotation import Label
 from ..store.tables.concepts import LayerConcepts, UnitConcept
 from ..store.tables.evidence import LabelClaim
 from ..store.tables.records import Unit
-from .unit_tuning import EvidenceError
 
 WEAK_AUC, STRONG_AUC = 0.75, 0.9
 WEAK_SHARE, STRONG_SHARE = 0.5, 0.7
@@ -48,23 +48,23 @@ def set_claims(session: Session, label_id: int, concepts: list[str], who: Identi
     scored against, else 422 listing them."""
     label = session.get(Label, label_id)
     if label is None:
-        raise EvidenceError(404, f"No label {label_id}.")
+        raise NotFound(f"No label {label_id}.")
     if not who.has_role("annotator") or (label.user_id != who.id and not who.has_role("admin")):
-        raise EvidenceError(403, f"Only the label's annotator ({label.user.name}) or an admin may change what it "
+        raise Forbidden(f"Only the label's annotator ({label.user.name}) or an admin may change what it "
                                  "claims.")
     clean = list(dict.fromkeys(c.strip() for c in concepts if isinstance(c, str) and c.strip()))
     if len(clean) > MAX_CLAIMS:
-        raise EvidenceError(422, f"A label may claim at most {MAX_CLAIMS} concepts (got {len(clean)}).")
+        raise Invalid(f"A label may claim at most {MAX_CLAIMS} concepts (got {len(clean)}).")
     if clean:
         valid = scored_concepts(session, label)
         if valid is None:
-            raise EvidenceError(422, f"Layer '{label.layer_name}' has no concept scores (its dataset provides no "
+            raise Invalid(f"Layer '{label.layer_name}' has no concept scores (its dataset provides no "
                                      "attributes, classes or tags, or the layer was computed before concept "
                                      "scores existed), so a label there cannot claim concepts.")
         unknown = [c for c in clean if c not in valid]
         if unknown:
             shown = ", ".join(valid[:60]) + (f" ... ({len(valid)} in all)" if len(valid) > 60 else "")
-            raise EvidenceError(422, f"Unknown concept '{unknown[0]}'. The layer was scored against: {shown}",
+            raise Invalid(f"Unknown concept '{unknown[0]}'. The layer was scored against: {shown}",
                                 valid=valid)
     session.execute(delete(LabelClaim).where(LabelClaim.label_id == label.id))
     for c in clean:

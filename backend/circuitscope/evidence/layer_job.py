@@ -18,13 +18,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..errors import DomainError, Invalid
 from ..jobs.running import running_job
 from ..settings import Settings
 from ..store import BlobStore, Database
 from ..store.tables.jobs import Job
 from ..store.tables.records import Unit
 from .stimuli import PARAMS
-from .unit_tuning import EvidenceError, LayerRef, find_layer, prober_for, top_example
+from .unit_tuning import LayerRef, find_layer, prober_for, top_example
 
 JOB_KIND = "tuning-layer"
 
@@ -62,7 +63,7 @@ def submit_layer_tuning(session: Session, slug: str, layer: str, params: list[st
     """Check now (404/422 naming the choices), then queue."""
     bad = [p for p in params if p not in PARAMS]
     if bad or not params:
-        raise EvidenceError(422, f"Unknown tuning parameter '{bad[0] if bad else ''}'. Valid parameters: "
+        raise Invalid(f"Unknown tuning parameter '{bad[0] if bad else ''}'. Valid parameters: "
                                  f"{', '.join(PARAMS)}.")
     find_layer(session, slug, layer)
     # Shaped like a run description where the jobs pages read one (model, layers, dataset).
@@ -117,7 +118,7 @@ def compute_layer(db: Database, settings: Settings, slug: str, layer: str, param
 def run_layer_job(db: Database, settings: Settings, job_id: int, config: dict[str, Any]) -> None:
     layer = config["layers"][0]
     with running_job(db, job_id, cancelled=(Cancelled,), cancelled_message="cancelled by request; nothing was stored",
-                     expected=(EvidenceError,)) as job:
+                     expected=(DomainError,)) as job:
         params = list(config.get("params") or PARAMS)
         path = compute_layer(db, settings, config["model_slug"], layer, params,
                              lambda n, total: job.report("tuning", layer, n, total), job.cancelled)

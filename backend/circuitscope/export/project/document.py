@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ...annotate.common import LIMITS
-from ...annotate.users import NAME_RE, AnnotateError, parse_iso
+from ...annotate.users import NAME_RE, parse_iso
 from ...circuit_tests import exchange as circuit_tests_exchange
+from ...errors import Invalid
 
 FORMAT = "circuitscope-project"
 FORMAT_VERSION = 1
@@ -197,9 +198,9 @@ def _loc(loc: tuple) -> str:
     return out.lstrip(".") or "(document)"
 
 
-class ImportError_(AnnotateError):
+class ImportError_(Invalid):
     def __init__(self, where: str, message: str):
-        super().__init__(422, f"Import refused, nothing was written. First problem: {where}: {message}", where=where)
+        super().__init__(f"Import refused, nothing was written. First problem: {where}: {message}", where=where)
 
 
 def parse_document(raw: Any) -> ProjectDoc:

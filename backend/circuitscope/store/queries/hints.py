@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ...api.errors import ApiError, not_found
+from ...errors import NotFound
 from ..tables.records import Layer, Model
 from . import compute_hint
 from .sql import rows
@@ -28,35 +28,35 @@ def listing(options: list[str]) -> str:
     return shown + (f" ... ({len(options)} in all)" if len(options) > MAX_LIST_IN_ERROR else "")
 
 
-def unknown_model(session: Session, slug: str) -> ApiError:
+def unknown_model(session: Session, slug: str) -> NotFound:
     slugs = [r.slug for r in rows(session, SQL_MODEL_SLUGS)]
     if not slugs:
-        return not_found(
+        return NotFound(
             f"No model '{slug}': no models have been computed yet. "
             "Run: circuitscope compute --model <model> --layers <layers> (or circuitscope demo)",
             models=[],
         )
-    return not_found(f"No model '{slug}'.{suggest(slug, slugs)} Models: {listing(slugs)}", models=slugs)
+    return NotFound(f"No model '{slug}'.{suggest(slug, slugs)} Models: {listing(slugs)}", models=slugs)
 
 
-def unknown_layer(session: Session, model_id: int, slug: str, name: str) -> ApiError:
+def unknown_layer(session: Session, model_id: int, slug: str, name: str) -> NotFound:
     names = [r.name for r in rows(session, SQL_LAYER_NAMES, mid=model_id)]
-    return not_found(
+    return NotFound(
         f"Model '{slug}' has no layer '{name}'.{suggest(name, names)} Layers: {listing(names) or '(none)'}",
         layers=names,
     )
 
 
-def unit_index_out_of_range(slug: str, layer: str, channels: int, index: int) -> ApiError:
-    return not_found(
+def unit_index_out_of_range(slug: str, layer: str, channels: int, index: int) -> NotFound:
+    return NotFound(
         f"Layer '{layer}' of model '{slug}' has {channels} units: "
         f"the index must be between 0 and {channels - 1}, not {index}.",
         channels=channels,
     )
 
 
-def unknown_unit_id(unit_id: int) -> ApiError:
-    return not_found(f"No unit with id {unit_id}.")
+def unknown_unit_id(unit_id: int) -> NotFound:
+    return NotFound(f"No unit with id {unit_id}.")
 
 
 def placeholder_command(slug: str, layer: str) -> str:

@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ...api.schemas.browse import image_url
+from ..blobs import image_url
 from ..tables.records import FeatureVis, Layer, LayerStage, Model, Unit
 from .hints import unknown_layer, with_commands
 from .labels import consensus_labels

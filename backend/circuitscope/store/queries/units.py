@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ...api.schemas.browse import image_url
+from ..blobs import image_url
 from ..tables.concepts import LayerConcepts, UnitConcept
 from ..tables.records import Connection, Dataset, DatasetExample, DatasetImage, FeatureVis, Layer, Model, Unit
 from .hints import unit_index_out_of_range, unknown_unit_id, with_commands
