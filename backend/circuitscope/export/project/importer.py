@@ -56,13 +56,17 @@ def check_project(session: Session, doc: ProjectDoc, allow_missing_units: bool =
         _history(w, l.history, l.version, user)
         wanted[l.model].add((l.layer, l.index))
     uids: set[str] = set()
+
+    def unique_uid(where: str, uid: str) -> None:  # families and circuits share one uid space
+        if uid in uids:
+            refuse(f"{where}.uid", f"{uid!r} appears twice")
+        uids.add(uid)
+
     fam_names: set[tuple[str, str]] = set()
     for i, f in enumerate(doc.families):
         w = f"families[{i}]"
         user(f"{w}.created_by", f.created_by)
-        if f.uid in uids:
-            refuse(f"{w}.uid", f"{f.uid!r} appears twice")
-        uids.add(f.uid)
+        unique_uid(w, f.uid)
         if (f.model, f.name) in fam_names:
             refuse(f"{w}.name", f"model {f.model!r} has two families named {f.name!r}")
         fam_names.add((f.model, f.name))
@@ -79,9 +83,7 @@ def check_project(session: Session, doc: ProjectDoc, allow_missing_units: bool =
     for i, c in enumerate(doc.circuits):
         w = f"circuits[{i}]"
         user(f"{w}.author", c.author)
-        if c.uid in uids:
-            refuse(f"{w}.uid", f"{c.uid!r} appears twice")
-        uids.add(c.uid)
+        unique_uid(w, c.uid)
         keys = set()
         for j, n in enumerate(c.nodes):
             k = circuits_svc.node_key(n.layer, n.index)
