@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from ..annotate.common import LIMITS
+from ...annotate.common import LIMITS
 
 Tag = Annotated[str, StringConstraints(max_length=LIMITS["tag"])]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64)]
