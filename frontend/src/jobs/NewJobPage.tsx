@@ -3,7 +3,7 @@ import { StartGuard } from "../features/jobs/StartGuard";
 import { Link, useLocation, useNavigate } from "react-router-dom";
 import { ApiError } from "../shared/api/client";
 import { ErrorBox } from "../shared/ErrorBox";
-import { useTitle } from "../shared/useApi";
+import { useTitle } from "../shared/useResource";
 import { PathField, SUFFIXES } from "../features/jobs/FileBrowser";
 import {
   isPattern,
