@@ -9,8 +9,7 @@ from .labels import consensus_labels
 from .layers import LayerRow, get_layer, layer_row, unit_page
 from .models import get_model, list_layers, list_models
 from .sql import to_json
-from .status import layer_status
 from .units import unit_detail, unit_ref
 
-__all__ = ["LayerRow", "consensus_labels", "get_layer", "get_model", "layer_row", "layer_status", "list_layers",
-           "list_models", "to_json", "unit_detail", "unit_page", "unit_ref"]
+__all__ = ["LayerRow", "consensus_labels", "get_layer", "get_model", "layer_row", "list_layers", "list_models",
+           "to_json", "unit_detail", "unit_page", "unit_ref"]
