@@ -54,10 +54,12 @@ def test_pages_by_feature(browser, e2e, width):
         page.get_by_test_id("suggestion").first.wait_for()
         page.get_by_test_id("suggestion").first.get_by_role("button").click()
         page.locator("[data-testid=circuit-nodes] tr").nth(1).wait_for()
-        page.locator(".badge.circuit-proposed").first.wait_for()
+        page.locator("[data-testid=circuit-nodes] img").first.wait_for()  # node renders: image URLs from the API
         shot("circuit")
+        page.locator("header nav").get_by_role("link", name="Circuits", exact=True).click()
+        page.locator(".badge.circuit-proposed").first.wait_for()
 
-        page.get_by_role("link", name="Compute", exact=True).click()
+        page.locator("header nav").get_by_role("link", name="Compute", exact=True).click()
         page.wait_for_url(re.compile(r"/jobs$"))
         page.locator("h1", has_text="Computations").wait_for()
         shot("jobs")
