@@ -8,5 +8,10 @@ PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 mkdir -p build
 PYTHONPATH="$PWD/backend${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m circuitscope.api.openapi_dump build/openapi.json
-frontend/node_modules/.bin/openapi-typescript build/openapi.json -o frontend/src/shared/api/schema.d.ts \
+GEN=frontend/node_modules/.bin/openapi-typescript
+if [ ! -x "$GEN" ]; then
+  echo "gen_api: $GEN is missing: run \`npm --prefix frontend install\` (scripts/setup.sh does)" >&2
+  exit 1
+fi
+"$GEN" build/openapi.json -o frontend/src/shared/api/schema.d.ts \
   --root-types --root-types-no-schema-prefix --alphabetize --default-non-nullable false --silent
