@@ -1,10 +1,10 @@
 import { useId, useMemo, useRef, useState, type ReactNode } from "react";
-import { StartGuard } from "./StartGuard";
+import { StartGuard } from "../features/jobs/StartGuard";
 import { Link, useLocation, useNavigate } from "react-router-dom";
-import { ApiError } from "../api";
-import { ErrorBox } from "../components/ErrorBox";
-import { useTitle } from "../components/useApi";
-import { PathField, SUFFIXES } from "./FileBrowser";
+import { ApiError } from "../shared/api/client";
+import { ErrorBox } from "../shared/ErrorBox";
+import { useTitle } from "../shared/useResource";
+import { PathField, SUFFIXES } from "../features/jobs/FileBrowser";
 import {
   isPattern,
   jobPaths,
@@ -15,7 +15,7 @@ import {
   type DiscoverOut,
   type Job,
   type RunDescription,
-} from "./jobsApi";
+} from "../features/jobs/jobsApi";
 import {
   OBJECTIVES,
   buildRunDescription,

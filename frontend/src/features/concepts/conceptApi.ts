@@ -1,0 +1,54 @@
+// Concept selectivity: generated types and the layer query.
+import { $api, type Schemas } from "../../shared/api/client";
+
+/** One concept score of a unit. Narrower than the schema: UnitDetail.concepts is a list of dicts in
+ * api/schemas/browse.py (concepts/store.py builds them); drop this once that field is typed. */
+export interface ConceptScore {
+  concept: string;
+  display: string;
+  /** AUC of the unit's per-image spatial max, images with the concept vs without. */
+  auc: number;
+  /** The most that ties inside histogram bins can move `auc`. */
+  auc_err: number;
+  /** Mean spatial max with minus without the concept. */
+  diff: number;
+  n_with: number;
+}
+export type ConceptStatus = Schemas["ConceptStatus"];
+export type SuggestedLabel = Schemas["SuggestionOut"];
+
+/** The concept fields of the unit JSON. */
+export interface UnitConcepts {
+  concepts: ConceptScore[] | null;
+  concept_status: ConceptStatus | null;
+  suggested_label: SuggestedLabel | null;
+}
+
+export type LayerConcepts = Schemas["LayerConceptsOut"];
+
+export const conceptQueries = {
+  layer: (model: string, layer: string, threshold: number) =>
+    $api.queryOptions("get", "/api/models/{model}/layers/{layer}/concepts", { params: { path: { model, layer }, query: { threshold } } }),
+};
+
+const NAMED: Record<string, string> = {
+  red: "#d72323", orange: "#f08719", yellow: "#d9c21f", green: "#28a53c", cyan: "#28c3d7", blue: "#234bd7",
+  purple: "#7837be", magenta: "#d72dc3", pink: "#f5a0be", brown: "#7d4b23", white: "#d8d8d8", gray: "#808080",
+  black: "#121212",
+};
+const CATEGORICAL = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+
+function hash(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) | 0;
+  return Math.abs(h);
+}
+
+/** A colour that says what the concept is: the named colour itself, orientation as hue around the circle. */
+export function conceptColour(concept: string): string {
+  const [kind, value = ""] = concept.split("=", 2);
+  if (kind === "colour" && NAMED[value]) return NAMED[value];
+  if (kind === "orientation") return `hsl(${(2 * Number(value)) % 360}, 70%, 45%)`;
+  if (kind === "curve_direction") return `hsl(${Number(value) % 360}, 55%, 35%)`;
+  return CATEGORICAL[hash(concept) % CATEGORICAL.length];
+}
