@@ -3,7 +3,7 @@ import { Link } from "react-router-dom";
 import { ApiError, apiPaths, invalidate, pagePaths, type ModelSummary } from "../api";
 import { ProgressBar, StageList, StatusBadge } from "../components/StatusBadge";
 import { fmtDuration, getFresh, isActive, matchLayers, type Job, type JobStatus } from "./jobsApi";
-import { toToml } from "./runDescription";
+import { toToml } from "../features/jobs/newJob/runDescription";
 
 const STATUS_TEXT: Record<JobStatus, string> = {
   queued: "queued",

@@ -3,7 +3,7 @@ import type { RouteObject } from "react-router-dom";
 import { NavLink, useLocation } from "react-router-dom";
 import { JobPage } from "./JobPage";
 import { JobsPage, usePolled } from "./JobsPage";
-import { NewJobPage } from "./NewJobPage";
+import { NewJobPage } from "../features/jobs/NewJobPage";
 import { isActive, jobPaths, jobsApi, type Job } from "./jobsApi";
 import "./jobs.css";
 

@@ -1,10 +1,10 @@
 import { useId, useMemo, useRef, useState, type ReactNode } from "react";
-import { StartGuard } from "./StartGuard";
+import { StartGuard } from "../../jobs/StartGuard";
 import { Link, useLocation, useNavigate } from "react-router-dom";
-import { ApiError } from "../api";
-import { ErrorBox } from "../components/ErrorBox";
-import { useTitle } from "../components/useApi";
-import { PathField, SUFFIXES } from "./FileBrowser";
+import { ApiError } from "../../api";
+import { ErrorBox } from "../../components/ErrorBox";
+import { useTitle } from "../../components/useApi";
+import { PathField, SUFFIXES } from "../../jobs/FileBrowser";
 import {
   isPattern,
   jobPaths,
@@ -15,7 +15,7 @@ import {
   type DiscoverOut,
   type Job,
   type RunDescription,
-} from "./jobsApi";
+} from "../../jobs/jobsApi";
 import {
   OBJECTIVES,
   buildRunDescription,
@@ -32,7 +32,7 @@ import {
   type ModelKind,
   type Problems,
   type SettingsForm,
-} from "./runDescription";
+} from "./newJob/runDescription";
 
 const MODEL_KINDS: { kind: ModelKind; title: string; hint: string }[] = [
   { kind: "demo", title: "Demo", hint: "the small ConceptNet, trained in about a minute on generated images" },
