@@ -6,7 +6,7 @@ import { jobsApi, postJson, type DatasetCheckOut } from "../../../jobs/jobsApi";
 import { FieldSet, NumberField, RadioCards, type RadioCard } from "../../../shared/form";
 import { useAsyncAction } from "../../../shared/useAsyncAction";
 import { datasetSpec, type DatasetForm, type DatasetKind, type Problems } from "./runDescription";
-import type { ProblemOf } from "./sectionProps";
+import type { ProblemOf } from "./formState";
 
 const DATASET_KINDS: RadioCard<DatasetKind>[] = [
   { value: "concepts", title: "Generated concepts", hint: "shapes, textures, colours with known attributes (no files needed)" },

@@ -6,7 +6,7 @@ import type { DiscoverOut } from "../../../jobs/jobsApi";
 import { FieldSet, NumberField, RadioCards, TextField, type RadioCard } from "../../../shared/form";
 import { ModelSourceFields } from "./ModelSourceFields";
 import type { ModelForm, ModelKind } from "./runDescription";
-import type { ProblemOf } from "./sectionProps";
+import type { ProblemOf } from "./formState";
 
 const MODEL_KINDS: RadioCard<ModelKind>[] = [
   { value: "demo", title: "Demo", hint: "the small ConceptNet, trained in about a minute on generated images" },

@@ -2,7 +2,7 @@
 import { PathField, SUFFIXES } from "../../../jobs/FileBrowser";
 import { Checkbox, Select, TextField } from "../../../shared/form";
 import type { ModelForm } from "./runDescription";
-import type { ProblemOf } from "./sectionProps";
+import type { ProblemOf } from "./formState";
 
 const TV_NAMES = [
   "alexnet", "vgg11", "vgg16", "vgg19", "resnet18", "resnet34", "resnet50", "resnet101", "wide_resnet50_2",

@@ -1,7 +1,7 @@
 // Where the run happens (device, engine) and the name its model gets.
 import { Select, TextField } from "../../../shared/form";
 import type { SettingsForm } from "./runDescription";
-import type { ProblemOf } from "./sectionProps";
+import type { ProblemOf } from "./formState";
 
 const ENGINES = [
   { value: "local", label: "local (the worker)" },

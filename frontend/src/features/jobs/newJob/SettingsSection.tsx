@@ -2,7 +2,7 @@
 import { Checkbox, FieldSet, NumberField } from "../../../shared/form";
 import { RunTargetFields } from "./RunTargetFields";
 import { OBJECTIVES, type SettingsForm } from "./runDescription";
-import type { ProblemOf } from "./sectionProps";
+import type { ProblemOf } from "./formState";
 
 interface SettingsProps {
   settings: SettingsForm;

@@ -89,3 +89,6 @@ export function selectedLayers(discovered: DiscoverOut | null, layers: string[])
   const units = discovered.layers.filter((l) => names.has(l.name)).reduce((a, l) => a + (l.channels ?? 0), 0);
   return { names, units };
 }
+
+/** The problem with the value named `key`, if it is to be shown now (what a section gets to label its fields). */
+export type ProblemOf = (key: string) => string | undefined;
