@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import event
 
-from circuitscope.api.schemas_browse import LayerDetail, LayerSummary, ModelSummary, UnitDetail, UnitPage, UnitRef
+from circuitscope.api.schemas.browse import LayerDetail, LayerSummary, ModelSummary, UnitDetail, UnitPage, UnitRef
 from circuitscope.settings import Settings
 from circuitscope.store import BlobStore, Database
 from circuitscope.store.schema import (

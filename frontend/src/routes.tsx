@@ -1,13 +1,13 @@
 import type { RouteObject } from "react-router-dom";
-import { annotateRoutes } from "./annotate";
-import { evidenceRoutes } from "./evidence";
-import { jobsRoutes } from "./jobs";
-import { Layout, RouteError } from "./components/Layout";
-import { LayerPage } from "./pages/LayerPage";
-import { ModelPage } from "./pages/ModelPage";
-import { ModelsPage } from "./pages/ModelsPage";
-import { NotFoundPage } from "./pages/NotFoundPage";
-import { UnitPage } from "./pages/UnitPage";
+import { annotateRoutes } from "./features/annotate";
+import { evidenceRoutes } from "./features/evidence";
+import { jobsRoutes } from "./features/jobs";
+import { Layout, RouteError } from "./shared/Layout";
+import { LayerPage } from "./features/browse/LayerPage";
+import { ModelPage } from "./features/browse/ModelPage";
+import { ModelsPage } from "./features/browse/ModelsPage";
+import { NotFoundPage } from "./features/browse/NotFoundPage";
+import { UnitPage } from "./features/browse/UnitPage";
 
 /**
  * Every page has a stable, shareable link:

@@ -26,7 +26,7 @@ from ..auth import SESSION_COOKIE, auth_via, current_user, require_reader, requi
 from ..bounds import MAX_ID, RowId, UnitIndex
 from ..deps import get_blobs, get_session
 from ..errors import ApiError
-from ..schemas_annotate import (
+from ..schemas.annotate import (
     CircuitIn,
     CircuitNodesIn,
     CircuitPatchIn,

@@ -19,7 +19,7 @@ from ..auth import require_reader_inline
 from ..bounds import MAX_ID, RowId
 from ..deps import get_blobs
 from ..errors import ApiError, not_found
-from ..schemas_browse import LayerDetail, LayerSummary, ModelSummary, UnitDetail, UnitPage, UnitRef
+from ..schemas.browse import LayerDetail, LayerSummary, ModelSummary, UnitDetail, UnitPage, UnitRef
 
 router = APIRouter(prefix="/api", tags=["browse"], dependencies=[Depends(require_reader_inline)])
 

@@ -20,7 +20,7 @@ from ...store.job_schema import Job
 from ..auth import can_compute, require_compute, require_reader
 from ..deps import get_session
 from ..errors import not_found
-from ..schemas_jobs import JobOut
+from ..schemas.jobs import JobOut
 from .jobs import job_out
 
 router = APIRouter(prefix="/api", tags=["circuit tests"])

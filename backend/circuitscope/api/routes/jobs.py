@@ -22,7 +22,7 @@ from ..auth import can_compute, require_compute, require_compute_reader, require
 from ..bounds import MAX_ID
 from ..deps import get_session, get_settings_dep
 from ..errors import ApiError, not_found
-from ..schemas_jobs import (
+from ..schemas.jobs import (
     BrowseEntry,
     BrowseOut,
     DatasetCheckIn,

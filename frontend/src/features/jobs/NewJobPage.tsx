@@ -1,7 +1,7 @@
 import { useMemo, useReducer, useRef } from "react";
 import { Link, useLocation, useNavigate } from "react-router-dom";
-import { useTitle } from "../../components/useApi";
-import { jobPaths, jobsApi, postJson, type DiscoverOut, type Job, type RunDescription } from "../../jobs/jobsApi";
+import { useTitle } from "../../shared/useApi";
+import { jobPaths, jobsApi, postJson, type DiscoverOut, type Job, type RunDescription } from "./jobsApi";
 import { useAsyncAction } from "../../shared/useAsyncAction";
 import { DatasetSection } from "./newJob/DatasetSection";
 import { describeForm, formReducer, initialForm, selectedLayers } from "./newJob/formState";

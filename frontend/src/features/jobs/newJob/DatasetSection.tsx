@@ -1,8 +1,8 @@
 // 3. Images: generated concepts or an image folder, and "Check" (how many images, classes, unreadable files).
-import { ApiError } from "../../../api";
-import { ErrorBox } from "../../../components/ErrorBox";
-import { PathField } from "../../../jobs/FileBrowser";
-import { jobsApi, postJson, type DatasetCheckOut } from "../../../jobs/jobsApi";
+import { ApiError } from "../../../shared/api/client";
+import { ErrorBox } from "../../../shared/ErrorBox";
+import { PathField } from "../FileBrowser";
+import { jobsApi, postJson, type DatasetCheckOut } from "../jobsApi";
 import { FieldSet, NumberField, RadioCards, type RadioCard } from "../../../shared/form";
 import { useAsyncAction } from "../../../shared/useAsyncAction";
 import { datasetSpec, type DatasetForm, type DatasetKind, type Problems } from "./runDescription";

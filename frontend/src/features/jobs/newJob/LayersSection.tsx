@@ -1,7 +1,7 @@
 // 2. Layers: pick from the discovered list (filter, select shown), or type names and glob patterns.
 import { useMemo, useState } from "react";
-import { ErrorBox } from "../../../components/ErrorBox";
-import { isPattern, matchLayers, type DiscoverOut } from "../../../jobs/jobsApi";
+import { ErrorBox } from "../../../shared/ErrorBox";
+import { isPattern, matchLayers, type DiscoverOut } from "../jobsApi";
 import { FieldSet } from "../../../shared/form";
 import { selectedLayers } from "./formState";
 

@@ -1,8 +1,8 @@
 // 1. Model: where the model comes from, its input size and normalization, and "Discover layers".
 import { useState } from "react";
-import { ApiError } from "../../../api";
-import { ErrorBox } from "../../../components/ErrorBox";
-import type { DiscoverOut } from "../../../jobs/jobsApi";
+import { ApiError } from "../../../shared/api/client";
+import { ErrorBox } from "../../../shared/ErrorBox";
+import type { DiscoverOut } from "../jobsApi";
 import { FieldSet, NumberField, RadioCards, TextField, type RadioCard } from "../../../shared/form";
 import { ModelSourceFields } from "./ModelSourceFields";
 import type { ModelForm, ModelKind } from "./runDescription";

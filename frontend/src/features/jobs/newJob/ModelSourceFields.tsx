@@ -1,5 +1,5 @@
 // The fields of each model source (torchvision name and weights, a checkpoint file, a factory...).
-import { PathField, SUFFIXES } from "../../../jobs/FileBrowser";
+import { PathField, SUFFIXES } from "../FileBrowser";
 import { Checkbox, Select, TextField } from "../../../shared/form";
 import type { ModelForm } from "./runDescription";
 import type { ProblemOf } from "./formState";

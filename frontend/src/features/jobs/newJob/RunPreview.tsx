@@ -1,6 +1,6 @@
 // The run description the form stands for, as TOML or JSON (the same as a run file for the CLI).
 import { useState } from "react";
-import type { RunDescription } from "../../../jobs/jobsApi";
+import type { RunDescription } from "../jobsApi";
 import { toToml } from "./runDescription";
 
 export function RunPreview({ description }: { description: RunDescription }) {

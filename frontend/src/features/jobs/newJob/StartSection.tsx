@@ -1,8 +1,8 @@
 // Review and start: the cost estimate and Start (StartGuard), what to fix first, and the server's refusal.
 import { forwardRef } from "react";
-import { ErrorBox } from "../../../components/ErrorBox";
-import type { RunDescription } from "../../../jobs/jobsApi";
-import { StartGuard } from "../../../jobs/StartGuard";
+import { ErrorBox } from "../../../shared/ErrorBox";
+import type { RunDescription } from "../jobsApi";
+import { StartGuard } from "../StartGuard";
 import type { Problems } from "./runDescription";
 import { refusalTitle } from "./serverRefusal";
 

@@ -1,6 +1,6 @@
 // The "New computation" form's state as one reducer: the model, images, settings and layers, and whether the
 // problems are shown yet. Section-local UI state (filters, toggles) stays in the sections.
-import { isPattern, matchLayers, type DiscoverOut, type RunDescription } from "../../../jobs/jobsApi";
+import { isPattern, matchLayers, type DiscoverOut, type RunDescription } from "../jobsApi";
 import {
   buildRunDescription,
   formsFromDescription,

@@ -1,5 +1,5 @@
 // Where a refusal of Start (403/422) is shown: next to the part of the form it is about, and under Start.
-import { ApiError } from "../../../api";
+import { ApiError } from "../../../shared/api/client";
 
 export type FormPlace = "model" | "dataset" | "layers" | "settings" | "form";
 

@@ -1,0 +1,154 @@
+import { useEffect, useRef, useState } from "react";
+import { Link, useNavigate } from "react-router-dom";
+import { ApiError } from "../../shared/api/client";
+import { EmptyState, ErrorBox } from "../../shared/ErrorBox";
+import { Loading } from "../../shared/Loading";
+import { useTitle } from "../../shared/useApi";
+import { JobProgress, JobStatusBadge } from "./JobParts";
+import { JOBS_CHANGED, elapsed, fmtDuration, fmtTime, getFresh, isActive, jobPaths, jobsApi, type Job } from "./jobsApi";
+
+/** GET `url` now and then every `ms(data)` milliseconds; stops on 401/403/404 (asking again will not help). */
+export function usePolled<T>(url: string, ms: (data: T | undefined) => number) {
+  const [data, setData] = useState<T | undefined>(undefined);
+  const [error, setError] = useState<ApiError | undefined>(undefined);
+  const interval = useRef(ms);
+  interval.current = ms;
+  useEffect(() => {
+    let live = true;
+    let timer: number | undefined;
+    let inflight = false;
+    let again = false; // a refresh was asked for while a request was on its way
+    const ctrl = new AbortController();
+    const load = async () => {
+      timer = undefined;
+      inflight = true;
+      let next: T | undefined;
+      let stop = false;
+      try {
+        next = await getFresh<T>(url, ctrl.signal);
+        if (!live) return;
+        setData(next);
+        setError(undefined);
+      } catch (err) {
+        if (!live || (err as Error).name === "AbortError") return;
+        const e = err instanceof ApiError ? err : new ApiError(0, String(err));
+        setError(e);
+        stop = [401, 403, 404].includes(e.status);
+      } finally {
+        inflight = false;
+      }
+      if (again) {
+        again = false;
+        load();
+        return;
+      }
+      if (stop) return;
+      const wait = interval.current(next);
+      // a hidden tab polls rarely
+      timer = window.setTimeout(load, document.hidden ? Math.max(wait, 30_000) : wait);
+    };
+    const now = () => {
+      if (inflight) {
+        again = true;
+        return;
+      }
+      if (timer !== undefined) window.clearTimeout(timer);
+      load();
+    };
+    load();
+    window.addEventListener(JOBS_CHANGED, now);
+    return () => {
+      live = false;
+      ctrl.abort();
+      window.removeEventListener(JOBS_CHANGED, now);
+      if (timer !== undefined) window.clearTimeout(timer);
+    };
+  }, [url]);
+  return { data, error };
+}
+
+function modelOf(job: Job): string {
+  const m = job.config.model ?? {};
+  const what = m.name ?? m.path ?? m.target;
+  return `${String(m.kind ?? "?")}${what ? ` · ${String(what).split("/").pop()}` : ""}`;
+}
+
+/** Every computation, newest first, updating while any runs. */
+export function JobsPage() {
+  useTitle("Computations");
+  const navigate = useNavigate();
+  const { data, error } = usePolled<Job[]>(jobsApi.jobs(100), (jobs) => (jobs?.some(isActive) ? 2000 : 10_000));
+
+  return (
+    <div className="jobs-page">
+      <div className="page-head">
+        <h1>Computations</h1>
+        <Link to={jobPaths.create()} className="button primary">
+          New computation
+        </Link>
+      </div>
+      {error && !data && <ErrorBox error={error} />}
+      {!data && !error && <Loading what="Loading computations" />}
+      {data && data.length === 0 && (
+        <EmptyState title="No computations yet">
+          <p>
+            <Link to={jobPaths.create()}>Start one</Link> from a model file, a torchvision model or the demo model. A worker
+            (<code>circuitscope worker</code>, started by <code>circuitscope serve</code>) runs them one at a time.
+          </p>
+        </EmptyState>
+      )}
+      {data && data.length > 0 && (
+        <table className="layers jobs-table">
+          <thead>
+            <tr>
+              <th className="num">Job</th>
+              <th>Status</th>
+              <th>Model</th>
+              <th>Layers</th>
+              <th>Progress</th>
+              <th>Created</th>
+              <th className="num">Time</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.map((j) => {
+              const t = elapsed(j.started_at, j.finished_at);
+              return (
+                <tr key={j.id} className={`job-row job-${j.status}`} data-job={j.id} onClick={(e) => {
+                  if (!(e.target as HTMLElement).closest("a")) navigate(jobPaths.job(j.id));
+                }}>
+                  <td className="num">
+                    <Link to={jobPaths.job(j.id)}>#{j.id}</Link>
+                  </td>
+                  <td>
+                    <JobStatusBadge job={j} />
+                  </td>
+                  <td>
+                    {modelOf(j)}
+                    {j.model_slug && <span className="slug mono">{j.model_slug}</span>}
+                  </td>
+                  <td className="mono small">
+                    {j.config.layers.slice(0, 4).join(", ")}
+                    {j.config.layers.length > 4 ? ` +${j.config.layers.length - 4}` : ""}
+                  </td>
+                  <td>
+                    {j.status === "failed" ? (
+                      <span className="job-error-short" title={j.error ?? ""}>
+                        {(j.error ?? "").slice(0, 90)}
+                        {(j.error ?? "").length > 90 ? "…" : ""}
+                      </span>
+                    ) : (
+                      <JobProgress job={j} compact />
+                    )}
+                  </td>
+                  <td className="muted">{fmtTime(j.created_at)}</td>
+                  <td className="num muted">{t === null ? "–" : fmtDuration(t)}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}
