@@ -1,9 +1,8 @@
-import { Link, NavLink, Outlet, useRouteError, isRouteErrorResponse } from "react-router-dom";
-import { NavExtras } from "../features/annotate";
-import { JobsNavItem } from "../features/jobs";
+import type { ComponentType } from "react";
+import { Link, Outlet, useRouteError, isRouteErrorResponse } from "react-router-dom";
 
-/** Page frame: the top bar (brand, models, items from other features) and the page below. */
-export function Layout() {
+/** Page frame: the top bar (brand, the features' nav items) and the page below. */
+export function Layout({ nav }: { nav: ComponentType[] }) {
   return (
     <div className="app">
       <header className="topbar">
@@ -11,11 +10,9 @@ export function Layout() {
           circuitscope
         </Link>
         <nav className="nav">
-          <NavLink to="/" end>
-            Models
-          </NavLink>
-          <JobsNavItem />
-          <NavExtras />
+          {nav.map((Item, i) => (
+            <Item key={i} />
+          ))}
         </nav>
         <a className="api-link" href="/docs" title="REST API (OpenAPI)">
           API

@@ -1,12 +1,12 @@
 import type { ReactNode } from "react";
 import { Link } from "react-router-dom";
-import { pagePaths } from "./api/client";
+import { pagePaths } from "./paths";
 
 export interface UnitThumbProps {
   model: string;
   layer: string;
   index: number;
-  image: string | null;
+  image: string | null | undefined;
   label?: string | null;
   size?: number;
   /** Show "layer:index" instead of just the index (units from other layers). */
@@ -38,7 +38,7 @@ export function UnitThumb({ model, layer, index, image, label, size = 96, showLa
 }
 
 /** Fixed-size image cell: lazy-loaded render, or a placeholder box when there is none. */
-export function UnitImage({ image, size, lazy = true, alt }: { image: string | null; size: number; lazy?: boolean; alt: string }) {
+export function UnitImage({ image, size, lazy = true, alt }: { image: string | null | undefined; size: number; lazy?: boolean; alt: string }) {
   if (!image)
     return (
       <span className="placeholder" style={{ width: size, height: size }} title="no feature visualization yet">

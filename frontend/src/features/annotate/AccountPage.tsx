@@ -1,18 +1,10 @@
 import { useState } from "react";
 import { Link } from "react-router-dom";
 import { EmptyState } from "../../shared/ErrorBox";
-import { useTitle } from "../../shared/useApi";
-import { A, errorText, send, useFresh, useMe, when, type Role, type SessionRow, type Token } from "./annotateApi";
-
-interface UserRow {
-  id: number;
-  name: string;
-  display_name: string;
-  role: Role;
-  disabled: boolean;
-  has_password: boolean;
-  created_at: string;
-}
+import { errorText } from "../../shared/api/client";
+import { formatTime } from "../../shared/format";
+import { useResource, useTitle } from "../../shared/useResource";
+import { annotateCalls, annotateQueries, useMe, type Role, type UserRow } from "./annotateApi";
 
 export function AccountPage() {
   useTitle("Account");
@@ -44,14 +36,14 @@ export function AccountPage() {
 
 /** Where you are signed in; sign out one browser or all others (a password or role change signs out all). */
 function Sessions() {
-  const { data, reload } = useFresh<SessionRow[]>(A.sessions());
+  const { data, reload } = useResource(annotateQueries.sessions(), { fresh: true });
   const [err, setErr] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const act = async (method: "DELETE" | "POST", url: string) => {
+  const act = async (call: () => Promise<unknown>) => {
     setBusy(true);
     setErr(null);
     try {
-      await send(method, url);
+      await call();
       reload();
     } catch (e) {
       setErr(errorText(e));
@@ -84,12 +76,12 @@ function Sessions() {
                   <td className="mono">
                     {s.prefix}… {s.current && <span className="badge">this browser</span>}
                   </td>
-                  <td>{when(s.created_at)}</td>
-                  <td>{when(s.last_used_at)}</td>
-                  <td>{when(s.expires_at)}</td>
+                  <td>{formatTime(s.created_at)}</td>
+                  <td>{formatTime(s.last_used_at)}</td>
+                  <td>{formatTime(s.expires_at)}</td>
                   <td>
                     {!s.current && (
-                      <button type="button" className="small" disabled={busy} onClick={() => act("DELETE", `${A.sessions()}/${s.id}`)}>
+                      <button type="button" className="small" disabled={busy} onClick={() => act(() => annotateCalls.revokeSession(s.id))}>
                         Sign out
                       </button>
                     )}
@@ -101,7 +93,7 @@ function Sessions() {
         </div>
       )}
       {live.filter((s) => !s.current).length > 0 && (
-        <button type="button" disabled={busy} onClick={() => act("POST", `${A.sessions()}/revoke-others`)}>
+        <button type="button" disabled={busy} onClick={() => act(annotateCalls.revokeOtherSessions)}>
           Sign out all other sessions
         </button>
       )}
@@ -110,13 +102,13 @@ function Sessions() {
 }
 
 function Tokens() {
-  const { data, reload } = useFresh<Token[]>(A.tokens());
+  const { data, reload } = useResource(annotateQueries.tokens(), { fresh: true });
   const [name, setName] = useState("");
   const [fresh, setFresh] = useState<string | null>(null);
   const [err, setErr] = useState<string | null>(null);
   const create = async () => {
     try {
-      const t = await send<Token>("POST", A.tokens(), { name });
+      const t = await annotateCalls.createToken({ name });
       setFresh(t.token ?? null);
       setName("");
       reload();
@@ -157,13 +149,13 @@ function Tokens() {
             <tr key={t.id}>
               <td>{t.name || <span className="muted">(unnamed)</span>}</td>
               <td className="mono">{t.prefix}…</td>
-              <td>{when(t.created_at)}</td>
-              <td>{when(t.last_used_at)}</td>
+              <td>{formatTime(t.created_at)}</td>
+              <td>{formatTime(t.last_used_at)}</td>
               <td>
                 {t.revoked ? (
                   <span className="muted">revoked</span>
                 ) : (
-                  <button type="button" className="small" onClick={() => send("DELETE", `${A.tokens()}/${t.id}`).then(reload)}>
+                  <button type="button" className="small" onClick={() => annotateCalls.revokeToken(t.id).then(reload)}>
                     Revoke
                   </button>
                 )}
@@ -177,13 +169,13 @@ function Tokens() {
 }
 
 function Users() {
-  const { data, reload } = useFresh<UserRow[]>(A.users());
+  const { data, reload } = useResource(annotateQueries.users(), { fresh: true });
   const [form, setForm] = useState({ name: "", role: "annotator" as Role, password: "" });
   const [err, setErr] = useState<string | null>(null);
   const create = async () => {
     setErr(null);
     try {
-      await send("POST", A.users(), { ...form, password: form.password || null });
+      await annotateCalls.createUser({ ...form, display_name: "", password: form.password || null });
       setForm({ name: "", role: "annotator", password: "" });
       reload();
     } catch (e) {
@@ -192,7 +184,7 @@ function Users() {
   };
   const setRole = async (u: UserRow, role: Role) => {
     try {
-      await send("PATCH", `${A.users()}/${encodeURIComponent(u.name)}`, { role });
+      await annotateCalls.patchUser(u.name, { role });
       reload();
     } catch (e) {
       setErr(errorText(e));
@@ -222,7 +214,7 @@ function Users() {
                 </select>
               </td>
               <td>{u.has_password ? "set" : <span className="muted">none (token only)</span>}</td>
-              <td>{when(u.created_at)}</td>
+              <td>{formatTime(u.created_at)}</td>
             </tr>
           ))}
         </tbody>

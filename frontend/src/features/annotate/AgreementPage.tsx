@@ -1,14 +1,14 @@
 import { Link, useParams } from "react-router-dom";
 import { ErrorBox } from "../../shared/ErrorBox";
 import { Loading } from "../../shared/Loading";
-import { useTitle } from "../../shared/useApi";
-import { A, useFresh, type LayerAgreement } from "./annotateApi";
+import { useResource, useTitle } from "../../shared/useResource";
+import { annotateQueries, exportPaths } from "./annotateApi";
 
 /** Per layer: how much is labelled, how many units have several annotators, and how often they agree. */
 export function AgreementPage() {
   const { model = "" } = useParams();
   useTitle(`Agreement · ${model}`);
-  const { data, error, loading } = useFresh<LayerAgreement[]>(A.agreement(model));
+  const { data, error, loading } = useResource(annotateQueries.agreement(model), { fresh: true });
   if (loading) return <Loading what="Computing agreement" />;
   if (error) return <ErrorBox error={error} />;
   return (
@@ -51,11 +51,11 @@ export function AgreementPage() {
         </tbody>
       </table>
       <p>
-        <a href={A.exportLabels(model, "csv")} download>
+        <a href={exportPaths.labels(model, "csv")} download>
           Download labels CSV
         </a>{" "}
         ·{" "}
-        <a href={A.exportLabels(model, "json")} download>
+        <a href={exportPaths.labels(model, "json")} download>
           JSON
         </a>
       </p>

@@ -1,28 +1,30 @@
 import { useEffect, useState } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
-import { ApiError, type ModelSummary } from "../../shared/api/client";
+import { ApiError } from "../../shared/api/client";
 import { EmptyState, ErrorBox } from "../../shared/ErrorBox";
 import { Loading } from "../../shared/Loading";
-import { useApi, useTitle } from "../../shared/useApi";
 import {
-  A,
+  annotateCalls,
+  annotateQueries,
   canWrite,
-  errorText,
-  send,
-  unitPath,
-  useFresh,
+  circuitTestQueries,
+  exportPaths,
+  imageUrl,
   useMe,
-  when,
   type Circuit,
   type CircuitStatus,
-  type CircuitSummary,
-  type Revision,
 } from "./annotateApi";
-import { Thumb } from "./bits";
+import { errorText } from "../../shared/api/client";
+import { formatTime } from "../../shared/format";
+import { pagePaths } from "../../shared/paths";
+import { StatusBadge } from "../../shared/StatusBadge";
+import { UnitImage } from "../../shared/UnitThumb";
 import { CircuitGraph, type EdgeStrength, type LayoutKind } from "./CircuitGraph";
 import { CircuitSuggestions } from "./CircuitSuggestions";
 import { CircuitTestPanel, EdgeStrengthSwitch } from "./CircuitTestPanel";
 import { useEditQueue } from "./editQueue";
+import { browseQueries, type ModelSummary } from "../browse/browseApi";
+import { useResource, useTitle } from "../../shared/useResource";
 
 /** All circuit hypotheses, filterable; create a new one. */
 export function CircuitsPage() {
@@ -31,11 +33,9 @@ export function CircuitsPage() {
   const [params, setParams] = useSearchParams();
   const model = params.get("model") ?? "";
   const status = params.get("status") ?? "";
-  const q = new URLSearchParams();
-  if (model) q.set("model", model);
-  if (status) q.set("status", status);
-  const { data, error, loading } = useFresh<CircuitSummary[]>(A.circuits(q.toString() ? `?${q}` : ""));
-  const { data: models } = useApi<ModelSummary[]>("/api/models");
+  const filters = { ...(model ? { model } : {}), ...(status ? { status: status as CircuitStatus } : {}) };
+  const { data, error, loading } = useResource(annotateQueries.circuits(filters), { fresh: true });
+  const { data: models } = useResource(browseQueries.models());
   const set = (k: string, v: string) => {
     const n = new URLSearchParams(params);
     if (v) n.set(k, v);
@@ -92,13 +92,13 @@ export function CircuitsPage() {
                 </td>
                 <td className="mono">{c.model}</td>
                 <td>
-                  <span className={`badge circuit-${c.status}`}>{c.status}</span>
+                  <StatusBadge kind="circuit" status={c.status} />
                 </td>
                 <td className="claim-cell">{c.claim}</td>
                 <td className="num">{c.n_nodes}</td>
                 <td className="num">{c.n_edges}</td>
                 <td>{c.author}</td>
-                <td>{when(c.updated_at)}</td>
+                <td>{formatTime(c.updated_at)}</td>
               </tr>
             ))}
           </tbody>
@@ -116,7 +116,7 @@ function NewCircuit({ models }: { models: ModelSummary[] }) {
   const create = async (e: React.FormEvent) => {
     e.preventDefault();
     try {
-      const c = await send<Circuit>("POST", A.circuits(), form);
+      const c = await annotateCalls.createCircuit(form);
       navigate(`/circuits/${c.id}`);
     } catch (e2) {
       setErr(errorText(e2));
@@ -147,7 +147,7 @@ export function CircuitPage() {
   const cid = Number(id);
   const { me } = useMe();
   const navigate = useNavigate();
-  const { data, error, loading, set, reload } = useFresh<Circuit>(A.circuit(cid));
+  const { data, error, loading, set, reload } = useResource(annotateQueries.circuit(cid), { fresh: true });
   useTitle(data ? data.name : "Circuit");
   const [selected, setSelected] = useState<string[]>([]);
   const [layout, setLayout] = useState<LayoutKind>("layers");
@@ -165,10 +165,10 @@ export function CircuitPage() {
 
   /** Every change states the version it is based on; our own edits queue on the newest version (quick clicks
    * never conflict with each other); a 409 shows who else changed what, nothing is lost. */
-  const mutate = async (method: string, url: string, body: Record<string, unknown>) => {
+  const mutate = async (call: (version: number) => Promise<Circuit>) => {
     setErr(null);
     try {
-      const next = await edits.run((version) => send<Circuit>(method, url, { version, ...body }));
+      const next = await edits.run(call);
       setConflict(null);
       set(next);
       setHistTick((t) => t + 1);
@@ -179,14 +179,14 @@ export function CircuitPage() {
       return false;
     }
   };
-  const addUnits = (units: { layer: string; index: number }[]) => mutate("POST", `${A.circuit(cid)}/nodes`, { units });
+  const addUnits = (units: { layer: string; index: number }[]) => mutate((version) => annotateCalls.addNodes(cid, { version, units }));
 
   return (
     <div className="circuit-page">
       <div className="crumbs">
         <Link to="/circuits">Circuits</Link> / <span className="mono">{c.model}</span>
       </div>
-      <MetaEditor key={c.version} circuit={c} writable={writable} onSave={(f) => mutate("PATCH", A.circuit(cid), f)} />
+      <MetaEditor key={c.version} circuit={c} writable={writable} onSave={(f) => mutate((version) => annotateCalls.patchCircuit(cid, { version, ...f }))} />
       {conflict && (
         <div className="conflict" role="alert">
           <strong>This circuit changed since you loaded it; your change was not applied.</strong>
@@ -219,11 +219,11 @@ export function CircuitPage() {
               <SelectionTools
                 selected={selected}
                 circuit={c}
-                onGroup={(name) => mutate("PATCH", A.circuit(cid), { supernodes: [...c.supernodes, { name, nodes: selected }] })}
+                onGroup={(name) => mutate((version) => annotateCalls.patchCircuit(cid, { version, supernodes: [...c.supernodes, { name, nodes: selected }] }))}
                 onPin={async (pinned) => {
-                  for (const k of selected) if (!(await mutate("PATCH", `${A.circuit(cid)}/nodes/${encodeURIComponent(k)}`, { pinned }))) break;
+                  for (const k of selected) if (!(await mutate((version) => annotateCalls.patchNode(cid, k, { version, pinned })))) break;
                 }}
-                onRemove={() => mutate("POST", `${A.circuit(cid)}/nodes/remove`, { nodes: selected }).then(() => setSelected([]))}
+                onRemove={() => mutate((version) => annotateCalls.removeNodes(cid, { version, nodes: selected })).then(() => setSelected([]))}
               />
             )}
             {selected.length === 0 && <span className="muted small">{c.nodes.length} units · {c.edges.length} edges</span>}
@@ -239,7 +239,7 @@ export function CircuitPage() {
               onSelect={setSelected}
               onOpen={(k) => {
                 const n = c.nodes.find((x) => x.id === k);
-                if (n) navigate(unitPath(c.model, n.layer, n.index));
+                if (n) navigate(pagePaths.unit(c.model, n.layer, n.index));
               }}
             />
           ) : (
@@ -252,9 +252,9 @@ export function CircuitPage() {
               setAttributions(doc && !stale ? Object.fromEntries(doc.edges.map((e) => [`${e.source}->${e.target}`, e.attribution])) : undefined);
               setHistTick((t) => t + 1); // a new stored test shows in the history
             }}
-            onSetStatus={(status) => mutate("PATCH", A.circuit(cid), { status })}
+            onSetStatus={(status) => mutate((version) => annotateCalls.patchCircuit(cid, { version, status: status as CircuitStatus }))}
           />
-          <Supernodes circuit={c} writable={writable} onChange={(sn) => mutate("PATCH", A.circuit(cid), { supernodes: sn })} />
+          <Supernodes circuit={c} writable={writable} onChange={(sn) => mutate((version) => annotateCalls.patchCircuit(cid, { version, supernodes: sn }))} />
           <NodesTable circuit={c} />
         </div>
         <aside>
@@ -263,7 +263,7 @@ export function CircuitPage() {
           <ExportPanel circuit={c} />
           {writable && (
             <div className="panel">
-              <button type="button" className="small" onClick={() => mutate("POST", `${A.circuit(cid)}/refresh-edges`, { kinds: ["direct", "expanded"] })}>
+              <button type="button" className="small" onClick={() => mutate((version) => annotateCalls.refreshEdges(cid, { version, kinds: ["direct", "expanded"] }))}>
                 Refresh edges from weights
               </button>{" "}
               {(me?.user?.name === c.author || me?.user?.role === "admin") && (
@@ -273,7 +273,7 @@ export function CircuitPage() {
                   onClick={async () => {
                     if (!confirm(`Delete circuit “${c.name}”? (It stays in the history.)`)) return;
                     try {
-                      await send("DELETE", `${A.circuit(cid)}?version=${c.version}`);
+                      await annotateCalls.deleteCircuit(cid, c.version);
                       navigate("/circuits");
                     } catch (e) {
                       setErr(errorText(e));
@@ -299,7 +299,7 @@ function MetaEditor({ circuit, writable, onSave }: { circuit: Circuit; writable:
     return (
       <div className="circuit-meta">
         <h1>
-          {circuit.name} <span className={`badge circuit-${circuit.status}`}>{circuit.status}</span>
+          {circuit.name} <StatusBadge kind="circuit" status={circuit.status} />
         </h1>
         <p className="claim">{circuit.claim}</p>
         {circuit.evidence && <p className="evidence">{circuit.evidence}</p>}
@@ -336,7 +336,7 @@ function MetaEditor({ circuit, writable, onSave }: { circuit: Circuit; writable:
 function Byline({ c }: { c: Circuit }) {
   return (
     <div className="muted small">
-      by {c.author} · created {when(c.created_at)} · v{c.version}, updated {when(c.updated_at)}
+      by {c.author} · created {formatTime(c.created_at)} · v{c.version}, updated {formatTime(c.updated_at)}
       {c.updated_by ? ` by ${c.updated_by}` : ""}
     </div>
   );
@@ -395,10 +395,10 @@ function NodesTable({ circuit }: { circuit: Circuit }) {
             .map((n) => (
               <tr key={n.id} data-node={n.id}>
                 <td>
-                  <Thumb hash={n.image_hash} size={40} alt={n.id} />
+                  <UnitImage image={imageUrl(n.image_hash)} size={40} alt={n.id} />
                 </td>
                 <td className="mono">
-                  {n.missing ? <span className="neg">{n.id} (missing)</span> : <Link to={unitPath(circuit.model, n.layer, n.index)}>{n.id}</Link>}
+                  {n.missing ? <span className="neg">{n.id} (missing)</span> : <Link to={pagePaths.unit(circuit.model, n.layer, n.index)}>{n.id}</Link>}
                   {n.pinned && <span className="badge pinned-badge">pinned</span>}
                 </td>
                 <td>{n.label || <span className="muted">unlabelled</span>}</td>
@@ -450,13 +450,13 @@ function ExportPanel({ circuit }: { circuit: Circuit }) {
       <ul className="plain">
         {formats.map(([f, label]) => (
           <li key={f}>
-            <a href={A.exportCircuit(circuit.id, f)} download data-testid={`export-${f}`}>
+            <a href={exportPaths.circuit(circuit.id, f)} download data-testid={`export-${f}`}>
               ⬇ {label}
             </a>
           </li>
         ))}
         <li>
-          <a href={`${A.exportCircuit(circuit.id, "html")}&download=false`} target="_blank" rel="noreferrer">
+          <a href={`${exportPaths.circuit(circuit.id, "html")}&download=false`} target="_blank" rel="noreferrer">
             open the report
           </a>
         </li>
@@ -466,16 +466,16 @@ function ExportPanel({ circuit }: { circuit: Circuit }) {
 }
 
 function HistoryPanel({ cid, tick }: { cid: number; tick: number }) {
-  const { data, reload } = useFresh<Revision[]>(A.circuitHistory(cid));
-  const tests = useFresh<{ id: number; circuit_version: number; created_by: string | null; created_at: string | null; verdict: string }[]>(`/api/circuits/${cid}/tests`);
+  const { data, reload } = useResource(annotateQueries.circuitHistory(cid), { fresh: true });
+  const tests = useResource(circuitTestQueries.tests(cid), { fresh: true });
   useEffect(() => {
     reload();
     tests.reload();
   }, [tick]); // eslint-disable-line react-hooks/exhaustive-deps
   // revisions and stored circuit tests (evidence), newest first
   const rows = [
-    ...(data ?? []).map((r) => ({ key: `v${r.version}`, at: r.created_at ?? "", el: <>v{r.version} <span className="muted">{when(r.created_at)}</span> <b>{r.editor}</b> {r.action} <span className="muted">{r.summary}</span></> })),
-    ...(tests.data ?? []).map((t) => ({ key: `t${t.id}`, at: t.created_at ?? "", el: <>v{t.circuit_version} <span className="muted">{when(t.created_at)}</span> <b>{t.created_by}</b> tested <span className="muted">{t.verdict}</span></> })),
+    ...(data ?? []).map((r) => ({ key: `v${r.version}`, at: r.created_at ?? "", el: <>v{r.version} <span className="muted">{formatTime(r.created_at)}</span> <b>{r.editor}</b> {r.action} <span className="muted">{r.summary}</span></> })),
+    ...(tests.data ?? []).map((t) => ({ key: `t${t.id}`, at: t.created_at ?? "", el: <>v{t.circuit_version} <span className="muted">{formatTime(t.created_at)}</span> <b>{t.created_by}</b> tested <span className="muted">{t.verdict}</span></> })),
   ].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
   return (
     <div className="panel">

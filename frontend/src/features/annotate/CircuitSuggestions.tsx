@@ -1,24 +1,14 @@
 import { useEffect, useMemo, useState } from "react";
-import { getJson } from "../../shared/api/client";
-import { Thumb } from "./bits";
-import type { Circuit, CircuitNode, Suggestion, Suggestions } from "./annotateApi";
-
-const enc = encodeURIComponent;
+import { UnitImage } from "../../shared/UnitThumb";
+import { fetchCached } from "../../shared/useResource";
+import { annotateQueries, imageUrl, type Circuit, type CircuitNode, type Suggestion, type Suggestions } from "./annotateApi";
 const PER_NODE_LIMIT = 100;
 const SHOWN_PER_GROUP = 8;
 
-/** Suggestions of one unit (its own strongest inputs and outputs), cached for the page's lifetime: adding
- * a unit fetches only the new unit's, and the other nodes' lists stay where they were. */
-const cache = new Map<string, Promise<Suggestions>>();
+/** Suggestions of one unit (its own strongest inputs and outputs), cached (stored weights do not change
+ * under a page): adding a unit fetches only the new unit's, and the other nodes' lists stay where they were. */
 function unitSuggestions(model: string, layer: string, index: number): Promise<Suggestions> {
-  const url = `/api/suggestions/${enc(model)}/${enc(layer)}/${index}?limit=${PER_NODE_LIMIT}`;
-  let p = cache.get(url);
-  if (!p) {
-    p = getJson<Suggestions>(url);
-    p.catch(() => cache.delete(url));
-    cache.set(url, p);
-  }
-  return p;
+  return fetchCached(annotateQueries.unitSuggestions(model, layer, index, PER_NODE_LIMIT));
 }
 
 interface Group {
@@ -167,7 +157,7 @@ function SuggestionGroup({
           const key = `${s.layer}:${s.index}`;
           return (
             <li key={key} data-testid="suggestion" className={s.relative < threshold ? "weak" : ""}>
-              <Thumb hash={s.image_hash} size={36} alt={key} />
+              <UnitImage image={imageUrl(s.image_hash)} size={36} alt={key} />
               <span className="mono small">{key}</span>
               <span className={s.weight >= 0 ? "pos small" : "neg small"} title={`${s.kind} weight (sum of the kernel), L2 ${s.l2.toPrecision(3)}`}>
                 {s.weight >= 0 ? "+" : ""}

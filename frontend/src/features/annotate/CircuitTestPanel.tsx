@@ -1,6 +1,10 @@
 import { useEffect, useState } from "react";
 import { PlotlyChart } from "../../shared/PlotlyChart";
-import { errorText, send, useFresh, when, type Circuit } from "./annotateApi";
+import { errorText } from "../../shared/api/client";
+import { formatTime } from "../../shared/format";
+import { useResource } from "../../shared/useResource";
+import { isActive, jobCalls, jobQueries, type Job } from "../jobs/jobsApi";
+import { circuitTestCalls, circuitTestQueries, type Circuit } from "./annotateApi";
 
 /** Circuit tests: start one (a queued job, progress + cancel), and show the latest result: verdict,
  * suggested status, random-drop histograms with the circuit's drop marked, sufficiency and minimality
@@ -27,16 +31,7 @@ export interface TestDoc {
   verdict: string;
   suggested_status: string;
 }
-interface TestRow { id: number; circuit_version: number; stale: boolean; verdict: string; suggested_status: string; created_by: string | null; created_at: string | null; seconds: number; params: Record<string, unknown> }
-interface TestOut extends TestRow { results: TestDoc }
-interface JobRow { id: number; status: string; stage: string; done: number; total: number; eta_seconds: number | null; error: string | null; cancel_requested: boolean }
 
-const T = {
-  tests: (cid: number) => `/api/circuits/${cid}/tests`,
-  latest: (cid: number) => `/api/circuits/${cid}/tests/latest`,
-  jobs: (cid: number) => `/api/circuits/${cid}/tests/jobs`,
-  job: (id: number) => `/api/jobs/${id}`,
-};
 
 const pct = (v: number | null | undefined) => (v == null ? "—" : `${(100 * v).toFixed(0)} %`);
 const num = (v: number | null | undefined, d = 3) => (v == null ? "—" : v.toPrecision(d));
@@ -159,9 +154,9 @@ export function CircuitTestPanel({
   onSetStatus: (status: string) => void;
 }) {
   const cid = circuit.id;
-  const latest = useFresh<TestOut | null>(T.latest(cid));
-  const list = useFresh<TestRow[]>(T.tests(cid));
-  const jobs = useFresh<JobRow[]>(T.jobs(cid));
+  const latest = useResource(circuitTestQueries.latest(cid), { fresh: true });
+  const list = useResource(circuitTestQueries.tests(cid), { fresh: true });
+  const jobs = useResource(circuitTestQueries.jobs(cid), { fresh: true });
   const [kinds, setKinds] = useState<string[]>([...KINDS]);
   const [r, setR] = useState(100);
   const [images, setImages] = useState(200);
@@ -171,28 +166,26 @@ export function CircuitTestPanel({
   const [kindShown, setKindShown] = useState<string>("zero");
   const active = jobs.data?.find((j) => j.status === "queued" || j.status === "running");
   const [watch, setWatch] = useState<number | null>(null);
-  const [lastJob, setLastJob] = useState<JobRow | null>(null);
+  const [lastJob, setLastJob] = useState<Job | null>(null);
 
   // poll while a job of this circuit runs; when it ends, load the new result
+  const watched = active?.id ?? watch;
+  const watchedJob = useResource(watched != null ? jobQueries.job(watched) : null, {
+    fresh: true,
+    keepPrevious: false,
+    pollMs: (j) => (j && !isActive(j) ? false : 1000),
+  });
   useEffect(() => {
-    const id = active?.id ?? watch;
-    if (id == null) return;
-    const t = setInterval(async () => {
-      try {
-        const j = await send<JobRow>("GET", T.job(id));
-        setLastJob(j);
-        if (j.status === "done" || j.status === "failed" || j.status === "cancelled") {
-          setWatch(null);
-          jobs.reload();
-          latest.reload();
-          list.reload();
-        } else jobs.reload();
-      } catch {
-        /* transient: try again on the next tick */
-      }
-    }, 1000);
-    return () => clearInterval(t);
-  }, [active?.id, watch]); // eslint-disable-line react-hooks/exhaustive-deps
+    const j = watchedJob.data;
+    if (!j) return;
+    setLastJob(j);
+    if (!isActive(j)) {
+      setWatch(null);
+      latest.reload();
+      list.reload();
+    }
+    jobs.reload();
+  }, [watchedJob.data]); // eslint-disable-line react-hooks/exhaustive-deps
 
   const doc = latest.data?.results ?? null;
   const stale = !!latest.data?.stale;
@@ -208,7 +201,7 @@ export function CircuitTestPanel({
   const start = async () => {
     setErr(null);
     try {
-      const j = await send<JobRow>("POST", T.tests(cid), { kinds, random_sets: r, images, seed, targets: target ? [target] : null });
+      const j = await circuitTestCalls.start(cid, { kinds, random_sets: r, images, seed, targets: target ? [target] : null });
       setLastJob(j);
       setWatch(j.id);
       jobs.reload();
@@ -218,7 +211,7 @@ export function CircuitTestPanel({
   };
   const cancel = async (id: number) => {
     try {
-      setLastJob(await send<JobRow>("POST", `/api/jobs/${id}/cancel`));
+      setLastJob(await jobCalls.cancel(id));
       jobs.reload();
     } catch (e) {
       setErr(errorText(e));
@@ -307,7 +300,7 @@ export function CircuitTestPanel({
           </p>
           <p className="muted small">
             Target {doc.targets.join(", ")} · members {doc.members.join(", ")} · {doc.test_images.selection} · {doc.random_sets} random sets · seed {doc.seed} ·{" "}
-            {latest.data.created_by} {when(latest.data.created_at)} ({latest.data.seconds.toFixed(0)} s)
+            {latest.data.created_by} {formatTime(latest.data.created_at)} ({latest.data.seconds.toFixed(0)} s)
           </p>
           <table className="test-table small">
             <thead>
@@ -357,7 +350,7 @@ export function CircuitTestPanel({
               <ol className="revisions">
                 {list.data!.slice(1).map((t) => (
                   <li key={t.id}>
-                    v{t.circuit_version} <span className="muted">{when(t.created_at)}</span> {t.created_by} — {t.verdict}
+                    v{t.circuit_version} <span className="muted">{formatTime(t.created_at)}</span> {t.created_by} — {t.verdict}
                     {t.stale && <span className="muted"> (stale)</span>}
                   </li>
                 ))}

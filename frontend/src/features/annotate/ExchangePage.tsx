@@ -1,21 +1,22 @@
 import { useState } from "react";
 import { Link } from "react-router-dom";
-import type { ModelSummary } from "../../shared/api/client";
-import { useApi, useTitle } from "../../shared/useApi";
-import { A, afterWrite, canWrite, errorText, send, useMe, type Circuit } from "./annotateApi";
+import { afterWrite, errorText } from "../../shared/api/client";
+import { annotateCalls, canWrite, exportPaths, useMe, type Circuit } from "./annotateApi";
+import { browseQueries } from "../browse/browseApi";
+import { useResource, useTitle } from "../../shared/useResource";
 
 /** Downloads (project, labels per model) and imports (project, circuit graph JSON). */
 export function ExchangePage() {
   useTitle("Export / import");
   const { me } = useMe();
-  const { data: models } = useApi<ModelSummary[]>("/api/models");
+  const { data: models } = useResource(browseQueries.models());
   return (
     <div>
       <h1>Export / import</h1>
       <section className="panel">
         <h2>Export</h2>
         <p>
-          <a className="button" href={A.exportProject()} download data-testid="export-project">
+          <a className="button" href={exportPaths.project()} download data-testid="export-project">
             Download project (labels with history, families, circuits)
           </a>
         </p>
@@ -25,11 +26,11 @@ export function ExchangePage() {
               <tr key={m.slug}>
                 <td>{m.name}</td>
                 <td>
-                  <a href={A.exportLabels(m.slug, "csv")} download>
+                  <a href={exportPaths.labels(m.slug, "csv")} download>
                     labels CSV
                   </a>{" "}
                   ·{" "}
-                  <a href={A.exportLabels(m.slug, "json")} download>
+                  <a href={exportPaths.labels(m.slug, "json")} download>
                     labels JSON
                   </a>{" "}
                   · <Link to={`/agreement/${encodeURIComponent(m.slug)}`}>agreement per layer</Link>
@@ -58,12 +59,7 @@ function ImportProject({ admin }: { admin: boolean }) {
     setMsg(null);
     setErr(null);
     try {
-      const r = await send<{ labels: number; families: number; circuits: number; users_created: number; warnings: string[] }>(
-        "POST",
-        A.importProject(allowMissing),
-        undefined,
-        await f.text(),
-      );
+      const r = await annotateCalls.importProject(await f.text(), allowMissing);
       afterWrite();
       setMsg(
         `Imported ${r.labels} labels, ${r.families} families, ${r.circuits} circuits (${r.users_created} new users).` +
@@ -111,7 +107,7 @@ function ImportCircuit() {
     setErr(null);
     setDone(null);
     try {
-      setDone(await send<Circuit>("POST", A.importCircuit(), undefined, await f.text()));
+      setDone(await annotateCalls.importCircuit(await f.text()));
     } catch (e) {
       setErr(errorText(e));
     }

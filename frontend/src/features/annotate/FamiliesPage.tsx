@@ -1,19 +1,22 @@
 import { useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
-import type { ModelSummary } from "../../shared/api/client";
 import { EmptyState, ErrorBox } from "../../shared/ErrorBox";
 import { Loading } from "../../shared/Loading";
-import { useApi, useTitle } from "../../shared/useApi";
-import { A, afterWrite, canWrite, errorText, send, unitPath, useFresh, useMe, when, type FamilySummary } from "./annotateApi";
+import { afterWrite, errorText } from "../../shared/api/client";
+import { formatTime } from "../../shared/format";
+import { pagePaths } from "../../shared/paths";
+import { useResource, useTitle } from "../../shared/useResource";
+import { browseQueries } from "../browse/browseApi";
+import { annotateCalls, annotateQueries, canWrite, useMe, type FamilySummary } from "./annotateApi";
 
 /** Families of a model (Early Vision style: name, colour, comment, members across layers). */
 export function FamiliesPage() {
   useTitle("Families");
   const { me } = useMe();
   const [params, setParams] = useSearchParams();
-  const { data: models } = useApi<ModelSummary[]>("/api/models");
+  const { data: models } = useResource(browseQueries.models());
   const model = params.get("model") || models?.[0]?.slug || "";
-  const { data, error, loading, reload } = useFresh<FamilySummary[]>(model ? A.families(model) : null);
+  const { data, error, loading, reload } = useResource(model ? annotateQueries.families(model) : null, { fresh: true });
   const writable = canWrite(me);
   return (
     <div>
@@ -46,7 +49,7 @@ function NewFamily({ model, onDone }: { model: string; onDone: () => void }) {
       onSubmit={async (e) => {
         e.preventDefault();
         try {
-          await send("POST", A.families(), { model, ...f });
+          await annotateCalls.createFamily({ model, ...f });
           setF({ name: "", comment: "" });
           afterWrite();
           onDone();
@@ -95,7 +98,7 @@ function FamilyCard({ f, writable, onChange }: { f: FamilySummary; writable: boo
           <span className="swatch big" style={{ background: f.color }} /> {f.name} <span className="muted small">{f.size} units</span>
         </h2>
         <span className="muted small">
-          v{f.version} · {f.updated_by ?? f.created_by}, {when(f.updated_at)}
+          v{f.version} · {f.updated_by ?? f.created_by}, {formatTime(f.updated_at)}
         </span>
       </div>
       {f.comment && <p>{f.comment}</p>}
@@ -103,7 +106,7 @@ function FamilyCard({ f, writable, onChange }: { f: FamilySummary; writable: boo
         <div key={layer} className="small">
           <span className="mono">{layer}</span>:{" "}
           {idx.map((i) => (
-            <Link key={i} to={unitPath(f.model, layer, i)} className="mono member">
+            <Link key={i} to={pagePaths.unit(f.model, layer, i)} className="mono member">
               {i}
             </Link>
           ))}
@@ -116,19 +119,19 @@ function FamilyCard({ f, writable, onChange }: { f: FamilySummary; writable: boo
             <input aria-label="name" value={edit.name} maxLength={200} onChange={(e) => setEdit({ ...edit, name: e.target.value })} />
             <input aria-label="colour" type="color" value={edit.color} onChange={(e) => setEdit({ ...edit, color: e.target.value })} />
             <input aria-label="comment" className="grow" value={edit.comment} maxLength={5000} onChange={(e) => setEdit({ ...edit, comment: e.target.value })} />
-            <button type="button" disabled={!dirty} onClick={() => run(send("PATCH", A.family(f.id), { version: f.version, ...edit }))}>
+            <button type="button" disabled={!dirty} onClick={() => run(annotateCalls.patchFamily(f.id, { version: f.version, ...edit }))}>
               Save
             </button>
           </div>
           <div className="row">
             <input aria-label="units" className="grow mono" placeholder="layer:index, layer:index …" value={units} onChange={(e) => setUnits(e.target.value)} />
-            <button type="button" disabled={!parsed.length} onClick={() => run(send("POST", `${A.family(f.id)}/members`, { version: f.version, add: parsed }))}>
+            <button type="button" disabled={!parsed.length} onClick={() => run(annotateCalls.familyMembers(f.id, { version: f.version, add: parsed }))}>
               Add units
             </button>
-            <button type="button" disabled={!parsed.length} onClick={() => run(send("POST", `${A.family(f.id)}/members`, { version: f.version, remove: parsed }))}>
+            <button type="button" disabled={!parsed.length} onClick={() => run(annotateCalls.familyMembers(f.id, { version: f.version, remove: parsed }))}>
               Remove units
             </button>
-            <button type="button" className="small" onClick={() => confirm(`Delete family ${f.name}?`) && run(send("DELETE", `${A.family(f.id)}?version=${f.version}`))}>
+            <button type="button" className="small" onClick={() => confirm(`Delete family ${f.name}?`) && run(annotateCalls.deleteFamily(f.id, f.version))}>
               Delete family
             </button>
           </div>

@@ -1,7 +1,8 @@
 import { useState } from "react";
 import { useNavigate, useSearchParams } from "react-router-dom";
-import { useTitle } from "../../shared/useApi";
-import { A, afterWrite, errorText, refreshMe, send, useMe } from "./annotateApi";
+import { afterWrite, errorText } from "../../shared/api/client";
+import { annotateCalls, refreshMe, useMe } from "./annotateApi";
+import { useTitle } from "../../shared/useResource";
 
 export function LoginPage() {
   useTitle("Sign in");
@@ -17,7 +18,7 @@ export function LoginPage() {
     setBusy(true);
     setErr(null);
     try {
-      await send("POST", A.login(), { name, password });
+      await annotateCalls.login({ name, password });
       await refreshMe();
       afterWrite();
       navigate(params.get("next") || "/");

@@ -1,12 +1,13 @@
 import { NavLink, useNavigate } from "react-router-dom";
-import { A, afterWrite, refreshMe, send, useMe } from "./annotateApi";
+import { afterWrite } from "../../shared/api/client";
+import { annotateCalls, refreshMe, useMe } from "./annotateApi";
 
 /** Top bar items: search, queue, circuits, families, exchange, and who you are (sign in / out). */
 export function NavExtras() {
   const { me } = useMe();
   const navigate = useNavigate();
   const signOut = async () => {
-    await send("POST", A.logout()).catch(() => undefined);
+    await annotateCalls.logout().catch(() => undefined);
     await refreshMe();
     afterWrite();
     navigate("/");

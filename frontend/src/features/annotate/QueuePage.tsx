@@ -1,18 +1,20 @@
 import { useEffect, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
-import { apiPaths, type ModelSummary, type UnitDetail } from "../../shared/api/client";
 import { EmptyState, ErrorBox } from "../../shared/ErrorBox";
 import { useKeys } from "../../shared/keys";
 import { Loading } from "../../shared/Loading";
-import { useApi, useTitle } from "../../shared/useApi";
-import { A, afterWrite, canWrite, errorText, send, unitPath, useFresh, useMe, type LabelStatus, type UnitLabels } from "./annotateApi";
+import { annotateCalls, annotateQueries, canWrite, useMe, type LabelStatus } from "./annotateApi";
 import { parseTags } from "./UnitAnnotationPanel";
 import { UnitEvidenceLines } from "../evidence/LabelEvidencePanel";
+import { browseQueries } from "../browse/browseApi";
+import { afterWrite, errorText } from "../../shared/api/client";
+import { pagePaths } from "../../shared/paths";
+import { useResource, useTitle, type ResourceQuery } from "../../shared/useResource";
 
 /** Pick a model and layer to label. */
 export function QueueIndexPage() {
   useTitle("Label queue");
-  const { data: models, error } = useApi<ModelSummary[]>("/api/models");
+  const { data: models, error } = useResource(browseQueries.models());
   if (error) return <ErrorBox error={error} />;
   if (!models) return <Loading what="Loading models" />;
   return (
@@ -51,10 +53,10 @@ export function QueuePage() {
   const [mode, setMode] = useState<"any" | "mine">("any");
   const [after, setAfter] = useState(-1);
   const [done, setDone] = useState(0);
-  const { data: queue, error } = useFresh<Queue>(A.queue(model, layer, mode, after));
+  const { data: queue, error } = useResource(annotateQueries.queue(model, layer, mode, after) as unknown as ResourceQuery<Queue>, { fresh: true });
   const current = queue?.units[0];
-  const { data: unit } = useApi<UnitDetail>(current !== undefined ? apiPaths.unit(model, layer, current) : null);
-  const { data: labels } = useFresh<UnitLabels>(current !== undefined ? A.labels(model, layer, current) : null);
+  const { data: unit } = useResource(current !== undefined ? browseQueries.unit(model, layer, current) : null);
+  const { data: labels } = useResource(current !== undefined ? annotateQueries.labels(model, layer, current) : null, { fresh: true });
   const [text, setText] = useState("");
   const [tags, setTags] = useState("");
   const [status, setStatus] = useState<LabelStatus>("draft");
@@ -71,7 +73,7 @@ export function QueuePage() {
   const save = async () => {
     if (current === undefined || !text.trim()) return;
     try {
-      await send("PUT", A.labels(model, layer, current), {
+      await annotateCalls.saveLabel(model, layer, current, {
         label: text.trim(),
         tags: parseTags(tags),
         status,
@@ -91,7 +93,7 @@ export function QueuePage() {
     ArrowRight: skip,
     l: () => input.current?.focus(),
     Enter: () => input.current?.focus(),
-    o: () => current !== undefined && navigate(unitPath(model, layer, current)),
+    o: () => current !== undefined && navigate(pagePaths.unit(model, layer, current)),
     Escape: () => navigate(`/queue`),
   });
   if (error) return <ErrorBox error={error} />;
@@ -146,7 +148,7 @@ export function QueuePage() {
           </div>
           <div className="queue-form">
             <div className="mono">
-              <Link to={unitPath(model, layer, current)}>
+              <Link to={pagePaths.unit(model, layer, current)}>
                 {layer}:{current}
               </Link>
             </div>

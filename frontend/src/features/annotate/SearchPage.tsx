@@ -1,15 +1,18 @@
 import { useEffect, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
-import type { ModelSummary } from "../../shared/api/client";
 import { EmptyState, ErrorBox } from "../../shared/ErrorBox";
 import { useKeys } from "../../shared/keys";
 import { Loading } from "../../shared/Loading";
-import { useApi, useTitle } from "../../shared/useApi";
-import { A, unitPath, useFresh, type FamilySummary, type SearchPage as Page } from "./annotateApi";
-import { ConsensusBadge, StatusBadge, Tags, Thumb } from "./bits";
+import { annotateQueries, imageUrl, type SearchQuery } from "./annotateApi";
+import { ConsensusBadge, Tags } from "./bits";
+import { StatusBadge } from "../../shared/StatusBadge";
+import { UnitImage } from "../../shared/UnitThumb";
 import { ConceptBadge, ConceptSearchFilters } from "../concepts";
 import { EvidenceLine } from "../evidence/LabelEvidencePanel";
 import type { LabelEvidence } from "../evidence/evidenceApi";
+import { browseQueries } from "../browse/browseApi";
+import { pagePaths } from "../../shared/paths";
+import { useResource, useTitle } from "../../shared/useResource";
 
 const FILTERS = ["model", "layer", "family", "labeled", "annotator", "status", "tag", "concept", "min_auc"] as const;
 
@@ -21,10 +24,10 @@ export function SearchPage() {
   const input = useRef<HTMLInputElement>(null);
   useKeys({ "/": () => input.current?.focus() });
   useEffect(() => setQ(params.get("q") ?? ""), [params]);
-  const { data: models } = useApi<ModelSummary[]>("/api/models");
+  const { data: models } = useResource(browseQueries.models());
   const model = params.get("model") ?? "";
-  const { data: families } = useFresh<FamilySummary[]>(model ? A.families(model) : null);
-  const { data: annotators } = useFresh<string[]>(A.annotators());
+  const { data: families } = useResource(model ? annotateQueries.families(model) : null, { fresh: true });
+  const { data: annotators } = useResource(annotateQueries.annotators(), { fresh: true });
   const offset = Number(params.get("offset") ?? 0);
   const apiParams = new URLSearchParams();
   if (params.get("q")) apiParams.set("q", params.get("q")!);
@@ -32,7 +35,8 @@ export function SearchPage() {
   apiParams.set("limit", "60");
   apiParams.set("offset", String(offset));
   const active = !!params.get("q") || FILTERS.some((f) => f !== "min_auc" && params.get(f));
-  const { data, error, loading } = useFresh<Page>(active ? A.search(apiParams) : null);
+  // the page's URL filters are the search's query parameters (the server validates them)
+  const { data, error, loading } = useResource(active ? annotateQueries.search(Object.fromEntries(apiParams) as SearchQuery) : null, { fresh: true });
   const setParam = (k: string, v: string) => {
     const next = new URLSearchParams(params);
     if (v) next.set(k, v);
@@ -121,8 +125,8 @@ export function SearchPage() {
           </p>
           <div className="results">
             {data.results.map((r) => (
-              <Link key={`${r.model}/${r.layer}/${r.index}`} to={unitPath(r.model, r.layer, r.index)} className="result" data-testid="search-result">
-                <Thumb hash={r.image_hash} size={72} alt={`${r.layer} ${r.index}`} />
+              <Link key={`${r.model}/${r.layer}/${r.index}`} to={pagePaths.unit(r.model, r.layer, r.index)} className="result" data-testid="search-result">
+                <UnitImage image={imageUrl(r.image_hash)} size={72} alt={`${r.layer} ${r.index}`} />
                 <div className="result-body">
                   <div className="mono small">
                     {r.model} · {r.layer}:{r.index} <ConceptBadge concept={r.concept} />
@@ -136,7 +140,7 @@ export function SearchPage() {
                   )}
                   {r.labels.slice(0, 3).map((l) => (
                     <div key={l.id} className="small">
-                      <span className="muted">{l.annotator}:</span> {l.label} <StatusBadge status={l.status} />
+                      <span className="muted">{l.annotator}:</span> {l.label} <StatusBadge kind="label" status={l.status} />
                       {l.description && <span className="muted"> — {l.description.slice(0, 120)}</span>} <Tags tags={l.tags} />
                       {(l as { evidence?: LabelEvidence }).evidence && <> <EvidenceLine ev={(l as { evidence?: LabelEvidence }).evidence!} /></>}
                     </div>

@@ -4,23 +4,20 @@ import { ApiError } from "../../shared/api/client";
 import { ErrorBox } from "../../shared/ErrorBox";
 import { Loading } from "../../shared/Loading";
 import {
-  A,
-  afterWrite,
+  annotateCalls,
+  annotateQueries,
   canWrite,
-  errorText,
-  send,
-  useFresh,
   useMe,
-  when,
-  type Circuit,
-  type CircuitSummary,
-  type FamilySummary,
   type Label,
+  type FamilySummary,
   type LabelStatus,
-  type Revision,
   type UnitLabels,
 } from "./annotateApi";
-import { ConsensusBadge, StatusBadge, Tags } from "./bits";
+import { afterWrite, errorText } from "../../shared/api/client";
+import { formatTime } from "../../shared/format";
+import { StatusBadge } from "../../shared/StatusBadge";
+import { useResource } from "../../shared/useResource";
+import { ConsensusBadge, Tags } from "./bits";
 
 interface Draft {
   label: string;
@@ -29,6 +26,8 @@ interface Draft {
   confidence: number;
   status: LabelStatus;
 }
+
+type UnitKey = { model: string; layer: string; index: number };
 
 const emptyDraft: Draft = { label: "", description: "", tags: "", confidence: 0.5, status: "draft" };
 const toDraft = (l: Label | null): Draft =>
@@ -44,8 +43,8 @@ export const parseTags = (s: string) =>
 /** The unit page's annotation section: everyone's labels, consensus, your label, history, families, circuits. */
 export function UnitAnnotationPanel({ modelSlug, layerName, unitIndex }: { modelSlug: string; layerName: string; unitIndex: number; unitId: number }) {
   const { me } = useMe();
-  const url = A.labels(modelSlug, layerName, unitIndex);
-  const { data, error, loading, reload, set } = useFresh<UnitLabels>(url);
+  const unit = { model: modelSlug, layer: layerName, index: unitIndex };
+  const { data, error, loading, reload, set } = useResource(annotateQueries.labels(modelSlug, layerName, unitIndex), { fresh: true });
   if (loading && !data) return <Loading what="Loading labels" />;
   if (error) return <ErrorBox error={error} />;
   if (!data) return null;
@@ -55,13 +54,13 @@ export function UnitAnnotationPanel({ modelSlug, layerName, unitIndex }: { model
       <ConsensusView data={data} />
       <LabelList labels={data.labels} mine={data.mine?.id} />
       {writable ? (
-        <LabelEditor key={`${url}`} url={url} state={data} onSaved={set} reload={reload} />
+        <LabelEditor key={`${modelSlug}/${layerName}/${unitIndex}`} unit={unit} state={data} onSaved={set} reload={reload} />
       ) : (
         <p className="muted small">
           {me?.user ? `You are a ${me.user.role}: labelling needs the annotator role.` : <><Link to="/login">Sign in</Link> to add your label.</>}
         </p>
       )}
-      <History url={A.labelHistory(modelSlug, layerName, unitIndex)} version={data.labels.map((l) => l.version).join(",")} />
+      <History unit={unit} version={data.labels.map((l) => l.version).join(",")} />
       <UnitFamilies state={data} writable={writable} reload={reload} />
       <UnitCircuits state={data} writable={writable} reload={reload} />
     </div>
@@ -101,7 +100,7 @@ function LabelList({ labels, mine }: { labels: Label[]; mine: number | undefined
       {labels.map((l) => (
         <li key={l.id} className={l.id === mine ? "mine" : ""}>
           <div>
-            <b className="label-text-full">{l.label || <em className="muted">(empty)</em>}</b> <StatusBadge status={l.status} />{" "}
+            <b className="label-text-full">{l.label || <em className="muted">(empty)</em>}</b> <StatusBadge kind="label" status={l.status} />{" "}
             <span className="conf" title={`confidence ${l.confidence}`}>
               <span style={{ width: `${l.confidence * 100}%` }} />
             </span>
@@ -110,7 +109,7 @@ function LabelList({ labels, mine }: { labels: Label[]; mine: number | undefined
           <Tags tags={l.tags} />
           <div className="muted small">
             {l.annotator}
-            {l.id === mine ? " (you)" : ""} · v{l.version} · {when(l.updated_at)}
+            {l.id === mine ? " (you)" : ""} · v{l.version} · {formatTime(l.updated_at)}
             {l.updated_by && l.updated_by !== l.annotator ? ` · last edited by ${l.updated_by}` : ""}
           </div>
         </li>
@@ -119,7 +118,7 @@ function LabelList({ labels, mine }: { labels: Label[]; mine: number | undefined
   );
 }
 
-function LabelEditor({ url, state, onSaved, reload }: { url: string; state: UnitLabels; onSaved: (s: UnitLabels) => void; reload: () => void }) {
+function LabelEditor({ unit, state, onSaved, reload }: { unit: UnitKey; state: UnitLabels; onSaved: (s: UnitLabels) => void; reload: () => void }) {
   const mine = state.mine;
   const [draft, setDraft] = useState<Draft>(() => toDraft(mine));
   const [base, setBase] = useState<number | null>(mine ? mine.version : null);
@@ -141,7 +140,7 @@ function LabelEditor({ url, state, onSaved, reload }: { url: string; state: Unit
     setErr(null);
     setSaved(false);
     try {
-      const next = await send<UnitLabels>("PUT", url, {
+      const next = await annotateCalls.saveLabel(unit.model, unit.layer, unit.index, {
         label: draft.label,
         description: draft.description,
         tags: parseTags(draft.tags),
@@ -167,7 +166,7 @@ function LabelEditor({ url, state, onSaved, reload }: { url: string; state: Unit
     if (!mine) return;
     setBusy(true);
     try {
-      await send("DELETE", `${A.labelById(mine.id)}?version=${mine.version}`);
+      await annotateCalls.deleteLabel(mine.id, mine.version);
       afterWrite();
       reload();
       setDraft({ ...emptyDraft });
@@ -245,7 +244,7 @@ function LabelEditor({ url, state, onSaved, reload }: { url: string; state: Unit
           <strong>Someone changed this label since you loaded it.</strong>
           <p className="small">{err}</p>
           <p className="small">
-            Now (v{conflict.version}): <b>{conflict.label}</b> <StatusBadge status={conflict.status} /> {conflict.description}
+            Now (v{conflict.version}): <b>{conflict.label}</b> <StatusBadge kind="label" status={conflict.status} /> {conflict.description}
           </p>
           <button
             type="button"
@@ -268,9 +267,9 @@ function LabelEditor({ url, state, onSaved, reload }: { url: string; state: Unit
   );
 }
 
-function History({ url, version }: { url: string; version: string }) {
+function History({ unit, version }: { unit: UnitKey; version: string }) {
   const [open, setOpen] = useState(false);
-  const { data } = useFresh<Revision[]>(open ? `${url}?v=${encodeURIComponent(version)}` : null);
+  const { data } = useResource(open ? annotateQueries.labelHistory(unit.model, unit.layer, unit.index, version) : null, { fresh: true });
   return (
     <div className="history">
       <button type="button" className="small" onClick={() => setOpen(!open)} aria-expanded={open}>
@@ -280,7 +279,7 @@ function History({ url, version }: { url: string; version: string }) {
         <ol className="revisions small" data-testid="label-history">
           {data.map((r) => (
             <li key={`${r.label_id}-${r.version}`}>
-              <span className="muted">{when(r.created_at)}</span> <b>{r.editor}</b> {r.action}
+              <span className="muted">{formatTime(r.created_at)}</span> <b>{r.editor}</b> {r.action}
               {r.annotator && r.annotator !== r.editor ? ` (label of ${r.annotator})` : ""} v{r.version}:{" "}
               <span>{String(r.snapshot.label ?? "")}</span>
               {Boolean(r.snapshot.deleted) && <span className="muted"> (withdrawn)</span>}{" "}
@@ -298,7 +297,7 @@ function History({ url, version }: { url: string; version: string }) {
 
 function UnitFamilies({ state, writable, reload }: { state: UnitLabels; writable: boolean; reload: () => void }) {
   const { model, layer, index } = state.unit;
-  const { data: all } = useFresh<FamilySummary[]>(writable ? A.families(model) : null);
+  const { data: all } = useResource(writable ? annotateQueries.families(model) : null, { fresh: true });
   const [pick, setPick] = useState("");
   const [newName, setNewName] = useState("");
   const [err, setErr] = useState<string | null>(null);
@@ -307,12 +306,12 @@ function UnitFamilies({ state, writable, reload }: { state: UnitLabels; writable
     setErr(null);
     try {
       if (pick === "__new") {
-        await send("POST", A.families(), { model, name: newName.trim(), units: [{ layer, index }] });
+        await annotateCalls.createFamily({ model, name: newName.trim(), units: [{ layer, index }] });
         setNewName("");
       } else {
         const f = all?.find((x) => String(x.id) === pick);
         if (!f) return;
-        await send("POST", `${A.family(f.id)}/members`, { version: f.version, add: [{ layer, index }] });
+        await annotateCalls.familyMembers(f.id, { version: f.version, add: [{ layer, index }] });
       }
       setPick("");
       afterWrite();
@@ -323,8 +322,8 @@ function UnitFamilies({ state, writable, reload }: { state: UnitLabels; writable
   };
   const remove = async (f: FamilySummary) => {
     try {
-      const fresh = await send<FamilySummary>("GET", A.family(f.id));
-      await send("POST", `${A.family(f.id)}/members`, { version: fresh.version, remove: [{ layer, index }] });
+      const fresh = await annotateCalls.family(f.id);
+      await annotateCalls.familyMembers(f.id, { version: fresh.version, remove: [{ layer, index }] });
       afterWrite();
       reload();
     } catch (e) {
@@ -390,7 +389,7 @@ function UnitFamilies({ state, writable, reload }: { state: UnitLabels; writable
 function UnitCircuits({ state, writable, reload }: { state: UnitLabels; writable: boolean; reload: () => void }) {
   const navigate = useNavigate();
   const { model, layer, index } = state.unit;
-  const { data: all } = useFresh<CircuitSummary[]>(writable ? A.circuits(`?model=${encodeURIComponent(model)}`) : null);
+  const { data: all } = useResource(writable ? annotateQueries.circuits({ model }) : null, { fresh: true });
   const [err, setErr] = useState<string | null>(null);
   const [target, setTarget] = useState("");
   // disabled while a request runs: a double click must not create two circuits
@@ -403,7 +402,7 @@ function UnitCircuits({ state, writable, reload }: { state: UnitLabels; writable
     setErr(null);
     setBusy(true);
     try {
-      const c = await send<Circuit>("POST", A.circuits(), {
+      const c = await annotateCalls.createCircuit({
         model,
         name: `${state.consensus?.label || `${layer}:${index}`} circuit`,
         units: [{ layer, index }],
@@ -421,8 +420,8 @@ function UnitCircuits({ state, writable, reload }: { state: UnitLabels; writable
     running.current = true;
     setBusy(true);
     try {
-      const fresh = await send<Circuit>("GET", A.circuit(c.id));
-      await send("POST", `${A.circuit(c.id)}/nodes`, { version: fresh.version, units: [{ layer, index }] });
+      const fresh = await annotateCalls.circuit(c.id);
+      await annotateCalls.addNodes(c.id, { version: fresh.version, units: [{ layer, index }] });
       setTarget("");
       reload();
     } catch (e) {
@@ -438,7 +437,7 @@ function UnitCircuits({ state, writable, reload }: { state: UnitLabels; writable
       <ul className="plain">
         {state.circuits.map((c) => (
           <li key={c.id}>
-            <Link to={`/circuits/${c.id}`}>{c.name}</Link> <span className={`badge circuit-${c.status}`}>{c.status}</span>{" "}
+            <Link to={`/circuits/${c.id}`}>{c.name}</Link> <StatusBadge kind="circuit" status={c.status} />{" "}
             <span className="muted small">{c.n_nodes} units</span>
           </li>
         ))}

@@ -1,12 +1,8 @@
-import type { Consensus, LabelStatus } from "./annotateApi";
-
-export function StatusBadge({ status }: { status: LabelStatus | string }) {
-  return <span className={`badge label-${status}`}>{status}</span>;
-}
+import { StatusBadge } from "../../shared/StatusBadge";
+import type { Consensus } from "./annotateApi";
 
 export function ConsensusBadge({ state }: { state: Consensus["state"] }) {
-  const text = { single: "one annotator", agreed: "agreed", majority: "majority", disputed: "disputed", "agreed-but-flagged": "agreed, flagged" }[state];
-  return <span className={`badge consensus-${state}`}>{text}</span>;
+  return <StatusBadge kind="consensus" status={state} />;
 }
 
 export function Tags({ tags }: { tags: string[] }) {
@@ -20,15 +16,4 @@ export function Tags({ tags }: { tags: string[] }) {
       ))}
     </span>
   );
-}
-
-/** A unit picture from the image store, or a placeholder box. */
-export function Thumb({ hash, size = 64, alt }: { hash: string | null | undefined; size?: number; alt: string }) {
-  if (!hash)
-    return (
-      <span className="placeholder" style={{ width: size, height: size }}>
-        no render
-      </span>
-    );
-  return <img src={`/api/images/${hash}`} width={size} height={size} alt={alt} loading="lazy" />;
 }

@@ -1,5 +1,6 @@
 // For the layer grid: which family each unit belongs to (colour / filter), from GET /api/family-map.
-import { A, useFresh, type FamilySummary } from "./annotateApi";
+import { useResource, type ResourceQuery } from "../../shared/useResource";
+import { annotateQueries, type FamilySummary } from "./annotateApi";
 
 export interface FamilyMap {
   families: FamilySummary[];
@@ -9,7 +10,7 @@ export interface FamilyMap {
 
 /** `colorOf(index)` is the first family's colour (or undefined); `familiesOf(index)` the families. */
 export function useFamilyMap(model: string, layer: string) {
-  const { data } = useFresh<FamilyMap>(model && layer ? A.familyMap(model, layer) : null);
+  const { data } = useResource(model && layer ? (annotateQueries.familyMap(model, layer) as unknown as ResourceQuery<FamilyMap>) : null, { fresh: true });
   const byId = new Map((data?.families ?? []).map((f) => [f.id, f]));
   const familiesOf = (index: number) => (data?.units[String(index)] ?? []).map((id) => byId.get(id)!).filter(Boolean);
   return {

@@ -1,5 +1,5 @@
 // The annotation feature: sign-in, labels on the unit page, queue, search, families, circuits, export/import.
-import type { RouteObject } from "react-router-dom";
+import type { Feature } from "../../shared/feature";
 import "./annotate.css";
 import { AccountPage } from "./AccountPage";
 import { AgreementPage } from "./AgreementPage";
@@ -7,15 +7,17 @@ import { CircuitPage, CircuitsPage } from "./CircuitPage";
 import { ExchangePage } from "./ExchangePage";
 import { FamiliesPage } from "./FamiliesPage";
 import { LoginPage } from "./LoginPage";
+import { NavExtras } from "./NavExtras";
 import { QueueIndexPage, QueuePage } from "./QueuePage";
 import { SearchPage } from "./SearchPage";
 
-export { NavExtras } from "./NavExtras";
 export { UnitAnnotationPanel } from "./UnitAnnotationPanel";
 export { FamilyLegend, useFamilyMap } from "./familyGrid";
 
-/** Extra pages, children of the app Layout. */
-export const annotateRoutes: RouteObject[] = [
+export const annotateFeature: Feature = {
+  name: "annotate",
+  nav: [NavExtras],
+  routes: [
   { path: "login", element: <LoginPage /> },
   { path: "account", element: <AccountPage /> },
   { path: "search", element: <SearchPage /> },
@@ -26,4 +28,5 @@ export const annotateRoutes: RouteObject[] = [
   { path: "families", element: <FamiliesPage /> },
   { path: "agreement/:model", element: <AgreementPage /> },
   { path: "exchange", element: <ExchangePage /> },
-];
+  ],
+};

@@ -1,5 +1,5 @@
-import type { Example } from "../../shared/api/client";
 import { isBorderPosition } from "./ExampleGrid";
+import { type Example } from "./browseApi";
 
 /** [height, width] of a layer's activation map from its output shape ([C, H, W] or [N, C, H, W]). */
 export function mapSizeOf(outputShape: number[]): [number, number] | null {

@@ -1,8 +1,9 @@
 import { useState } from "react";
-import { fmt, type ConnectionOut } from "../../shared/api/client";
 import { weightColor } from "./KernelHeatmap";
 import { Lightbox } from "../../shared/Lightbox";
 import { UnitThumb } from "../../shared/UnitThumb";
+import { fmt } from "../../shared/format";
+import { type ConnectionOut } from "./browseApi";
 
 const INITIAL_CONNECTIONS = 12;
 

@@ -1,6 +1,7 @@
 import { useState } from "react";
-import { fmt, type Example } from "../../shared/api/client";
 import { Lightbox } from "../../shared/Lightbox";
+import { fmt } from "../../shared/format";
+import { type Example } from "./browseApi";
 
 /** Side of one example cell in CSS pixels. */
 export const EX = 88;

@@ -1,6 +1,6 @@
 import { useMemo } from "react";
-import type { Histogram as H } from "../../shared/api/client";
 import { PlotlyChart } from "../../shared/PlotlyChart";
+import { type Histogram as H } from "./browseApi";
 
 /** Activation histogram drawn with plotly (loaded on demand, so other pages stay light). */
 export function Histogram({ hist, title, logY = true, height = 220, onReady }: { hist: H; title: string; logY?: boolean; height?: number; onReady?: () => void }) {

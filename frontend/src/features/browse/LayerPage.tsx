@@ -1,16 +1,18 @@
 import { useEffect, useMemo, useState } from "react";
 import { Link, useLocation, useNavigate, useParams } from "react-router-dom";
-import { apiPaths, fetchCached, layerAbove, layerBelow, pagePaths, type ApiError, type LayerDetail, type UnitCell, type UnitPage } from "../../shared/api/client";
+import { type ApiError } from "../../shared/api/client";
 import { ComputeHint } from "./ComputeHint";
 import { EmptyState, ErrorBox } from "../../shared/ErrorBox";
 import { useKeys } from "../../shared/keys";
 import { Loading } from "../../shared/Loading";
 import { StageList, StatusBadge } from "../../shared/StatusBadge";
 import { UnitThumb } from "../../shared/UnitThumb";
-import { useApi, useTitle } from "../../shared/useApi";
 import { FamilyLegend, useFamilyMap } from "../annotate";
 import { ConceptLayerTools, useLayerConcepts } from "../concepts";
 import { FidelityBadge, useLayerFidelity } from "../fidelity/LayerFidelity";
+import { fetchCached, useResource, useTitle } from "../../shared/useResource";
+import { browseQueries, layerAbove, layerBelow, type UnitCell } from "./browseApi";
+import { pagePaths } from "../../shared/paths";
 
 const PAGE = 500;
 const SIZES = { S: 64, M: 96, L: 144 } as const;
@@ -28,7 +30,7 @@ function useLayerUnits(model: string, layer: string, total: number | undefined) 
     (async () => {
       let acc: UnitCell[] = [];
       for (let off = 0; off < total; off += PAGE) {
-        const page = await fetchCached<UnitPage>(apiPaths.units(model, layer, off, PAGE));
+        const page = await fetchCached(browseQueries.units(model, layer, off, PAGE));
         if (!live) return;
         acc = acc.concat(page.items);
         setCells(acc);
@@ -47,7 +49,7 @@ export function LayerPage() {
   const navigate = useNavigate();
   const location = useLocation();
   useTitle(`${layer} · ${model}`);
-  const { data: info, error, loading } = useApi<LayerDetail>(apiPaths.layer(model, layer));
+  const { data: info, error, loading } = useResource(browseQueries.layer(model, layer));
   const computed = info && info.status !== "not_computed";
   const { cells, error: unitsError } = useLayerUnits(model, layer, computed ? info.channels : undefined);
   const [size, setSize] = useState<Size>(() => (localStorage.getItem("cs.gridSize") as Size) || "M");
@@ -124,7 +126,7 @@ export function LayerPage() {
         </div>
       </div>
       <p className="layer-meta">
-        {info.channels} units · output {info.output_shape.join("×")} · <StatusBadge status={info.status} progress={info.progress} stages={info.stages} />{" "}
+        {info.channels} units · output {info.output_shape.join("×")} · <StatusBadge kind="layer" status={info.status} progress={info.progress} stages={info.stages} />{" "}
         <StageList stages={info.stages} />
       </p>
       {info.status === "not_computed" ? (

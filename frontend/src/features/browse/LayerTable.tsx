@@ -1,6 +1,7 @@
 import { Link } from "react-router-dom";
-import { pagePaths, type LayerSummary } from "../../shared/api/client";
 import { ProgressBar, StageList, StatusBadge } from "../../shared/StatusBadge";
+import { pagePaths } from "../../shared/paths";
+import { type LayerSummary } from "./browseApi";
 
 /** A model's layers in execution order: shape, units, what is computed. */
 export function LayerTable({ model, layers }: { model: string; layers: LayerSummary[] }) {
@@ -29,7 +30,7 @@ export function LayerTable({ model, layers }: { model: string; layers: LayerSumm
             <td className="muted mono">{l.output_shape.join("×")}</td>
             <td className="num">{l.channels}</td>
             <td>
-              <StatusBadge status={l.status} progress={l.progress} stages={l.stages} />
+              <StatusBadge kind="layer" status={l.status} progress={l.progress} stages={l.stages} />
               {l.status !== "done" && l.status !== "not_computed" && <ProgressBar value={l.progress} />}
             </td>
             <td>

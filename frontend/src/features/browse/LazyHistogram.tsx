@@ -1,6 +1,6 @@
 import { useState } from "react";
-import type { Histogram as H } from "../../shared/api/client";
 import { Histogram } from "./Histogram";
+import { type Histogram as H } from "./browseApi";
 
 /** The histogram at once as a plain SVG (no chart library), replaced by the interactive plotly chart when
  * that has loaded: on a slow connection the box is never blank. */

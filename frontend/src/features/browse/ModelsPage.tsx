@@ -1,16 +1,17 @@
 import { Link } from "react-router-dom";
-import { apiPaths, pagePaths, type ModelSummary } from "../../shared/api/client";
 import { ComputeHint } from "./ComputeHint";
 import { EmptyState, ErrorBox } from "../../shared/ErrorBox";
 import { LayerTable } from "./LayerTable";
 import { Loading } from "../../shared/Loading";
 import { ProgressBar, StatusBadge } from "../../shared/StatusBadge";
-import { useApi, useTitle } from "../../shared/useApi";
+import { pagePaths } from "../../shared/paths";
+import { browseQueries } from "./browseApi";
+import { useResource, useTitle } from "../../shared/useResource";
 
 /** Every model with its layers and how far each is computed. */
 export function ModelsPage() {
   useTitle("Models");
-  const { data, error, loading } = useApi<ModelSummary[]>(apiPaths.models());
+  const { data, error, loading } = useResource(browseQueries.models());
   if (loading) return <Loading what="Loading models" />;
   if (error) return <ErrorBox error={error} />;
   if (!data || data.length === 0)
@@ -33,7 +34,7 @@ export function ModelsPage() {
             </h2>
             <span className="model-meta">
               {m.num_layers} layers · {m.num_units.toLocaleString()} units · input {m.input_size}px ·{" "}
-              <StatusBadge status={m.status} progress={m.progress} /> <ProgressBar value={m.progress} />
+              <StatusBadge kind="layer" status={m.status} progress={m.progress} /> <ProgressBar value={m.progress} />
             </span>
           </div>
           {m.description && <p className="description">{m.description}</p>}

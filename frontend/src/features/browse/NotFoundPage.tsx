@@ -1,5 +1,5 @@
 import { Link, useLocation } from "react-router-dom";
-import { useTitle } from "../../shared/useApi";
+import { useTitle } from "../../shared/useResource";
 
 export function NotFoundPage() {
   const loc = useLocation();

@@ -1,5 +1,5 @@
-import type { Example } from "../../shared/api/client";
 import { ExampleGrid } from "./ExampleGrid";
+import { type Example } from "./browseApi";
 
 /** Examples across the distribution: a few images per decile of the per-image spatial max (decile 0 = the
  * weakest tenth of the dataset, 9 = the strongest), from a seeded uniform sample of the dataset. They show the

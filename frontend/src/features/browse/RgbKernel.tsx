@@ -1,6 +1,6 @@
 import { useState } from "react";
-import { fmt } from "../../shared/api/client";
 import { KernelHeatmap } from "./KernelHeatmap";
+import { fmt } from "../../shared/format";
 
 export interface InputKernel {
   channels: number;

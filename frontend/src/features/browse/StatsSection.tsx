@@ -1,6 +1,7 @@
 import { useState } from "react";
-import { fmt, type Histogram as H, type UnitDetail } from "../../shared/api/client";
 import { LazyHistogram } from "./LazyHistogram";
+import { fmt } from "../../shared/format";
+import { type Histogram as H, type UnitDetail } from "./browseApi";
 
 /** Summary statistics of a distribution known only through its histogram (bin centres stand in for the values). */
 export function histogramStats(h: H): { n: number; mean: number; std: number; min: number; max: number; active: number; quantiles: [number, number][] } | null {
@@ -109,7 +110,7 @@ export function StatsSection({ u }: { u: UnitDetail }) {
             </tr>
             <tr>
               <th title="fraction of positions > 0">active</th>
-              <td>{s.sparsity === null ? "–" : `${(s.sparsity * 100).toFixed(1)}%`}</td>
+              <td>{s.sparsity == null ? "–" : `${(s.sparsity * 100).toFixed(1)}%`}</td>
               <th>top example</th>
               <td>{fmt(s.top_activation)}</td>
             </tr>

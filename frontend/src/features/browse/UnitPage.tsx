@@ -1,7 +1,6 @@
 import { useEffect, useState } from "react";
 import { Link, useLocation, useNavigate, useParams } from "react-router-dom";
 import { UnitAnnotationPanel } from "../annotate";
-import { apiPaths, fmt, layerAbove, layerBelow, pagePaths, prefetch, type FeatureVis, type UnitDetail } from "../../shared/api/client";
 import { BorderFlag, mapSizeOf } from "./BorderFlag";
 import { EnlargeLink } from "./EnlargeLink";
 import { ExampleGrid } from "./ExampleGrid";
@@ -16,9 +15,12 @@ import { Loading } from "../../shared/Loading";
 import { StatusBadge } from "../../shared/StatusBadge";
 import { ConceptPanel } from "../concepts";
 import { UnitImage } from "../../shared/UnitThumb";
-import { useApi, useTitle } from "../../shared/useApi";
 import { LabelEvidencePanel, TuningCurves } from "../evidence";
 import { UnitFidelityPanel } from "../fidelity/UnitFidelityPanel";
+import { fmt } from "../../shared/format";
+import { browseQueries, type FeatureVis, layerAbove, layerBelow, type UnitDetail } from "./browseApi";
+import { pagePaths } from "../../shared/paths";
+import { prefetch, useResource, useTitle } from "../../shared/useResource";
 
 const OBJECTIVE_TEXT: Record<string, string> = {
   channel: "Channel (mean over positions)",
@@ -35,8 +37,7 @@ export function UnitPage() {
   const wanted = (useLocation().state as { unitIndex?: number } | null)?.unitIndex;
   const index = /^-?\d+$/.test(indexParam) ? Number(indexParam) : NaN;
   useTitle(`${layer}:${indexParam} · ${model}`);
-  const url = Number.isNaN(index) ? null : apiPaths.unit(model, layer, index);
-  const { data: u, error, loading } = useApi<UnitDetail>(url);
+  const { data: u, error, loading } = useResource(Number.isNaN(index) ? null : browseQueries.unit(model, layer, index));
   const [labelTick, setLabelTick] = useState(0); // a concept suggestion adopted: reload the annotation panel
   const [heatmap, setHeatmap] = useState(() => localStorage.getItem("cs.heatmap") === "1");
   const toggleHeatmap = () =>
@@ -67,8 +68,8 @@ export function UnitPage() {
   // Warm the neighbours so keyboard navigation redraws at once.
   useEffect(() => {
     if (!L) return;
-    if (index + 1 < L.channels) prefetch(apiPaths.unit(model, L.name, index + 1));
-    if (index > 0) prefetch(apiPaths.unit(model, L.name, index - 1));
+    if (index + 1 < L.channels) prefetch(browseQueries.unit(model, L.name, index + 1));
+    if (index > 0) prefetch(browseQueries.unit(model, L.name, index - 1));
   }, [L, model, index]);
 
   if (Number.isNaN(index))
@@ -114,7 +115,7 @@ export function UnitPage() {
         </div>
       </div>
       <p className="muted small">
-        {u.model_name} · {lyr.module_type} · {lyr.channels} units · <StatusBadge status={lyr.status} progress={lyr.progress} stages={lyr.stages} /> · keys: ←/→ unit, ↑/↓ layer, Esc grid, h heatmaps
+        {u.model_name} · {lyr.module_type} · {lyr.channels} units · <StatusBadge kind="layer" status={lyr.status} progress={lyr.progress} stages={lyr.stages} /> · keys: ←/→ unit, ↑/↓ layer, Esc grid, h heatmaps
       </p>
 
       {!u.computed ? (
@@ -171,7 +172,7 @@ export function UnitPage() {
   );
 }
 
-function FeatureVisSection({ fvs, top, command }: { fvs: FeatureVis[]; top: number | null; command: string }) {
+function FeatureVisSection({ fvs, top, command }: { fvs: FeatureVis[]; top: number | null | undefined; command: string }) {
   if (!fvs.length)
     return (
       <section className="panel">
@@ -223,7 +224,7 @@ function ExamplesSection({ u: shown, heatmap, onToggle }: { u: UnitDetail; heatm
   // "show all": the same unit again with every stored top / bottom example (the API caps a request at 100)
   const stored = Math.min(MAX_EXAMPLES, Math.max(shown.examples_stored?.top ?? 0, shown.examples_stored?.bottom ?? 0));
   const [all, setAll] = useState(false);
-  const more = useApi<UnitDetail>(all ? `${apiPaths.unit(shown.model, shown.layer.name, shown.index)}?examples=${stored}` : null);
+  const more = useResource(all ? browseQueries.unit(shown.model, shown.layer.name, shown.index, stored) : null);
   const u = all && more.data && more.data.index === shown.index && more.data.layer.name === shown.layer.name ? more.data : shown;
   const hidden = stored > Math.max(u.top.length, u.bottom.length);
   return (

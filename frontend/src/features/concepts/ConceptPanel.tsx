@@ -1,7 +1,9 @@
 import { useState } from "react";
 import { Link } from "react-router-dom";
-import { A, afterWrite, canWrite, errorText, send, useFresh, useMe, type UnitLabels } from "../annotate/annotateApi";
-import { conceptColour, conceptPaths, type UnitConcepts } from "./conceptApi";
+import { afterWrite, errorText } from "../../shared/api/client";
+import { useResource } from "../../shared/useResource";
+import { annotateCalls, annotateQueries, canWrite, useMe } from "../annotate/annotateApi";
+import { conceptColour, type UnitConcepts } from "./conceptApi";
 
 const SHOWN = 8;
 
@@ -22,8 +24,7 @@ export function ConceptPanel({
 }) {
   const { me } = useMe();
   const writable = canWrite(me);
-  const labelsUrl = writable ? A.labels(model, layer, index) : null;
-  const { data: labels, reload } = useFresh<UnitLabels>(labelsUrl);
+  const { data: labels, reload } = useResource(writable ? annotateQueries.labels(model, layer, index) : null, { fresh: true });
   const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -38,11 +39,7 @@ export function ConceptPanel({
     setBusy(true);
     setError(null);
     try {
-      await send(
-        "POST",
-        conceptPaths.adopt(model, layer, index),
-        { version: labels?.mine ? labels.mine.version : null },
-      );
+      await annotateCalls.adoptSuggestion(model, layer, index, { version: labels?.mine ? labels.mine.version : null });
       afterWrite();
       setMessage(`Saved “${sug.label}” as your label (recorded as an accepted suggestion).`);
       reload();

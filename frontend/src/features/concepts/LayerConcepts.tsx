@@ -1,7 +1,7 @@
 import { useMemo, useState } from "react";
-import { useApi } from "../../shared/useApi";
 import { PlotlyChart } from "../../shared/PlotlyChart";
-import { conceptColour, conceptPaths, type LayerConcepts } from "./conceptApi";
+import { useResource } from "../../shared/useResource";
+import { conceptColour, conceptQueries, type LayerConcepts } from "./conceptApi";
 
 const THRESHOLDS = [0.7, 0.8, 0.9, 0.95];
 
@@ -10,7 +10,7 @@ export function useLayerConcepts(model: string, layer: string, enabled: boolean)
   const [on, setOn] = useState(() => localStorage.getItem("cs.conceptColours") === "1");
   const [threshold, setThreshold] = useState(0.9);
   const [only, setOnly] = useState<string | null>(null);
-  const { data } = useApi<LayerConcepts>(enabled && model && layer ? conceptPaths.layer(model, layer, threshold) : null);
+  const { data } = useResource(enabled && model && layer ? conceptQueries.layer(model, layer, threshold) : null);
   const best = new Map((data?.units ?? []).map((u) => [u.index, u]));
   const selective = (index: number) => {
     const b = best.get(index);

@@ -1,5 +1,6 @@
-// Concept selectivity: types and paths (backend/circuitscope/concepts/store.py builds these shapes).
-const enc = encodeURIComponent;
+// Concept selectivity: types and queries. The routes return dicts that concepts/store.py builds (untyped
+// in /openapi.json until the "contract" branch adds their response models), so the shapes are written here.
+import { $api } from "../../shared/api/client";
 
 export interface ConceptScore {
   concept: string;
@@ -49,9 +50,12 @@ export interface LayerConcepts {
   scored_units: number;
 }
 
-export const conceptPaths = {
-  layer: (m: string, l: string, threshold: number) => `/api/models/${enc(m)}/layers/${enc(l)}/concepts?threshold=${threshold}`,
-  adopt: (m: string, l: string, i: number) => `/api/labels/${enc(m)}/${enc(l)}/${i}/adopt-suggestion`,
+export const conceptQueries = {
+  layer: (model: string, layer: string, threshold: number) =>
+    $api.queryOptions("get", "/api/models/{model}/layers/{layer}/concepts", { params: { path: { model, layer }, query: { threshold } } }) as unknown as {
+      queryKey: readonly unknown[];
+      queryFn: () => Promise<LayerConcepts>;
+    },
 };
 
 const NAMED: Record<string, string> = {

@@ -1,9 +1,9 @@
 import { useEffect, useState } from "react";
 import { Link } from "react-router-dom";
-import { requestJson } from "../../shared/api/client";
-import { useFresh, useMe } from "../annotate/annotateApi";
+import { useResource } from "../../shared/useResource";
+import { useMe } from "../annotate/annotateApi";
 import { ErrorBox } from "../../shared/ErrorBox";
-import { comparePage, evidencePaths, pct, type LabelEvidence, type UnitEvidence } from "./evidenceApi";
+import { comparePage, evidenceCalls, evidenceQueries, pct, type LabelEvidence } from "./evidenceApi";
 
 const STATE_TEXT: Record<string, string> = {
   unchecked: "unchecked",
@@ -34,7 +34,7 @@ export function EvidenceLine({ ev }: { ev: LabelEvidence }) {
 /** Beside the labels on the unit page: each label's evidence, its claimed concepts (editable by its annotator),
  * and the way into the blind comparison. */
 export function LabelEvidencePanel({ model, layer, index, labelKey }: { model: string; layer: string; index: number; labelKey?: string | null }) {
-  const { data, error, reload } = useFresh<UnitEvidence>(evidencePaths.unitEvidence(model, layer, index));
+  const { data, error, reload } = useResource(evidenceQueries.unitEvidence(model, layer, index), { fresh: true });
   const me = useMe().me?.user?.name ?? null;
   // the unit page refetches its consensus label after a save: fetch the evidence again with it
   // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -80,7 +80,7 @@ function ClaimsEditor({ labelId, claims, scored, onSaved }: { labelId: number; c
     setBusy(true);
     setErr(null);
     const concepts = text.split(",").map((s) => s.trim()).filter(Boolean);
-    requestJson("PUT", evidencePaths.claims(labelId), { body: { concepts } })
+    evidenceCalls.claims(labelId, { concepts })
       .then(onSaved)
       .catch(setErr)
       .finally(() => setBusy(false));
@@ -104,7 +104,7 @@ function ClaimsEditor({ labelId, claims, scored, onSaved }: { labelId: number; c
 
 /** Compact evidence of a unit's labels (the label queue): one line per label. */
 export function UnitEvidenceLines({ model, layer, index, refreshKey }: { model: string; layer: string; index: number; refreshKey?: unknown }) {
-  const { data, reload } = useFresh<UnitEvidence>(evidencePaths.unitEvidence(model, layer, index));
+  const { data, reload } = useResource(evidenceQueries.unitEvidence(model, layer, index), { fresh: true });
   // eslint-disable-next-line react-hooks/exhaustive-deps
   useEffect(() => reload(), [refreshKey]);
   if (!data || !data.labels.length) return null;

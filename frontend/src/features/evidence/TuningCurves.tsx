@@ -1,11 +1,10 @@
 import { useMemo, useState } from "react";
 import { Link } from "react-router-dom";
-import { requestJson } from "../../shared/api/client";
+import { useResource } from "../../shared/useResource";
 import { canWrite, useMe } from "../annotate/annotateApi";
 import { ErrorBox } from "../../shared/ErrorBox";
 import { Loading } from "../../shared/Loading";
-import { useApi } from "../../shared/useApi";
-import { evidencePaths, TUNING_PARAMS, type TuningCurve, type TuningParam } from "./evidenceApi";
+import { evidenceCalls, evidenceQueries, TUNING_PARAMS, type TuningParam } from "./evidenceApi";
 import { Plot } from "./LinePlot";
 
 const AXIS: Record<TuningParam, string> = {
@@ -34,8 +33,7 @@ export function TuningCurves({ model, layer, index }: { model: string; layer: st
   const writer = canWrite(useMe().me);
   const [param, setParam] = useState<TuningParam>("orientation");
   const [enabled, setEnabled] = useState(() => localStorage.getItem(AUTO_KEY) === "1");
-  const url = enabled ? evidencePaths.tuning(model, layer, index, param) : null;
-  const { data, error, loading } = useApi<TuningCurve>(url);
+  const { data, error, loading } = useResource(enabled ? evidenceQueries.tuning(model, layer, index, param) : null);
   const [job, setJob] = useState<{ id?: number; error?: unknown; busy?: boolean }>({});
   const enable = () => {
     localStorage.setItem(AUTO_KEY, "1");
@@ -43,7 +41,7 @@ export function TuningCurves({ model, layer, index }: { model: string; layer: st
   };
   const queueLayer = () => {
     setJob({ busy: true });
-    requestJson<{ id: number }>("POST", evidencePaths.layerJob(model, layer), { body: {} })
+    evidenceCalls.tuneLayer(model, layer)
       .then((j) => setJob({ id: j.id }))
       .catch((e) => setJob({ error: e }));
   };

@@ -1,5 +1,7 @@
-// Typed client for the label-evidence API (backend/circuitscope/api/routes/evidence.py).
-const enc = encodeURIComponent;
+// The label-evidence API (backend/circuitscope/api/routes/evidence.py) through the generated client.
+// PENDING response models on the evidence routes (the "contract" branch): until then the response
+// interfaces below are written by hand; each becomes `Schemas["..."]` once its route declares one.
+import { $api, api, data, type Schemas } from "../../shared/api/client";
 
 export type TuningParam = "orientation" | "curvature" | "hue" | "frequency" | "rotation";
 export const TUNING_PARAMS: TuningParam[] = ["orientation", "frequency", "curvature", "hue", "rotation"];
@@ -88,20 +90,34 @@ export interface CompareResults extends ShareResult {
   annotators: Record<string, ShareResult>;
 }
 
-export const evidencePaths = {
+type Q<T> = { queryKey: readonly unknown[]; queryFn: () => Promise<T> };
+const cast = <T,>(q: unknown) => q as Q<T>;
+const unit = (model: string, layer: string, index: number) => ({ path: { model, layer, index } });
+
+export const evidenceQueries = {
   tuning: (model: string, layer: string, index: number, param: TuningParam) =>
-    `/api/evidence/tuning/${enc(model)}/${enc(layer)}/${index}?param=${param}`,
-  layerJob: (model: string, layer: string) => `/api/evidence/tuning/${enc(model)}/${enc(layer)}/job`,
-  unitEvidence: (model: string, layer: string, index: number) => `/api/evidence/labels/${enc(model)}/${enc(layer)}/${index}`,
-  claims: (labelId: number) => `/api/evidence/claims/${labelId}`,
-  sample: (model: string, layer: string, index: number) => `/api/evidence/comparison/${enc(model)}/${enc(layer)}/${index}/sample`,
-  task: (model: string, layer: string, index: number, labelId: number) =>
-    `/api/evidence/comparison/${enc(model)}/${enc(layer)}/${index}/task?label_id=${labelId}`,
-  answer: (model: string, layer: string, index: number) => `/api/evidence/comparison/${enc(model)}/${enc(layer)}/${index}/answers`,
-  results: (model: string, layer: string, index: number, labelId: number, version?: number) =>
-    `/api/evidence/comparison/${enc(model)}/${enc(layer)}/${index}/results?label_id=${labelId}${version ? `&version=${version}` : ""}`,
+    cast<TuningCurve>($api.queryOptions("get", "/api/evidence/tuning/{model}/{layer}/{index}", { params: { ...unit(model, layer, index), query: { param } } })),
+  unitEvidence: (model: string, layer: string, index: number) =>
+    cast<UnitEvidence>($api.queryOptions("get", "/api/evidence/labels/{model}/{layer}/{index}", { params: unit(model, layer, index) })),
 };
 
+export const evidenceCalls = {
+  unitEvidence: (model: string, layer: string, index: number) =>
+    data(api.GET("/api/evidence/labels/{model}/{layer}/{index}", { params: unit(model, layer, index) })) as Promise<UnitEvidence>,
+  task: (model: string, layer: string, index: number, labelId: number) =>
+    data(api.GET("/api/evidence/comparison/{model}/{layer}/{index}/task", { params: { ...unit(model, layer, index), query: { label_id: labelId } } })) as Promise<CompareTask>,
+  results: (model: string, layer: string, index: number, labelId: number) =>
+    data(api.GET("/api/evidence/comparison/{model}/{layer}/{index}/results", { params: { ...unit(model, layer, index), query: { label_id: labelId } } })) as Promise<CompareResults>,
+  answer: (model: string, layer: string, index: number, body: Schemas["AnswerIn"]) =>
+    data(api.PUT("/api/evidence/comparison/{model}/{layer}/{index}/answers", { params: unit(model, layer, index), body })),
+  createSample: (model: string, layer: string, index: number, body: Schemas["SampleIn"]) =>
+    data(api.POST("/api/evidence/comparison/{model}/{layer}/{index}/sample", { params: unit(model, layer, index), body })),
+  claims: (labelId: number, body: Schemas["ClaimsIn"]) => data(api.PUT("/api/evidence/claims/{label_id}", { params: { path: { label_id: labelId } }, body })),
+  tuneLayer: (model: string, layer: string) =>
+    data(api.POST("/api/evidence/tuning/{model}/{layer}/job", { params: { path: { model, layer } }, body: {} })) as Promise<{ id: number }>,
+};
+
+const enc = encodeURIComponent;
 export const comparePage = (model: string, layer: string, index: number, labelId?: number) =>
   `/compare/${enc(model)}/${enc(layer)}/${index}${labelId ? `?label=${labelId}` : ""}`;
 

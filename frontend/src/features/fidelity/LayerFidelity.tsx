@@ -1,11 +1,11 @@
 import { useState } from "react";
-import { useApi } from "../../shared/useApi";
-import { fidelityPaths, ratio, type LayerFidelity, type UnitFidelityRow } from "./fidelityApi";
+import { fidelityQueries, ratio, type UnitFidelityRow } from "./fidelityApi";
+import { useResource } from "../../shared/useResource";
 
 /** The layer grid's "fidelity" switch (remembered), and the per-unit rows once it is on. */
 export function useLayerFidelity(model: string, layer: string) {
   const [on, setOn] = useState(() => localStorage.getItem("cs.gridFidelity") === "1");
-  const { data } = useApi<LayerFidelity>(on ? fidelityPaths.layer(model, layer) : null);
+  const { data } = useResource(on ? fidelityQueries.layer(model, layer) : null);
   const byIndex = new Map<number, UnitFidelityRow>((data?.units ?? []).map((u) => [u.index, u]));
   const toggle = (
     <label title="each unit's best render's peak ÷ its top dataset example; red below 0.5×">
@@ -19,7 +19,7 @@ export function useLayerFidelity(model: string, layer: string) {
         data-testid="fidelity-toggle"
       />{" "}
       fidelity
-      {data && on && <FidelityCounts rows={data.units} weak={data.weak_below} />}
+      {data && on && <FidelityCounts rows={data.units} weak={data.weak_below ?? 0.5} />}
     </label>
   );
   return { on, toggle, row: (i: number) => byIndex.get(i), weak: data?.weak_below ?? 0.5 };

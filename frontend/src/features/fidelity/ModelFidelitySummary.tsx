@@ -1,10 +1,10 @@
-import { useApi } from "../../shared/useApi";
-import { fidelityPaths, pct, ratio, type ModelFidelity } from "./fidelityApi";
+import { fidelityQueries, pct, ratio } from "./fidelityApi";
+import { useResource } from "../../shared/useResource";
 
 /** On the model page: the share of units whose best feature visualization reaches >= 1x / >= 0.5x their top
  * dataset example, overall and per layer (a render that does not excite its unit is a false description). */
 export function ModelFidelitySummary({ model }: { model: string }) {
-  const { data } = useApi<ModelFidelity>(fidelityPaths.model(model));
+  const { data } = useResource(fidelityQueries.model(model));
   if (!data || data.overall.measured === 0) return null;
   const o = data.overall;
   return (
@@ -33,7 +33,7 @@ export function ModelFidelitySummary({ model }: { model: string }) {
               <td>{pct(s.at_least_1x)}</td>
               <td className={s.at_least_half != null && s.at_least_half < 1 ? "fidelity-low" : ""}>{pct(s.at_least_half)}</td>
               <td>{ratio(s.median)}</td>
-              <td className={s.min != null && s.min < data.weak_below ? "fidelity-low" : ""}>{ratio(s.min)}</td>
+              <td className={s.min != null && s.min < (data.weak_below ?? 0.5) ? "fidelity-low" : ""}>{ratio(s.min)}</td>
             </tr>
           ))}
         </tbody>

@@ -1,15 +1,15 @@
-import { useApi } from "../../shared/useApi";
-import { fidelityPaths, ratio, type UnitFidelity } from "./fidelityApi";
+import { fidelityQueries, ratio } from "./fidelityApi";
+import { useResource } from "../../shared/useResource";
 
 const NAMES: Record<string, string> = { channel: "channel", neuron: "neuron", negative: "negative", diversity: "diversity" };
 
 /** Under the unit's feature visualizations: how strongly each render excites the unit, relative to its top
  * dataset example; renders below 0.5× are flagged (with the reason when known), failures are named. */
 export function UnitFidelityPanel({ model, layer, index }: { model: string; layer: string; index: number }) {
-  const { data } = useApi<UnitFidelity>(fidelityPaths.unit(model, layer, index));
+  const { data } = useResource(fidelityQueries.unit(model, layer, index));
   if (!data || (!data.renders.length && !data.failures.length)) return null;
   const positive = data.renders.filter((r) => r.objective !== "negative");
-  const weak = positive.filter((r) => r.fidelity != null && r.fidelity < data.weak_below);
+  const weak = positive.filter((r) => r.fidelity != null && r.fidelity < (data.weak_below ?? 0.5));
   const best = positive.reduce<number | null>((m, r) => (r.fidelity != null && (m == null || r.fidelity > m) ? r.fidelity : m), null);
   return (
     <section className="panel fidelity-panel" aria-label="feature visualization fidelity" data-testid="fv-fidelity">
@@ -53,7 +53,7 @@ export function UnitFidelityPanel({ model, layer, index }: { model: string; laye
             {data.renders.map((r) => (
               <td
                 key={`${r.objective}-${r.variant}`}
-                className={r.objective !== "negative" && r.fidelity != null && r.fidelity < data.weak_below ? "fidelity-low" : ""}
+                className={r.objective !== "negative" && r.fidelity != null && r.fidelity < (data.weak_below ?? 0.5) ? "fidelity-low" : ""}
                 title={r.objective === "negative" ? "negative renders minimise the unit: their peak is expected to be low" : r.note ?? ""}
               >
                 {ratio(r.fidelity)}

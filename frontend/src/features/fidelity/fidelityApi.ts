@@ -1,57 +1,19 @@
 // Feature-visualization fidelity (backend: api/routes/fidelity.py): a render's peak / the unit's top
 // dataset example. Renders below `weak_below` (0.5) are flagged, with the reason when it is known.
-const enc = encodeURIComponent;
+import { $api, type Schemas } from "../../shared/api/client";
 
-export interface FidelityStats {
-  units: number;
-  measured: number;
-  at_least_1x: number | null;
-  at_least_half: number | null;
-  median: number | null;
-  min: number | null;
-}
-export interface ModelFidelity {
-  model: string;
-  weak_below: number;
-  overall: FidelityStats;
-  layers: Record<string, FidelityStats>;
-}
-export interface UnitFidelityRow {
-  index: number;
-  best: number | null;
-  best_objective: string | null;
-  channel: number | null;
-  note: string | null;
-  failure: string | null;
-}
-export interface LayerFidelity {
-  model: string;
-  layer: string;
-  weak_below: number;
-  units: UnitFidelityRow[];
-}
-export interface RenderFidelity {
-  objective: string;
-  variant: number;
-  peak: number | null;
-  fidelity: number | null;
-  note: string | null;
-}
-export interface UnitFidelity {
-  model: string;
-  layer: string;
-  index: number;
-  weak_below: number;
-  top_activation: number | null;
-  renders: RenderFidelity[];
-  failures: { objective: string; reason: string }[];
-}
+export type FidelityStats = Schemas["FidelityStats"];
+export type ModelFidelity = Schemas["ModelFidelity"];
+export type UnitFidelityRow = Schemas["UnitFidelityRow"];
+export type LayerFidelity = Schemas["LayerFidelity"];
+export type RenderFidelity = Schemas["RenderFidelity"];
+export type UnitFidelity = Schemas["UnitFidelity"];
 
-export const fidelityPaths = {
-  model: (model: string) => `/api/models/${enc(model)}/fidelity`,
-  layer: (model: string, layer: string) => `/api/models/${enc(model)}/layers/${enc(layer)}/fidelity`,
+export const fidelityQueries = {
+  model: (model: string) => $api.queryOptions("get", "/api/models/{model}/fidelity", { params: { path: { model } } }),
+  layer: (model: string, layer: string) => $api.queryOptions("get", "/api/models/{model}/layers/{layer}/fidelity", { params: { path: { model, layer } } }),
   unit: (model: string, layer: string, index: number) =>
-    `/api/models/${enc(model)}/layers/${enc(layer)}/units/${index}/fidelity`,
+    $api.queryOptions("get", "/api/models/{model}/layers/{layer}/units/{index}/fidelity", { params: { path: { model, layer, index } } }),
 };
 
 export function ratio(x: number | null | undefined): string {

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useId, useRef, useState } from "react";
 import { ApiError } from "../../shared/api/client";
 import { ErrorBox } from "../../shared/ErrorBox";
-import { jobsApi, getFresh, type BrowseOut } from "./jobsApi";
+import { jobCalls, type BrowseOut } from "./jobsApi";
 
 export const SUFFIXES = {
   checkpoint: [".pt", ".pth", ".ckpt", ".bin"],
@@ -42,12 +42,12 @@ function Browser({
     try {
       let out: BrowseOut;
       try {
-        out = await getFresh<BrowseOut>(jobsApi.browse(path));
+        out = await jobCalls.browse(path);
       } catch (err) {
         // The folder of the current value is gone or not allowed: start at the first root instead.
         if (!fallbackToRoot || !path) throw err;
         if (ticket !== latest.current) return;
-        out = await getFresh<BrowseOut>(jobsApi.browse());
+        out = await jobCalls.browse();
       }
       if (ticket !== latest.current) return;
       setListing(out);

@@ -2,9 +2,10 @@ import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { ErrorBox } from "../../shared/ErrorBox";
 import { Loading } from "../../shared/Loading";
-import { useTitle } from "../../shared/useApi";
+import { formatTime } from "../../shared/format";
+import { useTitle } from "../../shared/useResource";
 import { JobLayers, JobProgress, JobStatusBadge, JobSummary, RunDescriptionView } from "./JobParts";
-import { elapsed, fmtDuration, fmtTime, isActive, jobPaths, jobsApi, postJson, type Job } from "./jobsApi";
+import { elapsed, fmtDuration, isActive, jobCalls, jobPaths, type Job } from "./jobsApi";
 import { useJob, useTick } from "./useJob";
 
 function modelLabel(job: Job): string {
@@ -51,7 +52,7 @@ export function JobPage() {
     setCancelling(true);
     setCancelError(null);
     try {
-      set(await postJson<Job>(jobsApi.cancel(job!.id), undefined));
+      set(await jobCalls.cancel(job!.id));
     } catch (err) {
       setCancelError(err);
     } finally {
@@ -81,7 +82,7 @@ export function JobPage() {
       </div>
       <p className="job-meta muted">
         {modelLabel(job)} · {datasetLabel(job)} · {job.config.layers.length} layer item{job.config.layers.length === 1 ? "" : "s"} ·{" "}
-        {job.config.device ?? "cpu"} · created {fmtTime(job.created_at)}
+        {job.config.device ?? "cpu"} · created {formatTime(job.created_at)}
         {job.created_by ? ` by ${job.created_by}` : ""}
         {ran !== null && ` · ${active ? "running for" : "ran"} ${fmtDuration(ran)}`}
         {job.attempts > 1 && ` · attempt ${job.attempts} (resumed after a worker stopped)`}
@@ -113,12 +114,12 @@ export function JobPage() {
       )}
       {job.status === "cancelled" && (
         <div className="notice" data-testid="job-cancelled">
-          Cancelled{job.finished_at ? ` at ${fmtTime(job.finished_at)}` : ""}. {job.error && job.error !== "cancelled" ? job.error : ""}
+          Cancelled{job.finished_at ? ` at ${formatTime(job.finished_at)}` : ""}. {job.error && job.error !== "cancelled" ? job.error : ""}
         </div>
       )}
       {job.status === "done" && (
         <div className="notice ok" data-testid="job-done">
-          Finished {fmtTime(job.finished_at)}. The units are on the model's pages below.
+          Finished {formatTime(job.finished_at)}. The units are on the model's pages below.
         </div>
       )}
 

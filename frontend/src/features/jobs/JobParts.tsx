@@ -1,21 +1,14 @@
 import { useEffect, useState } from "react";
 import { Link } from "react-router-dom";
-import { ApiError, apiPaths, invalidate, pagePaths, type ModelSummary } from "../../shared/api/client";
+import { api, ApiError, data, invalidate } from "../../shared/api/client";
+import { pagePaths } from "../../shared/paths";
+import type { ModelSummary } from "../browse/browseApi";
 import { ProgressBar, StageList, StatusBadge } from "../../shared/StatusBadge";
-import { fmtDuration, getFresh, isActive, matchLayers, type Job, type JobStatus } from "./jobsApi";
+import { fmtDuration, isActive, matchLayers, type Job } from "./jobsApi";
 import { toToml } from "./newJob/runDescription";
 
-const STATUS_TEXT: Record<JobStatus, string> = {
-  queued: "queued",
-  running: "running",
-  done: "done",
-  failed: "failed",
-  cancelled: "cancelled",
-};
-
 export function JobStatusBadge({ job }: { job: Pick<Job, "status" | "cancel_requested"> }) {
-  const text = job.status === "running" && job.cancel_requested ? "cancelling" : STATUS_TEXT[job.status] ?? job.status;
-  return <span className={`badge job-status job-${job.status}`}>{text}</span>;
+  return <StatusBadge kind="job" status={job.status} text={job.status === "running" && job.cancel_requested ? "cancelling" : undefined} />;
 }
 
 const STAGE_TEXT: Record<string, string> = {
@@ -86,10 +79,10 @@ export function JobLayers({ job }: { job: Job }) {
       try {
         // While it runs: the model itself. Once ended: the list (no 404 when the job stopped before registering it).
         const m = modelRegistered(job)
-          ? await getFresh<ModelSummary>(apiPaths.model(slug), ctrl.signal)
-          : (await getFresh<ModelSummary[]>(apiPaths.models(), ctrl.signal)).find((x) => x.slug === slug);
+          ? ((await data(api.GET("/api/models/{model}", { params: { path: { model: slug } }, signal: ctrl.signal }))) as ModelSummary)
+          : ((await data(api.GET("/api/models", { signal: ctrl.signal }))) as ModelSummary[]).find((x) => x.slug === slug);
         if (!live) return;
-        invalidate(`/api/models`); // the browse pages must not show what they cached before this run
+        invalidate("/api/models"); // the browse pages must not show what they cached before this run
         setModel(m ?? null);
         setMissing(!m);
       } catch (err) {
@@ -168,7 +161,7 @@ export function JobLayers({ job }: { job: Job }) {
                 </td>
                 <td className="num">{l.channels}</td>
                 <td>
-                  <StatusBadge status={l.status} progress={l.progress} />
+                  <StatusBadge kind="layer" status={l.status} progress={l.progress} />
                 </td>
                 <td>
                   <StageList stages={l.stages} />

@@ -1,71 +1,10 @@
-import { useEffect, useRef, useState } from "react";
 import { Link, useNavigate } from "react-router-dom";
-import { ApiError } from "../../shared/api/client";
 import { EmptyState, ErrorBox } from "../../shared/ErrorBox";
 import { Loading } from "../../shared/Loading";
-import { useTitle } from "../../shared/useApi";
+import { formatTime } from "../../shared/format";
+import { useResource, useTitle } from "../../shared/useResource";
 import { JobProgress, JobStatusBadge } from "./JobParts";
-import { JOBS_CHANGED, elapsed, fmtDuration, fmtTime, getFresh, isActive, jobPaths, jobsApi, type Job } from "./jobsApi";
-
-/** GET `url` now and then every `ms(data)` milliseconds; stops on 401/403/404 (asking again will not help). */
-export function usePolled<T>(url: string, ms: (data: T | undefined) => number) {
-  const [data, setData] = useState<T | undefined>(undefined);
-  const [error, setError] = useState<ApiError | undefined>(undefined);
-  const interval = useRef(ms);
-  interval.current = ms;
-  useEffect(() => {
-    let live = true;
-    let timer: number | undefined;
-    let inflight = false;
-    let again = false; // a refresh was asked for while a request was on its way
-    const ctrl = new AbortController();
-    const load = async () => {
-      timer = undefined;
-      inflight = true;
-      let next: T | undefined;
-      let stop = false;
-      try {
-        next = await getFresh<T>(url, ctrl.signal);
-        if (!live) return;
-        setData(next);
-        setError(undefined);
-      } catch (err) {
-        if (!live || (err as Error).name === "AbortError") return;
-        const e = err instanceof ApiError ? err : new ApiError(0, String(err));
-        setError(e);
-        stop = [401, 403, 404].includes(e.status);
-      } finally {
-        inflight = false;
-      }
-      if (again) {
-        again = false;
-        load();
-        return;
-      }
-      if (stop) return;
-      const wait = interval.current(next);
-      // a hidden tab polls rarely
-      timer = window.setTimeout(load, document.hidden ? Math.max(wait, 30_000) : wait);
-    };
-    const now = () => {
-      if (inflight) {
-        again = true;
-        return;
-      }
-      if (timer !== undefined) window.clearTimeout(timer);
-      load();
-    };
-    load();
-    window.addEventListener(JOBS_CHANGED, now);
-    return () => {
-      live = false;
-      ctrl.abort();
-      window.removeEventListener(JOBS_CHANGED, now);
-      if (timer !== undefined) window.clearTimeout(timer);
-    };
-  }, [url]);
-  return { data, error };
-}
+import { elapsed, fmtDuration, isActive, jobPaths, jobQueries, type Job } from "./jobsApi";
 
 function modelOf(job: Job): string {
   const m = job.config.model ?? {};
@@ -77,7 +16,7 @@ function modelOf(job: Job): string {
 export function JobsPage() {
   useTitle("Computations");
   const navigate = useNavigate();
-  const { data, error } = usePolled<Job[]>(jobsApi.jobs(100), (jobs) => (jobs?.some(isActive) ? 2000 : 10_000));
+  const { data, error } = useResource(jobQueries.jobs(100), { fresh: true, pollMs: (jobs) => (jobs?.some(isActive) ? 2000 : 10_000) });
 
   return (
     <div className="jobs-page">
@@ -141,7 +80,7 @@ export function JobsPage() {
                       <JobProgress job={j} compact />
                     )}
                   </td>
-                  <td className="muted">{fmtTime(j.created_at)}</td>
+                  <td className="muted">{formatTime(j.created_at)}</td>
                   <td className="num muted">{t === null ? "–" : fmtDuration(t)}</td>
                 </tr>
               );

@@ -1,7 +1,7 @@
 import { useMemo, useReducer, useRef } from "react";
 import { Link, useLocation, useNavigate } from "react-router-dom";
-import { useTitle } from "../../shared/useApi";
-import { jobPaths, type RunDescription } from "./jobsApi";
+import { useTitle } from "../../shared/useResource";
+import { jobCalls, jobPaths, type RunDescription } from "./jobsApi";
 import { useAsyncAction } from "../../shared/useAsyncAction";
 import { DatasetSection } from "./newJob/DatasetSection";
 import { describeForm, formReducer, initialForm, selectedLayers } from "./newJob/formState";
@@ -9,7 +9,6 @@ import { LayersSection, type LayerChoice } from "./newJob/LayersSection";
 import { ModelSection } from "./newJob/ModelSection";
 import { RunPreview } from "./newJob/RunPreview";
 import { defaultSlug, modelSpec, type Problems } from "./newJob/runDescription";
-import { discoverLayers, submitJob } from "./newJob/requests";
 import { refusalFor } from "./newJob/serverRefusal";
 import { SettingsSection } from "./newJob/SettingsSection";
 import { StartSection } from "./newJob/StartSection";
@@ -25,7 +24,7 @@ export function NewJobPage() {
 
   const modelKey = JSON.stringify(modelSpec(form.model));
   const discovery = useAsyncAction(async (spec: Record<string, unknown>) => {
-    const layers = await discoverLayers(spec);
+    const layers = await jobCalls.discoverLayers(spec);
     dispatch({ type: "keepKnownLayers", known: layers.layers.map((l) => l.name) });
     return { layers, key: JSON.stringify(spec) };
   });
@@ -41,7 +40,7 @@ export function NewJobPage() {
   const slug = form.settings.slug.trim() || defaultSlug(modelSpec(form.model));
 
   const submit = useAsyncAction(async (body: RunDescription) => {
-    const job = await submitJob(body);
+    const job = await jobCalls.create(body);
     navigate(jobPaths.job(job.id));
     return job;
   });

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "react";
-import { getJson, type ModelSummary } from "../../shared/api/client";
-import { jobsApi, type Job, type RunDescription } from "./jobsApi";
+import { fetchCached } from "../../shared/useResource";
+import { browseQueries, type ModelSummary } from "../browse/browseApi";
+import { jobQueries, type Job, type RunDescription } from "./jobsApi";
 
 /** Feature-vis renders per unit for a run description: one per objective, diversity_n for "diversity". */
 export function rendersPerUnit(d: RunDescription): number {
@@ -73,8 +74,8 @@ export function StartGuard({
   const [models, setModels] = useState<ModelSummary[] | null>(null);
   const [confirming, setConfirming] = useState(false);
   useEffect(() => {
-    getJson<Job[]>(jobsApi.jobs(100)).then(setJobs, () => setJobs([]));
-    getJson<ModelSummary[]>("/api/models").then(setModels, () => setModels([]));
+    fetchCached(jobQueries.jobs(100)).then(setJobs, () => setJobs([]));
+    fetchCached(browseQueries.models()).then(setModels, () => setModels([]));
   }, []);
   const renders = rendersPerUnit(description);
   const steps = stepsOf(description);

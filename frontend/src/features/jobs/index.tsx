@@ -1,10 +1,11 @@
 // Jobs: start computations from the browser and watch them (routes and the top-bar item).
-import type { RouteObject } from "react-router-dom";
+import type { Feature } from "../../shared/feature";
 import { NavLink, useLocation } from "react-router-dom";
 import { JobPage } from "./JobPage";
-import { JobsPage, usePolled } from "./JobsPage";
+import { JobsPage } from "./JobsPage";
+import { useResource } from "../../shared/useResource";
 import { NewJobPage } from "./NewJobPage";
-import { isActive, jobPaths, jobsApi, type Job } from "./jobsApi";
+import { isActive, jobPaths, jobQueries } from "./jobsApi";
 import "./jobs.css";
 
 /**
@@ -12,15 +13,19 @@ import "./jobs.css";
  *   /jobs/:id        one computation: progress, cancel, error or summary, its layers as they finish
  *   /compute/new     choose a model, layers and images, and start
  */
-export const jobsRoutes: RouteObject[] = [
-  { path: "jobs", element: <JobsPage /> },
-  { path: "jobs/:id", element: <JobPage /> },
-  { path: "compute/new", element: <NewJobPage /> },
-];
+export const jobsFeature: Feature = {
+  name: "jobs",
+  routes: [
+    { path: "jobs", element: <JobsPage /> },
+    { path: "jobs/:id", element: <JobPage /> },
+    { path: "compute/new", element: <NewJobPage /> },
+  ],
+  nav: [JobsNavItem],
+};
 
 /** "Compute" in the top bar, with the number of queued and running computations. */
 export function JobsNavItem() {
-  const { data } = usePolled<Job[]>(jobsApi.jobs(50), (jobs) => (jobs?.some(isActive) ? 3000 : 10_000));
+  const { data } = useResource(jobQueries.jobs(50), { fresh: true, pollMs: (jobs) => (jobs?.some(isActive) ? 3000 : 10_000) });
   const running = data ? data.filter(isActive).length : 0;
   const { pathname } = useLocation();
   const here = pathname.startsWith("/jobs") || pathname.startsWith("/compute");

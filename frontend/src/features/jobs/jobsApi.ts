@@ -1,5 +1,6 @@
-// Typed client for the jobs and sources API (backend/circuitscope/api/schemas_jobs.py mirrors these types).
-import { getJson, requestJson } from "../../shared/api/client";
+// The jobs feature's API: generated types (api/schemas/jobs.py), queries and calls.
+import { $api, api, data, queryClient, type Schemas } from "../../shared/api/client";
+import { parseTime } from "../../shared/format";
 
 export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled";
 
@@ -8,6 +9,8 @@ export interface SkippedImage {
   reason: string;
 }
 
+// Narrower than the schema: JobOut.status is a plain str and config / summary are dicts in
+// api/schemas/jobs.py; these are the shapes the worker writes (jobs/worker.py) and RunConfig takes.
 export interface JobSummary {
   layers?: string[];
   skipped_images?: SkippedImage[];
@@ -16,27 +19,6 @@ export interface JobSummary {
   timings?: Record<string, number>;
   traceback?: string;
   [key: string]: unknown;
-}
-
-export interface Job {
-  id: number;
-  status: JobStatus;
-  stage: string;
-  layer: string | null;
-  done: number;
-  total: number;
-  eta_seconds: number | null;
-  error: string | null;
-  summary: JobSummary;
-  config: RunDescription;
-  run_id: number | null;
-  model_slug: string | null;
-  created_by: string | null;
-  cancel_requested: boolean;
-  attempts: number;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
 }
 
 /** The run description (compute/config.py RunConfig) as stored with the job. */
@@ -52,51 +34,40 @@ export interface RunDescription {
   weights?: Record<string, unknown>;
 }
 
-export interface BrowseEntry {
-  name: string;
-  path: string;
-  kind: "dir" | "file";
-}
+export type Job = Omit<Schemas["JobOut"], "status" | "config" | "summary"> & { status: JobStatus; config: RunDescription; summary: JobSummary };
+export type BrowseEntry = Schemas["BrowseEntry"];
+export type BrowseOut = Schemas["BrowseOut"];
+export type DiscoveredLayer = Schemas["LayerOut"];
+export type DiscoverOut = Schemas["DiscoverOut"];
+export type DatasetCheckOut = Schemas["DatasetCheckOut"];
 
-export interface BrowseOut {
-  path: string;
-  parent: string | null;
-  entries: BrowseEntry[];
-  roots: string[];
-}
+const asJob = (j: Schemas["JobOut"]) => j as unknown as Job;
 
-export interface DiscoveredLayer {
-  name: string;
-  module_type: string;
-  output_shape: number[] | null;
-  channels: number | null;
-}
+type Q<T> = { queryKey: readonly unknown[]; queryFn: () => Promise<T> };
+const cast = <T,>(q: unknown) => q as Q<T>;
 
-export interface DiscoverOut {
-  name: string;
-  input_size: number;
-  class_count: number | null;
-  layers: DiscoveredLayer[];
-}
+/** GET queries for useResource. */
+export const jobQueries = {
+  jobs: (limit = 50) => cast<Job[]>($api.queryOptions("get", "/api/jobs", { params: { query: { limit } } })),
+  // the id as typed in the address bar: the server, not the browser, answers "not a job id"
+  job: (id: number | string) => cast<Job>($api.queryOptions("get", "/api/jobs/{job_id}", { params: { path: { job_id: id as number } } })),
+};
 
-export interface DatasetCheckOut {
-  num_images: number;
-  classes: string[];
-  unreadable: SkippedImage[];
-  sample_refs: string[];
-}
+/** Calls (each throws ApiError with the server's message). */
+export const jobCalls = {
+  cancel: (id: number) => data(api.POST("/api/jobs/{job_id}/cancel", { params: { path: { job_id: id } } })).then(asJob),
+  browse: (path?: string) => data(api.GET("/api/sources/browse", { params: { query: path ? { path } : {} } })),
+  discoverLayers: (model: Record<string, unknown>) => data(api.POST("/api/sources/layers", { body: { model } })),
+  checkDataset: (dataset: Record<string, unknown>) => data(api.POST("/api/sources/dataset", { body: { dataset } })),
+  create: (description: RunDescription) =>
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    data(api.POST("/api/jobs", { body: description as any })).then(asJob),
+};
+
+/** The server-sent events of one job (EventSource cannot go through fetch). */
+export const jobEventsUrl = (id: number | string) => `/api/jobs/${encodeURIComponent(String(id))}/events`;
 
 const enc = encodeURIComponent;
-
-export const jobsApi = {
-  jobs: (limit = 50) => `/api/jobs?limit=${limit}`,
-  job: (id: number | string) => `/api/jobs/${enc(String(id))}`,
-  cancel: (id: number | string) => `/api/jobs/${enc(String(id))}/cancel`,
-  events: (id: number | string) => `/api/jobs/${enc(String(id))}/events`,
-  browse: (path?: string) => (path ? `/api/sources/browse?path=${enc(path)}` : `/api/sources/browse`),
-  layers: () => `/api/sources/layers`,
-  dataset: () => `/api/sources/dataset`,
-};
 
 export const jobPaths = {
   list: () => `/jobs`,
@@ -104,30 +75,11 @@ export const jobPaths = {
   create: () => `/compute/new`,
 };
 
-/** Fired on window when a page learns that a job changed status (the nav badge and job list refresh at once). */
-export const JOBS_CHANGED = "circuitscope:jobs-changed";
-export const announceJobsChanged = () => window.dispatchEvent(new Event(JOBS_CHANGED));
+/** A page learned that a job changed status: the nav badge and the job list refresh at once. */
+export const announceJobsChanged = () => void queryClient.invalidateQueries({ queryKey: ["get", "/api/jobs"], exact: false });
 
 export const ACTIVE: JobStatus[] = ["queued", "running"];
 export const isActive = (j: Pick<Job, "status">) => ACTIVE.includes(j.status);
-
-/** GET without the shared cache (job state changes all the time). */
-export function getFresh<T>(url: string, signal?: AbortSignal): Promise<T> {
-  return getJson<T>(url, signal);
-}
-
-/** POST JSON; throws ApiError carrying the server's message ({"detail": ...}). */
-export function postJson<T>(url: string, body: unknown, signal?: AbortSignal): Promise<T> {
-  return requestJson<T>("POST", url, { body, signal, allowEmpty: true });
-}
-
-/** Server timestamps: ISO, with or without a zone (SQLite drops it; they are UTC). */
-export function parseTime(s: string | null | undefined): Date | null {
-  if (!s) return null;
-  const hasZone = /[zZ]|[+-]\d\d:?\d\d$/.test(s.slice(10));
-  const d = new Date(hasZone ? s : `${s}Z`);
-  return Number.isNaN(d.getTime()) ? null : d;
-}
 
 export function fmtDuration(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "–";
@@ -138,14 +90,6 @@ export function fmtDuration(seconds: number | null | undefined): string {
   if (m < 60) return `${m} min ${s % 60 ? `${s % 60} s` : ""}`.trim();
   const h = Math.floor(m / 60);
   return `${h} h ${m % 60} min`;
-}
-
-export function fmtTime(s: string | null | undefined): string {
-  const d = parseTime(s);
-  if (!d) return "–";
-  const today = new Date();
-  const sameDay = d.toDateString() === today.toDateString();
-  return sameDay ? d.toLocaleTimeString() : d.toLocaleString();
 }
 
 /** Seconds between two server timestamps (to now when `end` is empty). */

@@ -1,8 +1,10 @@
 import { useEffect, useRef, useState } from "react";
-import { ApiError } from "../../shared/api/client";
-import { announceJobsChanged, getFresh, isActive, jobsApi, type Job } from "./jobsApi";
+import { queryClient, type ApiError } from "../../shared/api/client";
+import { useResource } from "../../shared/useResource";
+import { announceJobsChanged, isActive, jobEventsUrl, jobQueries, type Job } from "./jobsApi";
 
 const POLL_MS = 2000;
+const HOPELESS = [401, 403, 404];
 
 export interface JobState {
   job: Job | undefined;
@@ -15,111 +17,72 @@ export interface JobState {
   set: (job: Job) => void;
 }
 
-/** A job's state, live: EventSource on /api/jobs/{id}/events, falling back to polling every 2 s. */
+/** A job's state, live: the job resource (shared/useResource), kept current by the Server-Sent Events of
+ * /api/jobs/{id}/events, and polled every 2 s when the stream is unavailable (a buffering proxy, a restart). */
 export function useJob(id: string): JobState {
-  const [job, setJob] = useState<Job | undefined>(undefined);
-  const [error, setError] = useState<ApiError | undefined>(undefined);
-  const [mode, setMode] = useState<JobState["mode"]>("connecting");
-  const [receivedAt, setReceivedAt] = useState(0);
-  const kick = useRef<() => void>(() => undefined);
+  const query = jobQueries.job(id);
+  const [stream, setStream] = useState<"connecting" | "live" | "failed">("connecting");
+  const resource = useResource(query, {
+    fresh: true,
+    keepPrevious: false,
+    pollMs: (job) => (stream === "failed" && (!job || isActive(job)) ? POLL_MS : false),
+  });
+  const { data: job, error } = resource;
+
+  useEffect(() => {
+    let live = true;
+    setStream("connecting");
+    if (typeof EventSource === "undefined") {
+      setStream("failed");
+      return;
+    }
+    let es: EventSource | null = new EventSource(jobEventsUrl(id));
+    const stop = () => {
+      es?.close(); // the server ends the stream; do not let EventSource reconnect
+      es = null;
+    };
+    es.onmessage = (ev) => {
+      if (!live) return;
+      try {
+        const j = JSON.parse(ev.data) as Job;
+        queryClient.setQueryData(query.queryKey, j);
+        setStream("live");
+        if (!isActive(j)) stop();
+      } catch {
+        stop();
+        setStream("failed");
+      }
+    };
+    es.onerror = () => {
+      if (!live || !es) return;
+      stop();
+      setStream("failed");
+    };
+    return () => {
+      live = false;
+      stop();
+    };
+    // query.queryKey is derived from id
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [id]);
+
   const lastStatus = useRef<string | undefined>(undefined);
   useEffect(() => {
     if (job && lastStatus.current !== undefined && lastStatus.current !== job.status) announceJobsChanged();
     lastStatus.current = job?.status;
   }, [job]);
 
-  useEffect(() => {
-    let live = true;
-    let es: EventSource | null = null;
-    let timer: number | undefined;
-    const ctrl = new AbortController();
-    setJob(undefined);
-    setError(undefined);
-    setMode("connecting");
-
-    const poll = async () => {
-      if (!live) return;
-      try {
-        const j = await getFresh<Job>(jobsApi.job(id), ctrl.signal);
-        if (!live) return;
-        setJob(j);
-        setReceivedAt(Date.now());
-        setError(undefined);
-        if (!isActive(j)) {
-          setMode("idle");
-          return;
-        }
-      } catch (err) {
-        if (!live || (err as Error).name === "AbortError") return;
-        const e = err instanceof ApiError ? err : new ApiError(0, String(err));
-        setError(e);
-        if (e.status === 404 || e.status === 401 || e.status === 403) {
-          setMode("idle");
-          return; // polling again will not change the answer
-        }
-      }
-      setMode("polling");
-      timer = window.setTimeout(poll, POLL_MS);
-    };
-
-    const startPolling = () => {
-      es?.close();
-      es = null;
-      if (timer === undefined) poll();
-    };
-    kick.current = () => {
-      // after a cancel request while polling: look again soon
-      if (timer !== undefined) {
-        window.clearTimeout(timer);
-        timer = undefined;
-        poll();
-      }
-    };
-
-    if (typeof EventSource === "undefined") {
-      startPolling();
-    } else {
-      es = new EventSource(jobsApi.events(id));
-      es.onmessage = (ev) => {
-        if (!live) return;
-        try {
-          const j = JSON.parse(ev.data) as Job;
-          setJob(j);
-          setReceivedAt(Date.now());
-          setError(undefined);
-          if (isActive(j)) setMode("live");
-          else {
-            setMode("idle");
-            es?.close(); // the server ends the stream; do not let EventSource reconnect
-            es = null;
-          }
-        } catch {
-          startPolling();
-        }
-      };
-      es.onerror = () => {
-        // A proxy that buffers or cuts streams, a 404, or a server restart: poll instead (it reports 404s).
-        if (!live || !es) return;
-        startPolling();
-      };
-    }
-    return () => {
-      live = false;
-      ctrl.abort();
-      es?.close();
-      if (timer !== undefined) window.clearTimeout(timer);
-    };
-  }, [id]);
-
+  const mode: JobState["mode"] =
+    (job && !isActive(job)) || (error && HOPELESS.includes(error.status)) ? "idle" : stream === "live" ? "live" : stream === "failed" ? "polling" : "connecting";
   return {
     job,
     error,
     mode,
-    receivedAt,
+    receivedAt: resource.updatedAt,
     set: (j: Job) => {
-      setJob(j);
-      setReceivedAt(Date.now());
-      kick.current();
+      resource.set(j);
+      // after a cancel request while polling: look again soon
+      if (stream === "failed") resource.reload();
     },
   };
 }

@@ -2,10 +2,9 @@
 import { ApiError } from "../../../shared/api/client";
 import { ErrorBox } from "../../../shared/ErrorBox";
 import { PathField } from "../FileBrowser";
-import type { DatasetCheckOut } from "../jobsApi";
+import { jobCalls, type DatasetCheckOut } from "../jobsApi";
 import { FieldSet, NumberField, RadioCards, type RadioCard } from "../../../shared/form";
 import { useAsyncAction } from "../../../shared/useAsyncAction";
-import { checkDataset } from "./requests";
 import { datasetSpec, type DatasetForm, type DatasetKind, type Problems } from "./runDescription";
 import type { ProblemOf } from "./formState";
 
@@ -31,7 +30,7 @@ export function DatasetSection({
 }) {
   const datasetKey = JSON.stringify(datasetSpec(dataset));
   const check = useAsyncAction(async (spec: Record<string, unknown>) => ({
-    answer: await checkDataset(spec),
+    answer: await jobCalls.checkDataset(spec),
     key: JSON.stringify(spec),
   }));
 

@@ -1,13 +1,13 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
-import { getJson, pagePaths, requestJson } from "../../shared/api/client";
-import { canWrite, useMe } from "./annotateApi";
+import { canWrite, useMe } from "../annotate/annotateApi";
 import { EmptyState, ErrorBox } from "../../shared/ErrorBox";
 import { useKeys } from "../../shared/keys";
 import { Loading } from "../../shared/Loading";
-import { useTitle } from "../../shared/useApi";
-import { comparePage, evidencePaths, pct, type Answer, type CompareResults, type CompareTask, type UnitEvidence } from "../evidence/evidenceApi";
-import { Plot } from "../evidence/LinePlot";
+import { comparePage, evidenceCalls, pct, type Answer, type CompareResults, type CompareTask, type UnitEvidence } from "./evidenceApi";
+import { Plot } from "./LinePlot";
+import { pagePaths } from "../../shared/paths";
+import { useTitle } from "../../shared/useResource";
 
 const ANSWERS: { value: Answer; text: string; key: string }[] = [
   { value: "fits", text: "Fits the label", key: "1" },
@@ -38,7 +38,7 @@ function PickLabel({ model, layer, index }: { model: string; layer: string; inde
   const [data, setData] = useState<UnitEvidence>();
   const [error, setError] = useState<unknown>();
   useEffect(() => {
-    getJson<UnitEvidence>(evidencePaths.unitEvidence(model, layer, index)).then(setData).catch(setError);
+    evidenceCalls.unitEvidence(model, layer, index).then(setData).catch(setError);
   }, [model, layer, index]);
   if (error) return <ErrorBox error={error} />;
   if (!data) return <Loading />;
@@ -69,7 +69,7 @@ function CompareTaskView({ model, layer, index, labelId }: { model: string; laye
   const [saveError, setSaveError] = useState<unknown>(null);
   const load = useCallback(() => {
     setError(undefined);
-    getJson<CompareTask>(evidencePaths.task(model, layer, index, labelId))
+    evidenceCalls.task(model, layer, index, labelId)
       .then((t) => {
         setTask(t);
         setAnswers(t.answers);
@@ -87,9 +87,7 @@ function CompareTaskView({ model, layer, index, labelId }: { model: string; laye
   const answer = (value: Answer) => {
     if (!task || !item || !writer) return;
     setSaveError(null);
-    requestJson("PUT", evidencePaths.answer(model, layer, index), {
-      body: { label_id: task.label.id, label_version: task.label.version, item_id: item.id, answer: value },
-    })
+    evidenceCalls.answer(model, layer, index, { label_id: task.label.id, label_version: task.label.version, item_id: item.id, answer: value })
       .then(() => {
         const next = { ...answers, [String(item.id)]: value };
         setAnswers(next);
@@ -197,7 +195,7 @@ function CreateSample({ model, layer, index, writer, onCreated }: { model: strin
   const create = () => {
     setBusy(true);
     setErr(null);
-    requestJson("POST", evidencePaths.sample(model, layer, index), { body: { per_bin: perBin, bins, max_images: maxImages } })
+    evidenceCalls.createSample(model, layer, index, { per_bin: perBin, bins, max_images: maxImages })
       .then(onCreated)
       .catch(setErr)
       .finally(() => setBusy(false));
@@ -222,7 +220,7 @@ function Results({ model, layer, index, labelId }: { model: string; layer: strin
   const [res, setRes] = useState<CompareResults>();
   const [error, setError] = useState<unknown>();
   useEffect(() => {
-    getJson<CompareResults>(evidencePaths.results(model, layer, index, labelId)).then(setRes).catch(setError);
+    evidenceCalls.results(model, layer, index, labelId).then(setRes).catch(setError);
   }, [model, layer, index, labelId]);
   const series = useMemo(() => {
     if (!res) return [];
