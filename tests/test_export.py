@@ -22,7 +22,7 @@ from circuitscope.api.app import create_app
 from circuitscope.export.graph_json import graph_schema, validate_graph
 from circuitscope.settings import Settings
 from circuitscope.store import BlobStore, Database
-from circuitscope.store.annotation_schema import (
+from circuitscope.store.tables.annotation import (
     Circuit,
     CircuitEdge,
     CircuitRevision,

@@ -91,7 +91,7 @@ def test_project_export_and_import_keep_the_claims(client, tmp_path):
     from circuitscope.api.app import create_app
     from circuitscope.settings import Settings
     from circuitscope.store import Database
-    from circuitscope.store.evidence_schema import LabelClaim
+    from circuitscope.store.tables.evidence import LabelClaim
 
     doc = client.get("/api/export/project", params={"model": "gabor"}).json()
     claimed = {l["label"]: l["claims"] for l in doc["labels"]}

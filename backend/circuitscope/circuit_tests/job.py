@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..annotate.users import AnnotateError
+from ..errors import DomainError
 from ..jobs import queue
 from ..settings import Settings
 from ..store import Database
-from ..store.job_schema import Job
+from ..store.tables.jobs import Job
 from .ablation import Cancelled
 from .plan import TestParams, build_plan
 from .runner import TestFailed, run_circuit_test
@@ -80,7 +80,7 @@ def run_test_job(db: Database, settings: Settings, job_id: int, config: dict[str
     except Cancelled:
         with db.session() as s:
             queue.finish(s, job_id, "cancelled", error="cancelled by request; nothing was stored")
-    except (TestFailed, AnnotateError) as err:
+    except (TestFailed, DomainError) as err:
         with db.session() as s:
             queue.finish(s, job_id, "failed", error=str(getattr(err, "detail", None) or err))
     except Exception as err:  # the job fails, the worker lives on

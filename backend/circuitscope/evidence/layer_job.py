@@ -21,13 +21,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..errors import DomainError, Invalid
 from ..jobs import queue
 from ..settings import Settings
 from ..store import BlobStore, Database
-from ..store.job_schema import Job
-from ..store.schema import Unit
+from ..store.tables.jobs import Job
+from ..store.tables.records import Unit
 from .stimuli import PARAMS
-from .unit_tuning import EvidenceError, LayerRef, find_layer, prober_for, top_example
+from .unit_tuning import LayerRef, find_layer, prober_for, top_example
 
 log = logging.getLogger(__name__)
 JOB_KIND = "tuning-layer"
@@ -67,7 +68,7 @@ def submit_layer_tuning(session: Session, slug: str, layer: str, params: list[st
     """Check now (404/422 naming the choices), then queue."""
     bad = [p for p in params if p not in PARAMS]
     if bad or not params:
-        raise EvidenceError(422, f"Unknown tuning parameter '{bad[0] if bad else ''}'. Valid parameters: "
+        raise Invalid(f"Unknown tuning parameter '{bad[0] if bad else ''}'. Valid parameters: "
                                  f"{', '.join(PARAMS)}.")
     find_layer(session, slug, layer)
     # Shaped like a run description where the jobs pages read one (model, layers, dataset).
@@ -150,7 +151,7 @@ def run_layer_job(db: Database, settings: Settings, job_id: int, config: dict[st
     except Cancelled:
         with db.session() as s:
             queue.finish(s, job_id, "cancelled", error="cancelled by request; nothing was stored")
-    except EvidenceError as err:
+    except DomainError as err:
         with db.session() as s:
             queue.finish(s, job_id, "failed", error=err.detail)
     except Exception as err:  # the job fails, the worker lives on

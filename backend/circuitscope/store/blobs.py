@@ -15,6 +15,14 @@ _HASH = re.compile(r"^[0-9a-f]{64}$")
 EXTENSIONS = {"image/webp": ".webp", "image/png": ".png", "image/jpeg": ".jpg"}
 
 
+IMAGE_URL_PREFIX = "/api/images/"  # where the API serves a stored image (api/routes/browse.py get_image)
+
+
+def image_url(digest: str | None) -> str | None:
+    """The URL of a stored image in API responses (the hash is the last segment and the ETag)."""
+    return f"{IMAGE_URL_PREFIX}{digest}" if digest else None
+
+
 @dataclass(frozen=True)
 class StoredBlob:
     hash: str

@@ -10,8 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 
-from ...store import BlobStore
-from .. import queries
+from ...store import BlobStore, queries
 from ..auth import require_reader_inline
 
 # Read routes are `async def` and query inline: a sync route and its sync dependencies each cost a

@@ -9,7 +9,6 @@ import {
   canWrite,
   circuitTestQueries,
   exportPaths,
-  imageUrl,
   useMe,
   type Circuit,
   type CircuitStatus,
@@ -395,7 +394,7 @@ function NodesTable({ circuit }: { circuit: Circuit }) {
             .map((n) => (
               <tr key={n.id} data-node={n.id}>
                 <td>
-                  <UnitImage image={imageUrl(n.image_hash)} size={40} alt={n.id} />
+                  <UnitImage image={n.image} size={40} alt={n.id} />
                 </td>
                 <td className="mono">
                   {n.missing ? <span className="neg">{n.id} (missing)</span> : <Link to={pagePaths.unit(circuit.model, n.layer, n.index)}>{n.id}</Link>}

@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from "react";
 import { UnitImage } from "../../shared/UnitThumb";
 import { fetchCached } from "../../shared/useResource";
-import { annotateQueries, imageUrl, type Circuit, type CircuitNode, type Suggestion, type Suggestions } from "./annotateApi";
+import { annotateQueries, type Circuit, type CircuitNode, type Suggestion, type Suggestions } from "./annotateApi";
 const PER_NODE_LIMIT = 100;
 const SHOWN_PER_GROUP = 8;
 
@@ -157,7 +157,7 @@ function SuggestionGroup({
           const key = `${s.layer}:${s.index}`;
           return (
             <li key={key} data-testid="suggestion" className={s.relative < threshold ? "weak" : ""}>
-              <UnitImage image={imageUrl(s.image_hash)} size={36} alt={key} />
+              <UnitImage image={s.image} size={36} alt={key} />
               <span className="mono small">{key}</span>
               <span className={s.weight >= 0 ? "pos small" : "neg small"} title={`${s.kind} weight (sum of the kernel), L2 ${s.l2.toPrecision(3)}`}>
                 {s.weight >= 0 ? "+" : ""}

@@ -7,7 +7,7 @@ import { formatTime } from "../../shared/format";
 import { pagePaths } from "../../shared/paths";
 import { useResource, useTitle } from "../../shared/useResource";
 import { browseQueries } from "../browse/browseApi";
-import { annotateCalls, annotateQueries, canWrite, useMe, type FamilySummary } from "./annotateApi";
+import { annotateCalls, annotateQueries, canWrite, useMe, type Family } from "./annotateApi";
 
 /** Families of a model (Early Vision style: name, colour, comment, members across layers). */
 export function FamiliesPage() {
@@ -68,7 +68,7 @@ function NewFamily({ model, onDone }: { model: string; onDone: () => void }) {
   );
 }
 
-function FamilyCard({ f, writable, onChange }: { f: FamilySummary; writable: boolean; onChange: () => void }) {
+function FamilyCard({ f, writable, onChange }: { f: Family; writable: boolean; onChange: () => void }) {
   const [edit, setEdit] = useState({ name: f.name, comment: f.comment, color: f.color || "#888888" });
   const [units, setUnits] = useState("");
   const [err, setErr] = useState<string | null>(null);

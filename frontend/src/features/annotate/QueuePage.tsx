@@ -9,7 +9,7 @@ import { UnitEvidenceLines } from "../evidence/LabelEvidencePanel";
 import { browseQueries } from "../browse/browseApi";
 import { afterWrite, errorText } from "../../shared/api/client";
 import { pagePaths } from "../../shared/paths";
-import { useResource, useTitle, type ResourceQuery } from "../../shared/useResource";
+import { useResource, useTitle } from "../../shared/useResource";
 
 /** Pick a model and layer to label. */
 export function QueueIndexPage() {
@@ -39,11 +39,6 @@ export function QueueIndexPage() {
   );
 }
 
-interface Queue {
-  remaining: number;
-  units: number[];
-}
-
 /** One unit at a time: type a label, Enter saves and moves on; n / → skips; l focuses the label field. */
 export function QueuePage() {
   const { model = "", layer = "" } = useParams();
@@ -53,7 +48,7 @@ export function QueuePage() {
   const [mode, setMode] = useState<"any" | "mine">("any");
   const [after, setAfter] = useState(-1);
   const [done, setDone] = useState(0);
-  const { data: queue, error } = useResource(annotateQueries.queue(model, layer, mode, after) as unknown as ResourceQuery<Queue>, { fresh: true });
+  const { data: queue, error } = useResource(annotateQueries.queue(model, layer, mode, after), { fresh: true });
   const current = queue?.units[0];
   const { data: unit } = useResource(current !== undefined ? browseQueries.unit(model, layer, current) : null);
   const { data: labels } = useResource(current !== undefined ? annotateQueries.labels(model, layer, current) : null, { fresh: true });

@@ -3,7 +3,7 @@ import { Link, useSearchParams } from "react-router-dom";
 import { EmptyState, ErrorBox } from "../../shared/ErrorBox";
 import { useKeys } from "../../shared/keys";
 import { Loading } from "../../shared/Loading";
-import { annotateQueries, imageUrl, type SearchQuery } from "./annotateApi";
+import { annotateQueries, type SearchQuery } from "./annotateApi";
 import { ConsensusBadge, Tags } from "./bits";
 import { StatusBadge } from "../../shared/StatusBadge";
 import { UnitImage } from "../../shared/UnitThumb";
@@ -126,7 +126,7 @@ export function SearchPage() {
           <div className="results">
             {data.results.map((r) => (
               <Link key={`${r.model}/${r.layer}/${r.index}`} to={pagePaths.unit(r.model, r.layer, r.index)} className="result" data-testid="search-result">
-                <UnitImage image={imageUrl(r.image_hash)} size={72} alt={`${r.layer} ${r.index}`} />
+                <UnitImage image={r.image} size={72} alt={`${r.layer} ${r.index}`} />
                 <div className="result-body">
                   <div className="mono small">
                     {r.model} · {r.layer}:{r.index} <ConceptBadge concept={r.concept} />

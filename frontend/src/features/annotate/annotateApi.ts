@@ -1,210 +1,37 @@
-// The annotation feature's API (backend/circuitscope/api/routes/annotate.py): queries and calls through the
-// generated client (paths, parameters and request bodies are checked against /openapi.json).
-//
-// PENDING the backend's response models for the annotate routes (issue 9, the "contract" branch): these
-// routes' answers are untyped in /openapi.json today, so the response interfaces below are still written
-// by hand; each becomes `Schemas["..."]` once its route declares a response_model.
+// The annotation feature's API (backend/circuitscope/api/routes/annotate.py and sessions.py): generated types,
+// and the queries and calls through the generated client (paths, parameters, bodies and answers are checked
+// against /openapi.json).
 import { useSyncExternalStore } from "react";
 import { $api, api, data, type paths, type Schemas } from "../../shared/api/client";
 import type { Job } from "../jobs/jobsApi";
 import type { TestDoc } from "./CircuitTestPanel";
 
-export type Role = "viewer" | "annotator" | "admin";
-export interface User {
-  id: number;
-  name: string;
-  role: Role;
-  display_name: string;
-}
-export interface Me {
-  user: User | null;
-  via: "token" | "cookie" | "local" | "anonymous";
-  anonymous_read: boolean;
-  local_user: string | null;
-  multi_user: boolean;
-}
-
-export type LabelStatus = "draft" | "confident" | "disputed";
-export interface Label {
-  id: number;
-  unit_id: number | null;
-  model: string;
-  layer: string;
-  index: number;
-  annotator: string;
-  label: string;
-  description: string;
-  tags: string[];
-  confidence: number;
-  status: LabelStatus;
-  deleted: boolean;
-  version: number;
-  created_at: string;
-  updated_at: string;
-  updated_by: string | null;
-  detached: boolean;
-}
-export interface Consensus {
-  label: string;
-  state: "single" | "agreed" | "majority" | "disputed" | "agreed-but-flagged";
-  support: number;
-  n_annotators: number;
-  confidence: number;
-  tags: string[];
-  candidates: { label: string; votes: number; annotators: string[]; mean_confidence: number }[];
-}
-export interface FamilySummary {
-  id: number;
-  uid: string;
-  model: string;
-  name: string;
-  comment: string;
-  color: string;
-  created_by: string;
-  version: number;
-  size: number;
-  updated_at: string;
-  updated_by: string | null;
-  members?: { layer: string; index: number; unit_id: number | null; detached: boolean }[];
-}
-export interface CircuitSummary {
-  id: number;
-  uid: string;
-  model: string;
-  name: string;
-  claim: string;
-  status: CircuitStatus;
-  author: string;
-  version: number;
-  created_at: string;
-  updated_at: string;
-  n_nodes: number;
-  n_edges: number;
-}
-export type CircuitStatus = "proposed" | "supported" | "refuted";
-export interface UnitLabels {
-  unit: { model: string; layer: string; index: number; unit_id: number; layer_position: number };
-  labels: Label[];
-  consensus: Consensus | null;
-  mine: Label | null;
-  families: FamilySummary[];
-  circuits: CircuitSummary[];
-  can_edit: boolean;
-}
-export interface Revision {
-  label_id?: number;
-  annotator?: string;
-  version: number;
-  editor: string;
-  action: string;
-  summary?: string;
-  snapshot: Record<string, unknown>;
-  created_at: string;
-}
-export interface CircuitNode {
-  id: string; // "layer:index"
-  layer: string;
-  index: number;
-  unit_id: number | null;
-  layer_position: number | null;
-  pinned: boolean;
-  note: string;
-  label: string;
-  label_state: string | null;
-  image_hash: string | null;
-  missing: boolean;
-}
-export interface CircuitEdge {
-  source: string;
-  target: string;
-  kind: "direct" | "expanded" | "manual";
-  weight: number;
-  l2: number;
-}
-export interface Supernode {
-  name: string;
-  nodes: string[];
-}
-export interface Circuit extends CircuitSummary {
-  evidence: string;
-  supernodes: Supernode[];
-  nodes: CircuitNode[];
-  edges: CircuitEdge[];
-  problems: string[];
-  updated_by: string | null;
-}
-export interface Suggestion {
-  layer: string;
-  index: number;
-  unit_id: number;
-  layer_position: number;
-  via: string | null;
-  weight: number;
-  l2: number;
-  kind: string;
-  label: string;
-  image_hash: string | null;
-}
-export interface Suggestions {
-  upstream: Suggestion[];
-  downstream: Suggestion[];
-}
-export interface SearchResult {
-  model: string;
-  layer: string;
-  index: number;
-  unit_id: number | null;
-  consensus: Consensus | null;
-  label: string;
-  image_hash: string | null;
-  labels: Label[];
-  families: { id: number; name: string; color: string }[];
-  /** With a concept filter: the matching score. */
-  concept?: { concept: string; display: string; auc: number; diff: number; auc_err: number };
-}
-export interface SearchPage {
-  total: number;
-  limit: number;
-  offset: number;
-  results: SearchResult[];
-}
-export interface LayerAgreement {
-  layer: string;
-  position: number | null;
-  channels: number | null;
-  labeled_units: number;
-  multi_annotated_units: number;
-  disputed_units: number;
-  labels: number;
-  agreement: number | null;
-}
-export interface Token {
-  id: number;
-  user: string;
-  name: string;
-  kind: string;
-  prefix: string;
-  created_at: string;
-  last_used_at: string | null;
-  expires_at: string | null;
-  revoked: boolean;
-  token?: string;
-}
-export interface UserRow {
-  id: number;
-  name: string;
-  display_name: string;
-  role: Role;
-  disabled: boolean;
-  has_password: boolean;
-  created_at: string;
-}
+export type Role = Schemas["Role"];
+export type User = Schemas["IdentityOut"];
+export type Me = Schemas["MeOut"];
+export type LabelStatus = Schemas["LabelStatus"];
+export type Label = Schemas["LabelOut"];
+export type Consensus = Schemas["ConsensusOut"];
+export type FamilySummary = Schemas["FamilySummary"];
+export type Family = Schemas["FamilyOut"];
+export type CircuitSummary = Schemas["CircuitSummary"];
+export type CircuitStatus = Schemas["CircuitStatus"];
+export type UnitLabels = Schemas["UnitLabelsOut"];
+export type LabelRevision = Schemas["LabelRevisionOut"];
+export type CircuitRevision = Schemas["CircuitRevisionOut"];
+export type CircuitNode = Schemas["CircuitNodeOut"];
+export type CircuitEdge = Schemas["CircuitEdgeOut"];
+export type Supernode = Schemas["Supernode"];
+export type Circuit = Schemas["CircuitOut"];
+export type Suggestion = Schemas["Suggestion"];
+export type Suggestions = Schemas["SuggestionsOut"];
+export type SearchResult = Schemas["SearchResult"];
+export type SearchPage = Schemas["SearchOut"];
+export type LayerAgreement = Schemas["LayerAgreement"];
+export type Token = Schemas["TokenOut"];
+export type UserRow = Schemas["UserOut"];
 /** A browser session (GET /api/auth/sessions): a token of kind "session"; `current` is this browser's. */
-export interface SessionRow extends Token {
-  current: boolean;
-}
-
-export const imageUrl = (hash: string | null | undefined) => (hash ? `/api/images/${hash}` : null);
+export type SessionRow = Schemas["SessionOut"];
 
 type Q<T> = { queryKey: readonly unknown[]; queryFn: () => Promise<T> };
 const cast = <T,>(q: unknown) => q as Q<T>;
@@ -213,28 +40,28 @@ const unit = (model: string, layer: string, index: number): { path: UnitPath } =
 
 /** GET queries (for useResource with `fresh`: annotation data changes under you). */
 export const annotateQueries = {
-  sessions: () => cast<SessionRow[]>($api.queryOptions("get", "/api/auth/sessions")),
-  tokens: () => cast<Token[]>($api.queryOptions("get", "/api/auth/tokens")),
-  users: () => cast<UserRow[]>($api.queryOptions("get", "/api/users")),
-  labels: (m: string, l: string, i: number) => cast<UnitLabels>($api.queryOptions("get", "/api/labels/{model}/{layer}/{index}", { params: unit(m, l, i) })),
+  sessions: () => $api.queryOptions("get", "/api/auth/sessions"),
+  tokens: () => $api.queryOptions("get", "/api/auth/tokens"),
+  users: () => $api.queryOptions("get", "/api/users"),
+  labels: (m: string, l: string, i: number) => $api.queryOptions("get", "/api/labels/{model}/{layer}/{index}", { params: unit(m, l, i) }),
   /** `version` is part of the key: a new revision fetches the history again. */
   labelHistory: (m: string, l: string, i: number, version: string) => {
-    const q = cast<Revision[]>($api.queryOptions("get", "/api/labels/{model}/{layer}/{index}/history", { params: unit(m, l, i) }));
+    const q = $api.queryOptions("get", "/api/labels/{model}/{layer}/{index}/history", { params: unit(m, l, i) });
     return { ...q, queryKey: [...q.queryKey, version] };
   },
-  agreement: (m: string) => cast<LayerAgreement[]>($api.queryOptions("get", "/api/agreement/{model}", { params: { path: { model: m } } })),
+  agreement: (m: string) => $api.queryOptions("get", "/api/agreement/{model}", { params: { path: { model: m } } }),
   queue: (m: string, l: string, mode: "any" | "mine", after: number) =>
     $api.queryOptions("get", "/api/queue/{model}/{layer}", { params: { path: { model: m, layer: l }, query: { mode, after, limit: 50 } } }),
-  search: (query: SearchQuery) => cast<SearchPage>($api.queryOptions("get", "/api/search", { params: { query } })),
-  annotators: () => cast<string[]>($api.queryOptions("get", "/api/annotators")),
-  families: (m?: string) => cast<FamilySummary[]>($api.queryOptions("get", "/api/families", { params: { query: m ? { model: m } : {} } })),
+  search: (query: SearchQuery) => $api.queryOptions("get", "/api/search", { params: { query } }),
+  annotators: () => $api.queryOptions("get", "/api/annotators"),
+  families: (m?: string) => $api.queryOptions("get", "/api/families", { params: { query: m ? { model: m } : {} } }),
   familyMap: (m: string, l: string) => $api.queryOptions("get", "/api/family-map/{model}/{layer}", { params: { path: { model: m, layer: l } } }),
   circuits: (query: NonNullable<paths["/api/circuits"]["get"]["parameters"]["query"]> = {}) =>
-    cast<CircuitSummary[]>($api.queryOptions("get", "/api/circuits", { params: { query } })),
-  circuit: (id: number) => cast<Circuit>($api.queryOptions("get", "/api/circuits/{circuit_id}", { params: { path: { circuit_id: id } } })),
+    $api.queryOptions("get", "/api/circuits", { params: { query } }),
+  circuit: (id: number) => $api.queryOptions("get", "/api/circuits/{circuit_id}", { params: { path: { circuit_id: id } } }),
   unitSuggestions: (m: string, l: string, i: number, limit: number) =>
-    cast<Suggestions>($api.queryOptions("get", "/api/suggestions/{model}/{layer}/{index}", { params: { ...unit(m, l, i), query: { limit } } })),
-  circuitHistory: (id: number) => cast<Revision[]>($api.queryOptions("get", "/api/circuits/{circuit_id}/history", { params: { path: { circuit_id: id } } })),
+    $api.queryOptions("get", "/api/suggestions/{model}/{layer}/{index}", { params: { ...unit(m, l, i), query: { limit } } }),
+  circuitHistory: (id: number) => $api.queryOptions("get", "/api/circuits/{circuit_id}/history", { params: { path: { circuit_id: id } } }),
 };
 
 export type SearchQuery = NonNullable<paths["/api/search"]["get"]["parameters"]["query"]>;
@@ -247,39 +74,39 @@ export const annotateCalls = {
   logout: () => data(api.POST("/api/auth/logout")),
   revokeSession: (id: number) => data(api.DELETE("/api/auth/sessions/{session_id}", { params: byId("session_id", id) })),
   revokeOtherSessions: () => data(api.POST("/api/auth/sessions/revoke-others")),
-  createToken: (body: Schemas["TokenIn"]) => data(api.POST("/api/auth/tokens", { body })) as Promise<Token>,
+  createToken: (body: Schemas["TokenIn"]) => data(api.POST("/api/auth/tokens", { body })),
   revokeToken: (id: number) => data(api.DELETE("/api/auth/tokens/{token_id}", { params: byId("token_id", id) })),
   createUser: (body: Schemas["UserCreateIn"]) => data(api.POST("/api/users", { body })),
   patchUser: (name: string, body: Schemas["UserPatchIn"]) => data(api.PATCH("/api/users/{name}", { params: { path: { name } }, body })),
   saveLabel: (m: string, l: string, i: number, body: Schemas["LabelIn"]) =>
-    data(api.PUT("/api/labels/{model}/{layer}/{index}", { params: unit(m, l, i), body })) as Promise<UnitLabels>,
+    data(api.PUT("/api/labels/{model}/{layer}/{index}", { params: unit(m, l, i), body })),
   adoptSuggestion: (m: string, l: string, i: number, body: Schemas["AdoptIn"]) =>
     data(api.POST("/api/labels/{model}/{layer}/{index}/adopt-suggestion", { params: unit(m, l, i), body })),
   deleteLabel: (id: number, version: number) =>
     data(api.DELETE("/api/labels-by-id/{label_id}", { params: { path: { label_id: id }, query: { version } } })),
-  family: (id: number) => data(api.GET("/api/families/{family_id}", { params: byId("family_id", id) })) as Promise<FamilySummary>,
+  family: (id: number) => data(api.GET("/api/families/{family_id}", { params: byId("family_id", id) })),
   createFamily: (body: Schemas["FamilyIn"]) => data(api.POST("/api/families", { body })),
   patchFamily: (id: number, body: Schemas["FamilyPatchIn"]) => data(api.PATCH("/api/families/{family_id}", { params: byId("family_id", id), body })),
   familyMembers: (id: number, body: Schemas["FamilyMembersIn"]) =>
     data(api.POST("/api/families/{family_id}/members", { params: byId("family_id", id), body })),
   deleteFamily: (id: number, version: number) =>
     data(api.DELETE("/api/families/{family_id}", { params: { path: { family_id: id }, query: { version } } })),
-  circuit: (id: number) => data(api.GET("/api/circuits/{circuit_id}", { params: byId("circuit_id", id) })) as Promise<Circuit>,
-  createCircuit: (body: Schemas["CircuitIn"]) => data(api.POST("/api/circuits", { body })) as Promise<Circuit>,
+  circuit: (id: number) => data(api.GET("/api/circuits/{circuit_id}", { params: byId("circuit_id", id) })),
+  createCircuit: (body: Schemas["CircuitIn"]) => data(api.POST("/api/circuits", { body })),
   patchCircuit: (id: number, body: Schemas["CircuitPatchIn"]) =>
-    data(api.PATCH("/api/circuits/{circuit_id}", { params: byId("circuit_id", id), body })) as Promise<Circuit>,
+    data(api.PATCH("/api/circuits/{circuit_id}", { params: byId("circuit_id", id), body })),
   addNodes: (id: number, body: Schemas["CircuitNodesIn"]) =>
-    data(api.POST("/api/circuits/{circuit_id}/nodes", { params: byId("circuit_id", id), body })) as Promise<Circuit>,
+    data(api.POST("/api/circuits/{circuit_id}/nodes", { params: byId("circuit_id", id), body })),
   removeNodes: (id: number, body: Schemas["CircuitRemoveIn"]) =>
-    data(api.POST("/api/circuits/{circuit_id}/nodes/remove", { params: byId("circuit_id", id), body })) as Promise<Circuit>,
+    data(api.POST("/api/circuits/{circuit_id}/nodes/remove", { params: byId("circuit_id", id), body })),
   patchNode: (id: number, key: string, body: Schemas["NodePatchIn"]) =>
-    data(api.PATCH("/api/circuits/{circuit_id}/nodes/{key}", { params: { path: { circuit_id: id, key } }, body })) as Promise<Circuit>,
+    data(api.PATCH("/api/circuits/{circuit_id}/nodes/{key}", { params: { path: { circuit_id: id, key } }, body })),
   refreshEdges: (id: number, body: Schemas["RefreshIn"]) =>
-    data(api.POST("/api/circuits/{circuit_id}/refresh-edges", { params: byId("circuit_id", id), body })) as Promise<Circuit>,
+    data(api.POST("/api/circuits/{circuit_id}/refresh-edges", { params: byId("circuit_id", id), body })),
   deleteCircuit: (id: number, version: number) =>
     data(api.DELETE("/api/circuits/{circuit_id}", { params: { path: { circuit_id: id }, query: { version } } })),
   circuitSuggestions: (id: number) =>
-    data(api.GET("/api/circuits/{circuit_id}/suggestions", { params: { path: { circuit_id: id }, query: { limit: 8 } } })) as Promise<Suggestions>,
+    data(api.GET("/api/circuits/{circuit_id}/suggestions", { params: { path: { circuit_id: id }, query: { limit: 8 } } })),
   /** Import files are sent as they are (JSON text the server validates). */
   importProject: (text: string, allowMissing: boolean) =>
     data(
@@ -289,11 +116,11 @@ export const annotateCalls = {
         bodySerializer: (b: unknown) => b as string,
         headers: { "Content-Type": "application/json" },
       }),
-    ) as Promise<{ labels: number; families: number; circuits: number; users_created: number; warnings: string[] }>,
+    ),
   importCircuit: (text: string) =>
     data(
       api.POST("/api/import/circuit", { body: text as never, bodySerializer: (b: unknown) => b as string, headers: { "Content-Type": "application/json" } }),
-    ) as Promise<Circuit>,
+    ),
 };
 
 /** Circuit tests (api/routes/circuit_tests.py); `results` is a dict in the schema, TestDoc its shape. */

@@ -1,16 +1,13 @@
 // For the layer grid: which family each unit belongs to (colour / filter), from GET /api/family-map.
-import { useResource, type ResourceQuery } from "../../shared/useResource";
+import type { Schemas } from "../../shared/api/client";
+import { useResource } from "../../shared/useResource";
 import { annotateQueries, type FamilySummary } from "./annotateApi";
 
-export interface FamilyMap {
-  families: FamilySummary[];
-  /** unit index (as a string key) -> family ids */
-  units: Record<string, number[]>;
-}
+export type FamilyMap = Schemas["FamilyMapOut"];
 
 /** `colorOf(index)` is the first family's colour (or undefined); `familiesOf(index)` the families. */
 export function useFamilyMap(model: string, layer: string) {
-  const { data } = useResource(model && layer ? (annotateQueries.familyMap(model, layer) as unknown as ResourceQuery<FamilyMap>) : null, { fresh: true });
+  const { data } = useResource(model && layer ? annotateQueries.familyMap(model, layer) : null, { fresh: true });
   const byId = new Map((data?.families ?? []).map((f) => [f.id, f]));
   const familiesOf = (index: number) => (data?.units[String(index)] ?? []).map((id) => byId.get(id)!).filter(Boolean);
   return {

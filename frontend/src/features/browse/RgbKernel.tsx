@@ -1,13 +1,7 @@
 import { useState } from "react";
 import { KernelHeatmap } from "./KernelHeatmap";
+import type { InputKernel } from "./browseApi";
 import { fmt } from "../../shared/format";
-
-export interface InputKernel {
-  channels: number;
-  size: [number, number];
-  /** [channel][y][x] weights on the image's channels (R, G, B). */
-  values: number[][][];
-}
 
 const CHANNEL_NAMES = ["R", "G", "B"];
 

@@ -34,7 +34,7 @@ export function ConceptSearchFilters({ params, setParam }: { params: URLSearchPa
 }
 
 /** The matching concept score on a search result. */
-export function ConceptBadge({ concept }: { concept?: { display: string; auc: number } }) {
+export function ConceptBadge({ concept }: { concept?: { display: string; auc: number } | null }) {
   if (!concept) return null;
   return (
     <span className="concept-badge small" title="AUC of the unit's per-image maximum, with vs without the concept">

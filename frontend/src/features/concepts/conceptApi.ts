@@ -1,7 +1,8 @@
-// Concept selectivity: types and queries. The routes return dicts that concepts/store.py builds (untyped
-// in /openapi.json until the "contract" branch adds their response models), so the shapes are written here.
-import { $api } from "../../shared/api/client";
+// Concept selectivity: generated types and the layer query.
+import { $api, type Schemas } from "../../shared/api/client";
 
+/** One concept score of a unit. Narrower than the schema: UnitDetail.concepts is a list of dicts in
+ * api/schemas/browse.py (concepts/store.py builds them); drop this once that field is typed. */
 export interface ConceptScore {
   concept: string;
   display: string;
@@ -13,22 +14,8 @@ export interface ConceptScore {
   diff: number;
   n_with: number;
 }
-
-export interface ConceptStatus {
-  status: "scored" | "none" | "not_computed";
-  reason: string | null;
-  source?: string | null;
-  images?: number;
-  bins?: number;
-  concepts?: number;
-}
-
-export interface SuggestedLabel {
-  label: string;
-  concepts: string[];
-  auc: number;
-  description: string;
-}
+export type ConceptStatus = Schemas["ConceptStatus"];
+export type SuggestedLabel = Schemas["SuggestionOut"];
 
 /** The concept fields of the unit JSON. */
 export interface UnitConcepts {
@@ -37,25 +24,11 @@ export interface UnitConcepts {
   suggested_label: SuggestedLabel | null;
 }
 
-export interface LayerConcepts {
-  model: string;
-  layer: string;
-  channels: number;
-  concept_status: ConceptStatus;
-  threshold: number;
-  units: { index: number; concept: string; display: string; auc: number; diff: number }[];
-  by_concept: { concept: string; display: string; units: number }[];
-  by_kind: { kind: string; units: number }[];
-  selective_units: number;
-  scored_units: number;
-}
+export type LayerConcepts = Schemas["LayerConceptsOut"];
 
 export const conceptQueries = {
   layer: (model: string, layer: string, threshold: number) =>
-    $api.queryOptions("get", "/api/models/{model}/layers/{layer}/concepts", { params: { path: { model, layer }, query: { threshold } } }) as unknown as {
-      queryKey: readonly unknown[];
-      queryFn: () => Promise<LayerConcepts>;
-    },
+    $api.queryOptions("get", "/api/models/{model}/layers/{layer}/concepts", { params: { path: { model, layer }, query: { threshold } } }),
 };
 
 const NAMED: Record<string, string> = {

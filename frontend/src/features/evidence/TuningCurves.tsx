@@ -76,7 +76,7 @@ export function TuningCurves({ model, layer, index }: { model: string; layer: st
         <>
           <Plot
             series={series}
-            xTitle={AXIS[data.param]}
+            xTitle={AXIS[data.param as TuningParam] ?? data.param}
             yTitle="response (spatial max)"
             mark={data.preferred}
             markText={data.preferred === null ? undefined : data.depth !== null && data.depth < 0.1 ? `max ${data.preferred}${unit} (barely tuned)` : `preferred ${data.preferred}${unit}`}

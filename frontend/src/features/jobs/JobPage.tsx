@@ -46,7 +46,7 @@ export function JobPage() {
   const active = isActive(job);
   const ran = elapsed(job.started_at, job.finished_at);
   // the server's estimate, counted down between updates (a long step may report rarely)
-  const eta = job.eta_seconds === null ? null : Math.max(0, job.eta_seconds - (Date.now() - receivedAt) / 1000);
+  const eta = job.eta_seconds == null ? null : Math.max(0, job.eta_seconds - (Date.now() - receivedAt) / 1000);
 
   async function cancel() {
     setCancelling(true);

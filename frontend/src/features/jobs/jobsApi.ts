@@ -2,15 +2,15 @@
 import { $api, api, data, queryClient, type Schemas } from "../../shared/api/client";
 import { parseTime } from "../../shared/format";
 
-export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled";
+export type JobStatus = Schemas["JobStatus"];
 
 export interface SkippedImage {
   ref: string;
   reason: string;
 }
 
-// Narrower than the schema: JobOut.status is a plain str and config / summary are dicts in
-// api/schemas/jobs.py; these are the shapes the worker writes (jobs/worker.py) and RunConfig takes.
+// Narrower than the schema: JobOut.config and .summary are dicts in api/schemas/jobs.py; config is the
+// RunConfig the job was queued with, summary what the worker writes (jobs/worker.py).
 export interface JobSummary {
   layers?: string[];
   skipped_images?: SkippedImage[];
@@ -21,20 +21,10 @@ export interface JobSummary {
   [key: string]: unknown;
 }
 
-/** The run description (compute/config.py RunConfig) as stored with the job. */
-export interface RunDescription {
-  model: Record<string, unknown>;
-  dataset: Record<string, unknown>;
-  layers: string[];
-  model_slug?: string | null;
-  device?: string;
-  engine?: "local" | "ray";
-  examples?: Record<string, unknown>;
-  featurevis?: Record<string, unknown>;
-  weights?: Record<string, unknown>;
-}
+/** The run description (compute/config.py RunConfig): the job body, and the job's `config`. */
+export type RunDescription = Schemas["RunConfig"];
 
-export type Job = Omit<Schemas["JobOut"], "status" | "config" | "summary"> & { status: JobStatus; config: RunDescription; summary: JobSummary };
+export type Job = Omit<Schemas["JobOut"], "config" | "summary"> & { config: RunDescription; summary: JobSummary };
 export type BrowseEntry = Schemas["BrowseEntry"];
 export type BrowseOut = Schemas["BrowseOut"];
 export type DiscoveredLayer = Schemas["LayerOut"];
@@ -59,9 +49,7 @@ export const jobCalls = {
   browse: (path?: string) => data(api.GET("/api/sources/browse", { params: { query: path ? { path } : {} } })),
   discoverLayers: (model: Record<string, unknown>) => data(api.POST("/api/sources/layers", { body: { model } })),
   checkDataset: (dataset: Record<string, unknown>) => data(api.POST("/api/sources/dataset", { body: { dataset } })),
-  create: (description: RunDescription) =>
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    data(api.POST("/api/jobs", { body: description as any })).then(asJob),
+  create: (description: RunDescription) => data(api.POST("/api/jobs", { body: description })).then(asJob),
 };
 
 /** The server-sent events of one job (EventSource cannot go through fetch). */
