@@ -5,7 +5,7 @@ import { pagePaths } from "../../shared/paths";
 import type { ModelSummary } from "../browse/browseApi";
 import { ProgressBar, StageList, StatusBadge } from "../../shared/StatusBadge";
 import { fmtDuration, isActive, matchLayers, type Job } from "./jobsApi";
-import { toToml } from "../../jobs/runDescription";
+import { toToml } from "./newJob/runDescription";
 
 export function JobStatusBadge({ job }: { job: Pick<Job, "status" | "cancel_requested"> }) {
   return <StatusBadge kind="job" status={job.status} text={job.status === "running" && job.cancel_requested ? "cancelling" : undefined} />;

@@ -4,7 +4,7 @@ import { NavLink, useLocation } from "react-router-dom";
 import { JobPage } from "./JobPage";
 import { JobsPage } from "./JobsPage";
 import { useResource } from "../../shared/useResource";
-import { NewJobPage } from "../../jobs/NewJobPage";
+import { NewJobPage } from "./NewJobPage";
 import { isActive, jobPaths, jobQueries } from "./jobsApi";
 import "./jobs.css";
 

@@ -116,15 +116,3 @@ export function matchLayers(patterns: string[], names: string[]): string[] {
   const res = patterns.map((p) => (isPattern(p) ? globToRegExp(p) : null));
   return names.filter((n) => patterns.some((p, i) => (res[i] ? res[i]!.test(n) : p === n)));
 }
-
-// --- Until the newjob split lands: what jobs/NewJobPage.tsx still imports (it is moved and rewritten there).
-/** @deprecated NewJobPage only: use jobCalls. */
-export const jobsApi = { jobs: () => "/api/jobs", layers: () => "/api/sources/layers", dataset: () => "/api/sources/dataset" };
-/** @deprecated NewJobPage only: use jobCalls. */
-export function postJson<T>(url: string, body: unknown): Promise<T> {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  if (url === jobsApi.layers()) return jobCalls.discoverLayers((body as any).model) as Promise<T>;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  if (url === jobsApi.dataset()) return jobCalls.checkDataset((body as any).dataset) as Promise<T>;
-  return jobCalls.create(body as RunDescription) as Promise<T>;
-}

@@ -1,5 +1,5 @@
 // The "New computation" form's state -> a run description (compute/config.py), and a TOML rendering of it.
-import type { RunDescription } from "../features/jobs/jobsApi";
+import type { RunDescription } from "../jobsApi";
 
 export type ModelKind = "demo" | "torchvision" | "lucent" | "checkpoint" | "torchscript" | "factory";
 export type DatasetKind = "concepts" | "folder";
