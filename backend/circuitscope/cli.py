@@ -325,6 +325,19 @@ def serve(host: str | None = typer.Option(None), port: int | None = typer.Option
             worker_proc.wait(timeout=10)
 
 
+def demo_run_config(images: int = 10000, steps: int = 64, device: str = "cpu"):
+    """The run the demo computes (scripts/bench_demo.py times exactly this)."""
+    from .compute.config import parse_run_config
+
+    return parse_run_config({
+        "model": {"kind": "demo"},
+        "dataset": {"kind": "concepts", "size": images, "seed": 1},
+        "layers": DEMO_LAYERS,
+        "device": device,
+        "featurevis": {"steps": steps, "precision": "auto"},
+    })
+
+
 @app.command()
 def demo(
     images: int = typer.Option(10000, help="generated concept images for dataset examples"),
@@ -340,16 +353,8 @@ def demo(
     With --serve (default) the UI comes up as soon as the model is trained: the computation runs as a
     job in the server's worker, its progress is on the job page, and layers appear as they finish.
     Already computed layers are reused, so a second `demo` starts serving at once."""
-    from .compute.config import parse_run_config
-
     settings = get_settings()
-    config = parse_run_config({
-        "model": {"kind": "demo"},
-        "dataset": {"kind": "concepts", "size": images, "seed": 1},
-        "layers": DEMO_LAYERS,
-        "device": settings.device,
-        "featurevis": {"steps": steps, "precision": "auto"},
-    })
+    config = demo_run_config(images, steps, settings.device)
     if not serve_after:
         _compute(config)
         return
