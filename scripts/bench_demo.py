@@ -46,6 +46,8 @@ class StageClock:
             row = self.rows.setdefault(self.key, [0.0, 0.0])
             row[0] += cpu - self.cpu0
             row[1] += wall - self.wall0
+            print(f"  {self.key:32s} {row[0]:8.1f} CPU s {row[1]:8.1f} wall s  (load {os.getloadavg()[0]:.1f})",
+                  flush=True)
         self.key, self.cpu0, self.wall0 = key, cpu, wall
 
     def report(self, stage: str, layer: str | None, done: int, total: int) -> None:
