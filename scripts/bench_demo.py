@@ -65,11 +65,12 @@ def main() -> None:
     ap.add_argument("--checkpoint", help="a trained demo checkpoint to copy in (else trained there if missing)")
     ap.add_argument("--fresh", action="store_true", help="delete the data dir's database, blobs and checkpoints first")
     ap.add_argument("--images", type=int, default=10000)
-    ap.add_argument("--steps", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=0, help="feature-vis steps (default: the demo's)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--fv", default="{}", help="JSON object merged into [featurevis], e.g. '{\"diversity_n\": 3}'")
     ap.add_argument("--examples", default="{}", help="JSON object merged into [examples]")
     ap.add_argument("--no-featurevis", action="store_true")
+    ap.add_argument("--layers", help="comma-separated subset of the demo's layers (default: all)")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
 
@@ -82,7 +83,7 @@ def main() -> None:
             shutil.rmtree(data / name, ignore_errors=True)
     import torch
 
-    from circuitscope.cli import demo_run_config
+    from circuitscope.cli import DEMO_STEPS, demo_run_config
     from circuitscope.compute.config import parse_run_config
     from circuitscope.compute.pipeline import run_compute
     from circuitscope.models.demo import demo_checkpoint_path, load_or_train_demo
@@ -96,9 +97,11 @@ def main() -> None:
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(args.checkpoint, ckpt)
     load_or_train_demo(data)
-    config = demo_run_config(args.images, args.steps, "cpu").model_dump(mode="json")
+    config = demo_run_config(args.images, args.steps or DEMO_STEPS, "cpu").model_dump(mode="json")
     config["featurevis"].update(json.loads(args.fv))
     config["examples"].update(json.loads(args.examples))
+    if args.layers:
+        config["layers"] = args.layers.split(",")
     if args.no_featurevis:
         config["featurevis"]["enabled"] = False
     config = parse_run_config(config, "bench_demo")
