@@ -95,7 +95,7 @@ class UnitRef(BaseModel):
 
 
 class FeatureVisOut(BaseModel):
-    objective: str = Field(description="channel | neuron | negative | diversity")
+    objective: str = Field(description="channel | neuron | negative | diversity | accentuation")
     variant: int
     image: str
     activation: float = Field(description="Activation the render reaches on its own objective: channel mean "
