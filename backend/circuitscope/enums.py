@@ -80,6 +80,7 @@ class Objective(StrEnum):
     NEURON = "neuron"
     NEGATIVE = "negative"
     DIVERSITY = "diversity"
+    ACCENTUATION = "accentuation"  # started from the top dataset example; opt-in, not in the default set
 
 
 class ExampleKind(StrEnum):

@@ -17,7 +17,8 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10: the same parser, packaged
     import tomli as tomllib
 
-OBJECTIVES = values(Objective)
+# the default set; accentuation (started from the top dataset example) is opt-in
+OBJECTIVES = tuple(o for o in values(Objective) if o != Objective.ACCENTUATION)
 
 
 class Strict(BaseModel):
@@ -52,6 +53,10 @@ class FeatureVisConfig(Strict):
     param: Literal["fft", "maco"] = Field(
         "fft", description="image parameterization: fft (lucent's, decorrelated colour) or maco (phase only, "
         "natural-image magnitude spectrum; Fel et al. 2023)")
+    accentuation_weight: float = Field(
+        1.0, ge=0, le=1000, description="objective 'accentuation' (a render started from the unit's top dataset "
+        "example, Hamblin et al. 2024): how strongly it is held near that image (the cost of 0.1 RMS pixel change, "
+        "in units of the unit's activation on it)")
 
 
 class WeightsConfig(Strict):

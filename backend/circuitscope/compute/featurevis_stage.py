@@ -8,6 +8,7 @@ the run's fidelity summary (best render / top dataset example, per layer) goes t
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,8 @@ from sqlalchemy import select
 from ..store import writer
 from ..store.tables.records import FeatureVis, Layer, Unit
 from .config import resolve_precision
+
+log = logging.getLogger(__name__)
 
 
 def render_settings(config, resolve: Callable[[str, str], str] = resolve_precision
@@ -32,18 +35,24 @@ def render_settings(config, resolve: Callable[[str, str], str] = resolve_precisi
               "style": fv.style, "param": fv.param,
               # objectives on the final ReLU's input for layers that end in one (Lucid's pre_relu)
               "objective_at": "pre_relu_if_final_relu"}
-    row_params = {o: ({**common, "diversity_n": fv.diversity_n} if o == "diversity" else dict(common))
-                  for o in fv.objectives}
+    own = {"diversity": {"diversity_n": fv.diversity_n}, "accentuation": {"accentuation_weight": fv.accentuation_weight}}
+    row_params = {o: {**common, **own.get(o, {})} for o in fv.objectives}
     stage_params = {**common, "objectives": list(fv.objectives), "diversity_n": fv.diversity_n}
+    if "accentuation" in fv.objectives:  # only then: stages stored before accentuation existed stay done
+        stage_params["accentuation_weight"] = fv.accentuation_weight
     kwargs = dict(steps=fv.steps, size=fv.size, lr=lr, diversity_n=fv.diversity_n, batch_channels=fv.batch_channels,
-                  seed=fv.seed, precision=precision, style=fv.style, param=fv.param)
+                  seed=fv.seed, precision=precision, style=fv.style, param=fv.param,
+                  accentuation_weight=fv.accentuation_weight)
     return stage_params, row_params, kwargs
 
 
 def featurevis_stage(config, db, blobs, model, model_id: int, layer_names: list[str], run_id: int, result,
-                     report: Callable, check_cancel: Callable, layers_of: Callable, engine) -> None:
-    """Render through `engine` (compute/engine.py: this process, or chunks as Ray tasks)."""
+                     report: Callable, check_cancel: Callable, layers_of: Callable, engine, dataset=None,
+                     dataset_id: int | None = None) -> None:
+    """Render through `engine` (compute/engine.py: this process, or chunks as Ray tasks). Accentuation starts
+    from each unit's top dataset example (loaded from `dataset` when it is the examples' dataset)."""
     from ..records.featurevis.fidelity import fidelity_ratio, weak_render_reason
+    from .featurevis_starts import top_example_starts
 
     fv = config.featurevis
     stage_params, row_params, kwargs = render_settings(config, engine.resolve_precision)
@@ -61,16 +70,26 @@ def featurevis_stage(config, db, blobs, model, model_id: int, layer_names: list[
             finished = sum(1 for c in range(channels) if done.get(c, set()) >= set(fv.objectives))
             writer.mark_stage(s, layer, "featurevis", status="running", params=stage_params, run_id=run_id,
                               units_done=finished)
+            starts = {}
+            if "accentuation" in fv.objectives and any("accentuation" not in done.get(c, set()) for c in range(channels)):
+                starts = top_example_starts(s, blobs, units, dataset, model.input_size, dataset_id)
+        if "accentuation" in fv.objectives and len(starts) < channels and any(
+                "accentuation" not in done.get(c, set()) for c in range(channels)):
+            log.warning("Layer %s: %d of %d units have no top dataset example to accentuate (compute the layer's "
+                        "examples first); they get no accentuation render.", name, channels - len(starts), channels)
         # channels grouped by what they miss: one render call per group
         groups: dict[tuple[str, ...], list[int]] = {}
         for c in range(channels):
-            missing = tuple(o for o in fv.objectives if o not in done.get(c, set()))
+            missing = tuple(o for o in fv.objectives if o not in done.get(c, set())
+                            and (o != "accentuation" or c in starts))
             if missing:
                 groups.setdefault(missing, []).append(c)
         for objectives, todo in groups.items():
             chunks = [todo[start:start + fv.batch_channels] for start in range(0, len(todo), fv.batch_channels)]
             report("featurevis", name, finished, channels)
             options = {**kwargs, "objectives": objectives}
+            if "accentuation" in objectives:
+                options["starts"] = {c: starts[c] for c in todo}
             for chunk, records in engine.render_feature_vis_chunks(model, name, chunks, options, check_cancel):
                 with db.session() as s:  # one chunk = one transaction: no half-rendered unit is ever visible
                     layer = layers_of(s, model_id, [name])[name]

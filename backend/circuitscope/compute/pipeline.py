@@ -163,7 +163,7 @@ def run_compute(
             _weights_stage(config, db, model, model_id, layer_names, run_id, result, report, check_cancel)
         if config.featurevis.enabled:
             _featurevis_stage(config, db, blobs, model, model_id, layer_names, run_id, result, report,
-                              check_cancel, show_progress_bars, engine)
+                              check_cancel, show_progress_bars, engine, dataset=dataset, dataset_id=ds_id)
     except BaseException as err:
         engine.close()
         status = "cancelled" if isinstance(err, (Cancelled, KeyboardInterrupt)) else "failed"
@@ -261,11 +261,11 @@ def _examples_stage(config, settings, db, blobs, model, dataset, model_id, ds_id
 
 
 def _featurevis_stage(config, db, blobs, model, model_id, layer_names, run_id, result, report, check_cancel,
-                      bars, engine) -> None:
+                      bars, engine, dataset=None, dataset_id=None) -> None:
     from .featurevis_stage import featurevis_stage
 
     featurevis_stage(config, db, blobs, model, model_id, layer_names, run_id, result, report, check_cancel, _layers_of,
-                     engine)
+                     engine, dataset=dataset, dataset_id=dataset_id)
 
 
 def _weights_stage(config, db, model, model_id, layer_names, run_id, result, report, check_cancel) -> None:

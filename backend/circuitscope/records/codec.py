@@ -33,12 +33,13 @@ def to_pil(x01: torch.Tensor | np.ndarray) -> Image.Image:
 
 
 def encode_webp(img: Image.Image, lossless: bool = False, quality: int = PHOTO_QUALITY, method: int | None = None) -> bytes:
-    """WebP bytes. Lossless defaults to the fastest method (overlays are smooth and compress well anyway)."""
+    """WebP bytes. Lossless defaults to the fastest method (overlays are smooth and compress well anyway); lossy to
+    method 2 (64 px crops: 0.22 ms vs 0.39 ms at libwebp's default 4, files 3 % larger; README, demo timing)."""
     buf = io.BytesIO()
     if lossless:
         img.save(buf, format="WEBP", lossless=True, quality=50, method=0 if method is None else method)
     else:
-        img.save(buf, format="WEBP", quality=quality, method=4 if method is None else method)
+        img.save(buf, format="WEBP", quality=quality, method=2 if method is None else method)
     return buf.getvalue()
 
 

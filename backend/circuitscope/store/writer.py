@@ -42,7 +42,11 @@ def store_blob(session: Session, blobs: BlobStore, data: bytes) -> str:
     stored: StoredBlob = blobs.put(data)
     known: set[str] = session.info.setdefault("blob_hashes", set())  # rows added in this session
     if stored.hash not in known:
-        if session.get(Blob, stored.hash) is None:
+        # no autoflush: flushing the pending rows before every lookup turned a layer's thousands of example
+        # rows into thousands of one-row INSERTs; they now go in one flush at the end
+        with session.no_autoflush:
+            exists = session.get(Blob, stored.hash) is not None
+        if not exists:
             session.add(Blob(hash=stored.hash, size=stored.size, mime=stored.mime,
                              width=stored.width, height=stored.height))
         known.add(stored.hash)
@@ -154,15 +158,14 @@ def write_layer_examples(
                     attributes=getattr(rec, "attributes", None) or {},
                     image_hash=store_blob(session, blobs, rec.image_webp),
                 )
-                session.add(image)
-                session.flush()
+                session.add(image)  # no flush per image: the examples below reference it, one flush at the end
                 images[rec.image_index] = image
             session.add(
                 DatasetExample(
                     unit_id=unit.id,
                     kind=rec.kind,
                     rank=rec.rank,
-                    dataset_image_id=image.id,
+                    image=image,
                     activation=float(rec.activation),
                     y=int(rec.y),
                     x=int(rec.x),

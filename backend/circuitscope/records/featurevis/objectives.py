@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -19,15 +20,19 @@ from circuitscope.records.featurevis.record import OBJECTIVE_CODE
 
 
 def unit_scores(
-    acts: torch.Tensor, chan_idx: torch.Tensor, pos: tuple[int, int] | None = None
+    acts: torch.Tensor, chan_idx: torch.Tensor, pos: tuple[int, int] | tuple[torch.Tensor, torch.Tensor] | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per image b: (spatial mean, value at ``pos``) of channel chan_idx[b]; acts is [B,C,H,W].
 
-    ``pos`` defaults to the centre position (H//2, W//2), lucent's neuron position.
+    ``pos`` defaults to the centre position (H//2, W//2), lucent's neuron position; per-image
+    positions are two [B] index tensors.
     """
-    sel = acts[torch.arange(acts.shape[0], device=acts.device), chan_idx]  # [B,H,W]
+    rows = torch.arange(acts.shape[0], device=acts.device)
+    sel = acts[rows, chan_idx]  # [B,H,W]
     h, w = sel.shape[1:]
     y, x = pos if pos is not None else (h // 2, w // 2)
+    if isinstance(y, torch.Tensor):
+        return sel.mean(dim=(1, 2)), sel[rows, y, x]
     return sel.mean(dim=(1, 2)), sel[:, y, x]
 
 
@@ -42,9 +47,19 @@ def map_position(track: dict, image_hw: Sequence[int], map_hw: Sequence[int]) ->
     return min(max(y, 0), mh - 1), min(max(x, 0), mw - 1)
 
 
+def map_positions(track: dict, image_hw: Sequence[int], map_hw: Sequence[int], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``map_position`` for per-image points (``track`` holding arrays ``u``, ``v``): two [B] index tensors."""
+    (ih, iw), (mh, mw) = image_hw, map_hw
+    y = np.clip(np.floor((np.asarray(track["v"]) + 0.5) * mh / ih), 0, mh - 1).astype(np.int64)
+    x = np.clip(np.floor((np.asarray(track["u"]) + 0.5) * mw / iw), 0, mw - 1).astype(np.int64)
+    return torch.from_numpy(y).to(device), torch.from_numpy(x).to(device)
+
+
 def objective_measure(kind: torch.Tensor, means: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-    """The objective's own measure: centre for neuron, channel mean for the rest."""
-    return torch.where(kind == OBJECTIVE_CODE["neuron"], centres, means)
+    """The objective's own measure: the value at the tracked position for neuron and accentuation (there:
+    where its start image peaks), the channel mean for the rest."""
+    at_position = (kind == OBJECTIVE_CODE["neuron"]) | (kind == OBJECTIVE_CODE["accentuation"])
+    return torch.where(at_position, centres, means)
 
 
 def final_measures(
@@ -53,7 +68,8 @@ def final_measures(
     """Per image (all [B,C,H,W] float): (the objective's reported measure, the unit's spatial peak).
 
     The measure is taken on the layer's output, except ``negative`` on a layer ending in a ReLU
-    (``pre`` given): its pre-ReLU channel mean. The peak is the spatial max of the output map.
+    (``pre`` given): its pre-ReLU channel mean; for ``accentuation`` it is the peak, the spatial max of
+    the output map.
     """
     means, centres = unit_scores(acts, chan_idx)
     value = objective_measure(kind, means, centres)
@@ -61,7 +77,8 @@ def final_measures(
         pre_means, _ = unit_scores(pre, chan_idx)
         value = torch.where(kind == OBJECTIVE_CODE["negative"], pre_means, value)
     sel = acts[torch.arange(acts.shape[0], device=acts.device), chan_idx]
-    return value, sel.amax(dim=(1, 2))
+    peak = sel.amax(dim=(1, 2))
+    return torch.where(kind == OBJECTIVE_CODE["accentuation"], peak, value), peak
 
 
 def diversity_penalty(d: torch.Tensor, n_div: int) -> torch.Tensor:

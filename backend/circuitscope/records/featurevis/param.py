@@ -41,8 +41,10 @@ class FFTImage:
     ``spectrum`` is the [B, ch, h, w_freq, 2] parameter tensor; ``__call__`` gives [B, ch, h, w] in (0,1).
     """
 
-    def __init__(self, spectrum: torch.Tensor, h: int, w: int, decorrelate: bool = True, decay_power: float = 1.0):
+    def __init__(self, spectrum: torch.Tensor, h: int, w: int, decorrelate: bool = True, decay_power: float = 1.0,
+                 offset: torch.Tensor | None = None):
         self.spectrum, self.h, self.w = spectrum, h, w
+        self.offset = offset  # [B, ch, h, w] added before the sigmoid: the logit of a start image (accentuation)
         freqs = rfft2d_freqs(h, w)
         scale = 1.0 / np.maximum(freqs, 1.0 / max(w, h)) ** decay_power
         self.scale = torch.tensor(scale).float()[None, None, ..., None].to(spectrum.device)
@@ -59,7 +61,7 @@ class FFTImage:
         image = image[:, :, : self.h, : self.w] / 4.0  # lucent's "magic" constant
         if self.decorrelate:
             image = torch.matmul(image.permute(0, 2, 3, 1), self.color).permute(0, 3, 1, 2)
-        return torch.sigmoid(image)
+        return torch.sigmoid(image if self.offset is None else image + self.offset)
 
 
 class PhaseImage:

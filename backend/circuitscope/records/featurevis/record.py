@@ -3,8 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-OBJECTIVES = ("channel", "neuron", "negative", "diversity")
-OBJECTIVE_CODE = {name: i for i, name in enumerate(OBJECTIVES)}
+OBJECTIVES = ("channel", "neuron", "negative", "diversity")  # the default set
+# Feature accentuation (Hamblin et al. 2024): a render started from the unit's top dataset example and
+# kept near it; on request only (it needs the layer's dataset examples first).
+ACCENTUATION = "accentuation"
+ALL_OBJECTIVES = OBJECTIVES + (ACCENTUATION,)
+OBJECTIVE_CODE = {name: i for i, name in enumerate(ALL_OBJECTIVES)}
 
 
 @dataclass(frozen=True)
@@ -13,7 +17,9 @@ class FeatureVisRecord:
 
     ``activation`` is the objective's own measure on the final image (as stored, 8-bit, no
     transforms): the channel's spatial mean for ``channel``, ``negative`` (lower is better there)
-    and ``diversity``; the value at the centre position for ``neuron``. It is measured on the
+    and ``diversity``; the value at the centre position for ``neuron``; the spatial max for
+    ``accentuation`` (whose ``start_peak`` is that of its start image, ``distance`` the RMS change
+    from it in [0, 1] pixel units). It is measured on the
     layer's output (``measure == "output"``), except for ``negative`` on a layer that ends in a
     ReLU: there it is the channel's mean *before* the ReLU (``measure == "pre_relu"``, usually a
     negative number; the post-ReLU mean of a good negative render is just 0).
@@ -43,5 +49,7 @@ class FeatureVisRecord:
     steps: int = 0
     failure: str | None = None
     converged: bool | None = None  # early stopping: had the objective stopped rising? (None: not checked)
+    start_peak: float | None = None  # accentuation: the start image's peak
+    distance: float | None = None  # accentuation: RMS difference from the start image (pixels in [0, 1])
 
     mime = "image/webp"

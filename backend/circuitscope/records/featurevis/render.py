@@ -33,26 +33,34 @@ Departures from lucent in both styles, all about objectives:
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from circuitscope.activations import Trace
 from circuitscope.models.base import LoadedModel
-from circuitscope.records.codec import encode_lossless_webp, quantize
+from circuitscope.records.codec import decode_image, encode_lossless_webp, quantize
 from circuitscope.records.featurevis.layer import as_bchw, resolve_layer
 from circuitscope.records.featurevis.objectives import (
     diversity_penalty,
     final_measures,
     map_position,
+    map_positions,
     objective_measure,
     unit_scores,
 )
 from circuitscope.records.featurevis.param import FFTImage, PhaseImage, phase_shape, spectrum_shape
 from circuitscope.records.featurevis.probe import LayerProbe, probe_layer
-from circuitscope.records.featurevis.record import OBJECTIVE_CODE, OBJECTIVES, FeatureVisRecord
+from circuitscope.records.featurevis.record import (
+    ACCENTUATION,
+    ALL_OBJECTIVES,
+    OBJECTIVE_CODE,
+    OBJECTIVES,
+    FeatureVisRecord,
+)
 from circuitscope.records.featurevis.transforms import FusedTransform, lucent_standard_transforms
 
 STYLES = ("lucent", "fast")
@@ -88,6 +96,10 @@ def default_lr(style: str) -> float:
 
 
 FAST_LR = 0.1
+# Accentuation: the squared distance from the start image costs ACCENT_WEIGHT x the unit's activation on the
+# start image per ACCENT_RMS of RMS pixel change (pixels in [0, 1]); see README, "feature accentuation".
+ACCENT_WEIGHT = 1.0
+ACCENT_RMS = 0.1
 
 
 def render_feature_vis(
@@ -107,6 +119,8 @@ def render_feature_vis(
     precision: str = "fp32",
     style: str = "lucent",
     param: str = "fft",
+    starts: Mapping[int, torch.Tensor | bytes] | None = None,
+    accentuation_weight: float = ACCENT_WEIGHT,
 ) -> Iterator[FeatureVisRecord]:
     """Render feature visualizations of ``channels`` of ``layer``; yields one record per image.
 
@@ -130,6 +144,13 @@ def render_feature_vis(
     ValueError gives the valid range). Units no gradient reaches (e.g. a detached or integer
     layer) get a record with ``failure`` set and no image instead of a grey one.
 
+    ``accentuation`` (feature accentuation, Hamblin et al. 2024) starts from ``starts[channel]`` (the
+    unit's top dataset example: a [C,H,W] tensor in [0,1] or encoded image bytes, resized to ``size``)
+    and maximises the unit at the map position where that image peaks, minus
+    ``accentuation_weight`` x the start's activation there x (RMS change from the start / ACCENT_RMS)^2,
+    so it stays near the start. Always the FFT parameterization (added before the sigmoid to the
+    start image's logit, zero at step 0), whatever ``param`` says.
+
     The same arguments and seed give identical images on CPU, and a unit's image does not depend
     on which other units share its batch (up to float rounding; with early stopping, a job stops
     when all its images have converged, so batch-mates can add steps). On CUDA some kernels
@@ -139,7 +160,7 @@ def render_feature_vis(
     objectives = tuple(objectives)
     bad = [o for o in objectives if o not in OBJECTIVE_CODE]
     if bad or not objectives:
-        raise ValueError(f"Unknown objective(s) {bad or objectives}; choose from {OBJECTIVES}.")
+        raise ValueError(f"Unknown objective(s) {bad or objectives}; choose from {ALL_OBJECTIVES}.")
     if len(set(objectives)) != len(objectives):
         raise ValueError(f"Objectives repeat: {objectives}.")
     if steps < 1 or diversity_n < 1 or batch_channels < 1:
@@ -156,6 +177,9 @@ def render_feature_vis(
     lr = float(lr) if lr is not None else default_lr(style)
     device = torch.device(device)
     channels = list(dict.fromkeys(int(c) for c in channels))  # dedupe, keep order
+    start_images = _start_images(starts, channels, size, len(model.mean)) if ACCENTUATION in objectives else {}
+    if ACCENTUATION in objectives and not accentuation_weight >= 0:
+        raise ValueError(f"accentuation_weight must be >= 0, not {accentuation_weight}.")
 
     module = model.module
     resolve_layer(module, layer)  # UnknownLayerError listing the valid names
@@ -178,13 +202,34 @@ def render_feature_vis(
         job = _Job(model=model, layer=layer, probe=probe, objectives=objectives, steps=steps, size=size, lr=lr,
                    diversity_n=diversity_n, diversity_weight=diversity_weight, seed=seed, device=device,
                    in_ch=len(model.mean), autocast_dtype=_PRECISIONS[precision], progress=progress,
-                   settings=STYLE_SETTINGS[style], param=param)
+                   settings=STYLE_SETTINGS[style], param=param, starts=start_images,
+                   accent_weight=float(accentuation_weight))
         chunks = [channels[i : i + batch_channels] for i in range(0, len(channels), batch_channels)]
         job.total = len(chunks) * steps
         for chunk in chunks:
             yield from job.render(chunk)
     finally:
         module.train(was_training)
+
+
+def _start_images(starts, channels: list[int], size: int, in_ch: int) -> dict[int, torch.Tensor]:
+    """Accentuation's start images as [C, size, size] tensors in [0, 1]; refuses missing or unfit ones."""
+    missing = [c for c in channels if starts is None or c not in starts]
+    if missing:
+        raise ValueError(f"accentuation starts from each unit's top dataset example; none was given for channel(s) "
+                         f"{missing[:10]}: compute the layer's dataset examples first (or leave out 'accentuation').")
+    out = {}
+    for c in channels:
+        img = starts[c]
+        img = decode_image(img) if isinstance(img, (bytes, bytearray)) else torch.as_tensor(img).float()
+        if img.dim() != 3 or img.shape[0] not in (1, 3):
+            raise ValueError(f"start image of channel {c} has shape {tuple(img.shape)}; expected [C,H,W] with C = 1 or 3.")
+        if img.shape[0] != in_ch:
+            img = img.expand(in_ch, -1, -1) if img.shape[0] == 1 else img.mean(0, keepdim=True)
+        if tuple(img.shape[1:]) != (size, size):
+            img = F.interpolate(img[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0]
+        out[c] = img.clamp(0, 1)
+    return out
 
 
 @dataclass
@@ -205,6 +250,8 @@ class _Job:
     progress: Callable[[int, int], None] | None
     settings: StyleSettings
     param: str
+    starts: dict[int, torch.Tensor] = field(default_factory=dict)
+    accent_weight: float = ACCENT_WEIGHT
     done: int = 0
     total: int = 0
     steps_run: list[int] = field(default_factory=list)  # per chunk: how many steps it took
@@ -258,12 +305,29 @@ class _Job:
         init = torch.stack([torch.randn(shape, generator=gen(c, o, v)) for c, o, v in entries]) * 0.01  # lucent's sd
         return FFTImage(init.to(self.device).requires_grad_(True), self.size, self.size, decorrelate=True)
 
+    def _accent_image(self, entries) -> tuple[FFTImage, torch.Tensor]:
+        """(images that are exactly their units' start images at step 0, the quantized start images)."""
+        start = quantize(torch.stack([self.starts[c] for c, _, _ in entries])).to(self.device)
+        offset = torch.logit(start.clamp(0.5 / 255, 1 - 0.5 / 255))
+        spectrum = torch.zeros((len(entries),) + spectrum_shape(self.size, self.in_ch), device=self.device)
+        return FFTImage(spectrum.requires_grad_(True), self.size, self.size, decorrelate=True, offset=offset), start
+
     def optimize(self, chunk: list[int]) -> list[FeatureVisRecord]:
         device, n_div, st = self.device, self.diversity_n, self.settings
-        # Batch layout: per channel, per objective, per variant (a channel's diversity images are consecutive).
-        entries = [(c, o, v) for c in chunk for o in self.objectives for v in range(n_div if o == "diversity" else 1)]
-        image_f = self._image(entries)
-        (param,) = image_f.parameters
+        # Batch layout: per channel, per objective, per variant (a channel's diversity images are consecutive);
+        # accentuation images (their own parameter, started from the top examples) after all the others.
+        ordered = [(c, o, v) for c in chunk for o in self.objectives for v in range(n_div if o == "diversity" else 1)]
+        main = [e for e in ordered if e[1] != ACCENTUATION]
+        accent = [e for e in ordered if e[1] == ACCENTUATION]
+        entries, n_main = main + accent, len(main)
+        image_f = self._image(main) if main else None
+        accent_f, accent_start = self._accent_image(accent) if accent else (None, None)
+        parts = [f for f in (image_f, accent_f) if f is not None]
+        params = [p for f in parts for p in f.parameters]
+
+        def images() -> torch.Tensor:
+            return parts[0]() if len(parts) == 1 else torch.cat([f() for f in parts])
+
         # ... and the transforms' random draws on the seed only, so a unit's render does not
         # depend on which other units share its batch.
         rng = np.random.RandomState(seed_int(self.seed, 7919))
@@ -280,7 +344,7 @@ class _Job:
 
             def transform(x):
                 return fused(x, track)
-        optimizer = torch.optim.Adam([param], lr=self.lr)
+        optimizer = torch.optim.Adam(params, lr=self.lr)
 
         chan_idx = torch.tensor([c for c, _, _ in entries], device=device)
         kind = torch.tensor([OBJECTIVE_CODE[o] for _, o, _ in entries], device=device)
@@ -301,23 +365,41 @@ class _Job:
         no_grad_rows = torch.zeros(len(entries), dtype=torch.bool)
         rising: torch.Tensor | None = None  # per image: still rising at the last convergence check
         steps_run = 0
+        centre = (self.size - 1) / 2
 
         with Trace(self.model.module, self.layer, stop=True, detach=False, pre_relu=self.probe.ends_in_relu) as trace:
+            if accent:  # where each start image peaks (its image point), its activation there and its peak
+                accent_u, accent_v, accent_scale, start_peaks = self._accent_targets(trace, accent_start,
+                                                                                     chan_idx[n_main:])
+                point_u = np.concatenate([np.full(n_main, centre), accent_u])
+                point_v = np.concatenate([np.full(n_main, centre), accent_v])
             for step in range(self.steps):
-                x = image_f()
-                track.update(u=(self.size - 1) / 2, v=(self.size - 1) / 2)  # the image centre ...
-                x = transform(x)
+                x = images()
+                # the image centre (and the accentuation images' peak points) ...
+                if accent:
+                    track.update(u=point_u.copy(), v=point_v.copy())
+                else:
+                    track.update(u=centre, v=centre)
+                xt = transform(x)
                 with torch.autocast(device.type, dtype=self.autocast_dtype or torch.float32,
                                     enabled=self.autocast_dtype is not None):
-                    out, pre = self.forward(trace, x)
+                    out, pre = self.forward(trace, xt)
                 acts = pre if pre is not None else out  # a layer ending in a ReLU: its pre-activation
                 # ... the neuron objective uses the map position over where the transforms moved the image centre
-                means, centres = unit_scores(acts, chan_idx, map_position(track, x.shape[2:], acts.shape[2:]))
+                if accent:
+                    pos = map_positions(track, xt.shape[2:], acts.shape[2:], device)
+                else:
+                    pos = map_position(track, xt.shape[2:], acts.shape[2:])
+                means, centres = unit_scores(acts, chan_idx, pos)
                 if positive_part is not None:
                     pos_means, _ = unit_scores(acts.clamp(min=0), chan_idx)
                     # a little of the plain mean keeps a gradient where the unit is negative everywhere
                     means = torch.where(positive_part, pos_means + 0.05 * means, means)
                 score = sign * objective_measure(kind, means, centres)
+                if accent:  # stay near the start image
+                    mse = (x[n_main:] - accent_start).pow(2).flatten(1).mean(1)
+                    penalty = self.accent_weight * accent_scale * mse / ACCENT_RMS ** 2
+                    score = torch.cat([score[:n_main], score[n_main:] - penalty])
                 loss = -score.sum()
                 if len(div_rows):
                     loss = loss + self.diversity_weight * diversity_penalty(acts[div_rows], n_div)
@@ -325,11 +407,12 @@ class _Job:
                     self.tick(self.steps)
                     return [FeatureVisRecord(channel=c, objective=o, variant=v, image_webp=b"", activation=float("nan"),
                                              layer=self.layer, size=self.size, steps=0,
-                                             failure=NoGradientError(self.layer).args[0]) for c, o, v in entries]
-                (grad,) = torch.autograd.grad(loss, [param])  # no gradients for the model's weights
+                                             failure=NoGradientError(self.layer).args[0]) for c, o, v in ordered]
+                grads = torch.autograd.grad(loss, params)  # no gradients for the model's weights
                 if step == 0:
-                    no_grad_rows = (grad.detach().flatten(1).abs().amax(1) == 0).cpu()
-                param.grad = grad
+                    no_grad_rows = torch.cat([g.detach().flatten(1).abs().amax(1) == 0 for g in grads]).cpu()
+                for p, g in zip(params, grads):
+                    p.grad = g
                 optimizer.step()
                 steps_run = step + 1
                 self.tick()
@@ -344,9 +427,11 @@ class _Job:
             self.steps_run.append(steps_run)
 
             with torch.no_grad():
-                final = quantize(image_f())  # what the stored 8-bit image holds
+                final = quantize(images())  # what the stored 8-bit image holds
                 out, pre = self.forward(trace, final)
                 measured, peaks = (t.cpu().tolist() for t in final_measures(out, pre, chan_idx, kind))
+                distances = ((final[n_main:] - accent_start).pow(2).flatten(1).mean(1).sqrt().cpu().tolist()
+                             if accent else [])
         final = final.cpu()
         converged = None  # per image; None where no convergence check runs (the lucent style)
         if st.early_stop:
@@ -355,20 +440,39 @@ class _Job:
             else:  # ran out of steps: those rising at the last check (all, if none happened) had not converged
                 converged = ~rising if rising is not None else torch.zeros(len(entries), dtype=torch.bool)
         on = "pre_relu" if self.probe.ends_in_relu else "output"
-        records = []
+        records = {}
         for i, (c, o, v) in enumerate(entries):
             failure = None
             if bool(no_grad_rows[i]):
                 failure = (f"no gradient reaches the input from unit {c} of layer '{self.layer}' (a detached, "
                            "integer or constant unit): nothing to optimize")
-            records.append(FeatureVisRecord(
+            records[(c, o, v)] = FeatureVisRecord(
                 channel=c, objective=o, variant=v, image_webp=b"" if failure else encode_lossless_webp(final[i]),
                 activation=float(measured[i]), layer=self.layer, size=self.size, peak=float(peaks[i]),
                 measure="pre_relu" if self.probe.ends_in_relu and o == "negative" else "output", objective_on=on,
                 linear=bool(self.probe.linear[c]) if self.probe.linear is not None else None,
                 steps=steps_run, failure=failure,
-                converged=None if converged is None else bool(converged[i])))
-        return records
+                converged=None if converged is None else bool(converged[i]),
+                start_peak=float(start_peaks[i - n_main]) if i >= n_main else None,
+                distance=float(distances[i - n_main]) if i >= n_main else None)
+        return [records[e] for e in ordered]
+
+    def _accent_targets(self, trace: Trace, start: torch.Tensor, chan_idx: torch.Tensor
+                        ) -> tuple[np.ndarray, np.ndarray, torch.Tensor, list[float]]:
+        """Per start image: the image point (u, v) over the map position where its unit peaks, the objective
+        there (its magnitude sets the distance penalty's scale) and the peak itself."""
+        with torch.no_grad():
+            out, pre = self.forward(trace, start)
+        rows = torch.arange(start.shape[0], device=start.device)
+        out_maps = out[rows, chan_idx]  # [B, h, w]
+        mh, mw = out_maps.shape[1:]
+        flat = out_maps.flatten(1).argmax(1)
+        y, x = flat // mw, flat % mw
+        at = (pre if pre is not None else out)[rows, chan_idx, y, x].abs()
+        scale = at.clamp(min=1e-3 + 0.1 * float(at.mean()))  # a unit silent on its start image keeps a penalty
+        u = ((x.double() + 0.5) * self.size / mw - 0.5).cpu().numpy()
+        v = ((y.double() + 0.5) * self.size / mh - 0.5).cpu().numpy()
+        return u, v, scale.float(), out_maps.flatten(1).amax(1).cpu().tolist()
 
 
 class NoGradientError(ValueError):

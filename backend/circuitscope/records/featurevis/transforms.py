@@ -155,9 +155,13 @@ class FusedTransform:
     def __call__(self, x: torch.Tensor, track: dict | None = None) -> torch.Tensor:
         """[B,C,S,S] in [0,1] -> [B,C,S+2pad,S+2pad]; ``track`` (u, v) is moved like the content."""
         A, b = self.draw()
-        if track is not None:  # forward map q = A^-1 (u - b)
-            fwd = np.linalg.inv(A) @ (np.array([track["u"], track["v"]]) - b)
-            track["u"], track["v"] = float(fwd[0]), float(fwd[1])
+        if track is not None:  # forward map q = A^-1 (u - b); u, v: floats, or arrays of points
+            u, v = np.asarray(track["u"], dtype=np.float64), np.asarray(track["v"], dtype=np.float64)
+            fwd = np.linalg.inv(A) @ (np.stack([u.ravel(), v.ravel()]) - b[:, None])
+            if u.ndim == 0:
+                track["u"], track["v"] = float(fwd[0, 0]), float(fwd[1, 0])
+            else:
+                track["u"], track["v"] = fwd[0].reshape(u.shape), fwd[1].reshape(v.shape)
         S = self.size
         ux = A[0, 0] * self._qx + A[0, 1] * self._qy + b[0]
         uy = A[1, 0] * self._qx + A[1, 1] * self._qy + b[1]

@@ -27,6 +27,7 @@ const OBJECTIVE_TEXT: Record<string, string> = {
   neuron: "Neuron (centre position)",
   negative: "Negative (minimises the channel)",
   diversity: "Diversity",
+  accentuation: "Accentuation (from the top example)",
 };
 
 /** One unit: renders, dataset examples, histogram, strongest inputs and outputs (Microscope + Circuits). */

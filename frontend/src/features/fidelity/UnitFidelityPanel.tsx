@@ -1,7 +1,13 @@
 import { fidelityQueries, ratio } from "./fidelityApi";
 import { useResource } from "../../shared/useResource";
 
-const NAMES: Record<string, string> = { channel: "channel", neuron: "neuron", negative: "negative", diversity: "diversity" };
+const NAMES: Record<string, string> = {
+  channel: "channel",
+  neuron: "neuron",
+  negative: "negative",
+  diversity: "diversity",
+  accentuation: "accentuation",
+};
 
 /** Under the unit's feature visualizations: how strongly each render excites the unit, relative to its top
  * dataset example; renders below 0.5× are flagged (with the reason when known), failures are named. */
@@ -10,7 +16,10 @@ export function UnitFidelityPanel({ model, layer, index }: { model: string; laye
   if (!data || (!data.renders.length && !data.failures.length)) return null;
   const positive = data.renders.filter((r) => r.objective !== "negative");
   const weak = positive.filter((r) => r.fidelity != null && r.fidelity < (data.weak_below ?? 0.5));
-  const best = positive.reduce<number | null>((m, r) => (r.fidelity != null && (m == null || r.fidelity > m) ? r.fidelity : m), null);
+  // accentuation starts from the top example itself (~1× at step 0): it does not count as the best render
+  const best = positive
+    .filter((r) => r.objective !== "accentuation")
+    .reduce<number | null>((m, r) => (r.fidelity != null && (m == null || r.fidelity > m) ? r.fidelity : m), null);
   return (
     <section className="panel fidelity-panel" aria-label="feature visualization fidelity" data-testid="fv-fidelity">
       <h2>Render fidelity</h2>
