@@ -9,6 +9,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ...enums import ConnectionKind, ExampleKind, LayerStatus, Objective, StageStatus
+from .concepts import ConceptScore, ConceptStatus
+from .labels import SuggestionOut
 
 
 class StageProgress(BaseModel):
@@ -21,7 +23,7 @@ class LayerSummary(BaseModel):
     name: str = Field(description="Dotted module name; used as-is in URLs")
     position: int = Field(description="Execution order among the model's layers")
     module_type: str
-    output_shape: list[Any]
+    output_shape: list[int] = Field(description="Output shape without the batch dimension")
     channels: int = Field(description="Number of units (channels)")
     status: LayerStatus = Field(description="Computed from the layer's stages")
     progress: float = Field(description="Fraction of stage work done, 0..1")
@@ -109,7 +111,7 @@ class ExampleOut(BaseModel):
     activation: float
     y: int = Field(description="Row in the layer's activation map")
     x: int = Field(description="Column in the layer's activation map")
-    box: list[Any] = Field(description="Receptive field [x0, y0, x1, y1] in input pixels")
+    box: list[int] = Field(description="Receptive field [x0, y0, x1, y1] in input pixels")
     crop: str = Field(description="URL of the receptive-field crop")
     heatmap: str = Field(description="URL of the activation overlay for the whole image (transparent red/blue, "
                          "same size as `image`)")
@@ -127,7 +129,7 @@ class ConnectionOut(BaseModel):
     strength: float = Field(description="Signed: sum of the kernel")
     l2: float = Field(description="L2 norm of the kernel (the ranking)")
     relative: float = Field(description="l2 / the largest l2 in this direction (Circuits shows >= 0.3)")
-    kernel: list[Any] = Field(description="kh x kw weights")
+    kernel: list[list[float]] = Field(description="kh x kw weights")
 
 
 class Histogram(BaseModel):
@@ -141,10 +143,17 @@ class UnitStats(BaseModel):
     min: float | None = None
     max: float | None = None
     sparsity: float | None = Field(default=None, description="Fraction of positions > 0")
-    quantiles: dict[str, Any] | None = None
+    quantiles: dict[str, float | None] | None = Field(
+        default=None, description="Estimated quantiles over every position, keyed by the quantile (\"0.5\": median)")
     top_activation: float | None = None
     histogram: Histogram | None = Field(default=None, description="Over every position of every image")
     max_histogram: Histogram | None = Field(default=None, description="Over per-image spatial maxima")
+
+
+class InputKernel(BaseModel):
+    channels: int = Field(description="Image channels (3 for RGB)")
+    size: list[int] = Field(description="[kh, kw]")
+    values: list[list[list[float | None]]] = Field(description="[channel][y][x]; null where not finite")
 
 
 class UnitDetail(BaseModel):
@@ -166,15 +175,13 @@ class UnitDetail(BaseModel):
                                        "a few images per decile of the per-image spatial max (decile 0..9)")
     examples_stored: dict[str, int] = Field(default_factory=dict, description="How many top / bottom examples "
                                             "are stored for this unit (ask for up to that many with ?examples=)")
-    input_kernel: dict[str, Any] | None = Field(
-        default=None, description="First layer only: the unit's weights on the image channels (RGB), "
-        "{channels, size: [kh, kw], values: [channel][y][x]}; null for other layers")
+    input_kernel: InputKernel | None = Field(
+        default=None, description="First layer only: the unit's weights on the image channels (RGB); null for other layers")
     incoming: list[ConnectionOut] = Field(description="Strongest inputs by L2 norm of the kernel")
     outgoing: list[ConnectionOut] = Field(description="Strongest outputs by L2 norm of the kernel")
-    concepts: list[dict[str, Any]] | None = Field(
-        default=None, description="Concept selectivity, best first: [{concept, display, auc, auc_err, diff, n_with}]; "
+    concepts: list[ConceptScore] | None = Field(
+        default=None, description="Concept selectivity, best first; "
         "null when the dataset provides no concepts or the layer is not computed (see concept_status)")
-    concept_status: dict[str, Any] | None = Field(
-        default=None, description="{status: scored | none | not_computed, reason, source, images, bins, concepts}")
-    suggested_label: dict[str, Any] | None = Field(
-        default=None, description="{label, concepts, auc, description} where a concept reaches AUC >= 0.9")
+    concept_status: ConceptStatus | None = Field(default=None, description="Whether and from what concepts were scored")
+    suggested_label: SuggestionOut | None = Field(
+        default=None, description="Where a concept reaches AUC >= 0.9 (null otherwise)")

@@ -17,6 +17,15 @@ class ConceptStatus(Out):
     concepts: int | None = None
 
 
+class ConceptScore(Out):
+    concept: str = Field(description="kind=value, e.g. colour=red")
+    display: str
+    auc: float = Field(description="Area under the ROC of the unit's per-image max, images with vs without")
+    auc_err: float | None = Field(default=None, description="Bound on the binning error of the AUC")
+    diff: float = Field(description="Mean per-image max with the concept minus without")
+    n_with: int | None = Field(default=None, description="Images with the concept")
+
+
 class UnitBestConcept(Out):
     index: int
     concept: str

@@ -13,7 +13,9 @@ function level(v: number, max: number): number {
 
 /** A first-layer unit's weights on the image channels, drawn as a small colour image (what colour and
  * pattern it responds to), with each channel alone in red/blue beside it; values on hover; click to enlarge. */
-export function RgbKernel({ kernel }: { kernel: InputKernel }) {
+export function RgbKernel({ kernel: raw }: { kernel: InputKernel }) {
+  // the API sends null for a non-finite weight: drawn as 0 (grey)
+  const kernel = { ...raw, values: raw.values.map((ch) => ch.map((row) => row.map((v) => v ?? 0))) };
   const [h, w] = kernel.size;
   const [big, setBig] = useState(false);
   const [at, setAt] = useState<[number, number] | null>(null);

@@ -1,46 +1,24 @@
 // The browse feature's API: generated types (api/schemas/browse.py) and the queries its pages use.
 import { $api, type Schemas } from "../../shared/api/client";
-import type { UnitConcepts } from "../concepts/conceptApi";
 
-// Narrower than the schema: these fields are untyped lists / dicts in the pydantic models
-// (api/schemas/browse.py: box, output_shape, kernel, quantiles, input_kernel, concepts); the shapes are
-// the ones records/ and concepts/ write. Drop an entry here once its pydantic field is typed.
-type Shape = { output_shape: number[] };
 export type LayerStatus = Schemas["LayerSummary"]["status"];
 export type StageProgress = Schemas["StageProgress"];
-export type LayerSummary = Omit<Schemas["LayerSummary"], "output_shape"> & Shape;
+export type LayerSummary = Schemas["LayerSummary"];
 export type LayerNeighbour = Schemas["LayerNeighbour"];
-export type LayerDetail = Omit<Schemas["LayerDetail"], "output_shape"> & Shape;
-export type LayerContext = Omit<Schemas["LayerContext"], "output_shape"> & Shape;
-export type ModelSummary = Omit<Schemas["ModelSummary"], "layers"> & { layers: LayerSummary[] };
+export type LayerDetail = Schemas["LayerDetail"];
+export type LayerContext = Schemas["LayerContext"];
+export type ModelSummary = Schemas["ModelSummary"];
 export type UnitCell = Schemas["UnitCell"];
 export type UnitPage = Schemas["UnitPage"];
 export type UnitRef = Schemas["UnitRef"];
 export type FeatureVis = Schemas["FeatureVisOut"];
-export type Example = Omit<Schemas["ExampleOut"], "box"> & { box: number[] };
-export type ConnectionOut = Omit<Schemas["ConnectionOut"], "kernel"> & { kernel: number[][] | number[] };
+export type Example = Schemas["ExampleOut"];
+export type ConnectionOut = Schemas["ConnectionOut"];
 export type Histogram = Schemas["Histogram"];
-export type UnitStats = Omit<Schemas["UnitStats"], "quantiles"> & { quantiles?: Record<string, number> | null };
+export type UnitStats = Schemas["UnitStats"];
 /** The first layer's weights on the image channels: [channel][y][x]. */
-export interface InputKernel {
-  channels: number;
-  size: [number, number];
-  values: number[][][];
-}
-export type UnitDetail = Omit<
-  Schemas["UnitDetail"],
-  "layer" | "top" | "bottom" | "quantile" | "incoming" | "outgoing" | "stats" | "input_kernel" | "concepts" | "concept_status" | "suggested_label"
-> &
-  UnitConcepts & {
-    layer: LayerContext;
-    top: Example[];
-    bottom: Example[];
-    quantile?: Example[];
-    incoming: ConnectionOut[];
-    outgoing: ConnectionOut[];
-    stats: UnitStats;
-    input_kernel?: InputKernel | null;
-  };
+export type InputKernel = Schemas["InputKernel"];
+export type UnitDetail = Schemas["UnitDetail"];
 
 type Q<T> = { queryKey: readonly unknown[]; queryFn: () => Promise<T> };
 const cast = <T,>(q: unknown) => q as Q<T>;

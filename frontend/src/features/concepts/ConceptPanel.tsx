@@ -86,7 +86,7 @@ export function ConceptPanel({
                   <td>
                     <span className="auc-bar" style={{ width: `${Math.max(0, (c.auc - 0.5) * 2) * 32}px` }} />
                     {c.auc.toFixed(3)}
-                    {c.auc_err >= 0.0005 && <span className="muted err"> ±{c.auc_err.toFixed(3)}</span>}
+                    {c.auc_err != null && c.auc_err >= 0.0005 && <span className="muted err"> ±{c.auc_err.toFixed(3)}</span>}
                   </td>
                   <td className={c.diff >= 0 ? "pos" : "neg"}>{c.diff >= 0 ? "+" : ""}{c.diff.toPrecision(2)}</td>
                 </tr>

@@ -1,27 +1,15 @@
 // Concept selectivity: generated types and the layer query.
 import { $api, type Schemas } from "../../shared/api/client";
 
-/** One concept score of a unit. Narrower than the schema: UnitDetail.concepts is a list of dicts in
- * api/schemas/browse.py (concepts/store.py builds them); drop this once that field is typed. */
-export interface ConceptScore {
-  concept: string;
-  display: string;
-  /** AUC of the unit's per-image spatial max, images with the concept vs without. */
-  auc: number;
-  /** The most that ties inside histogram bins can move `auc`. */
-  auc_err: number;
-  /** Mean spatial max with minus without the concept. */
-  diff: number;
-  n_with: number;
-}
+export type ConceptScore = Schemas["ConceptScore"];
 export type ConceptStatus = Schemas["ConceptStatus"];
 export type SuggestedLabel = Schemas["SuggestionOut"];
 
 /** The concept fields of the unit JSON. */
 export interface UnitConcepts {
-  concepts: ConceptScore[] | null;
-  concept_status: ConceptStatus | null;
-  suggested_label: SuggestedLabel | null;
+  concepts?: ConceptScore[] | null;
+  concept_status?: ConceptStatus | null;
+  suggested_label?: SuggestedLabel | null;
 }
 
 export type LayerConcepts = Schemas["LayerConceptsOut"];

@@ -3,8 +3,10 @@ import type { RunDescription } from "../jobsApi";
 
 export type ModelKind = "demo" | "torchvision" | "lucent" | "checkpoint" | "torchscript" | "factory";
 export type DatasetKind = "concepts" | "folder";
-export const OBJECTIVES = ["channel", "neuron", "negative", "diversity"] as const;
+export const OBJECTIVES = ["channel", "neuron", "negative", "diversity", "accentuation"] as const;
 export type Objective = (typeof OBJECTIVES)[number];
+// the server's default set (compute/config.py OBJECTIVES): accentuation, started from the top dataset example, is opt-in
+const DEFAULT_OBJECTIVES: Objective[] = ["channel", "neuron", "negative", "diversity"];
 
 export interface ModelForm {
   kind: ModelKind;
@@ -67,7 +69,7 @@ export const initialSettings: SettingsForm = {
   featurevis: true,
   steps: "512",
   fvSize: "",
-  objectives: [...OBJECTIVES],
+  objectives: [...DEFAULT_OBJECTIVES],
   weights: true,
   device: "cpu",
   engine: "local",
@@ -291,7 +293,7 @@ export function formsFromDescription(desc: RunDescription): {
     fvSize: str(fv.size),
     objectives: Array.isArray(fv.objectives)
       ? OBJECTIVES.filter((o) => (fv.objectives as unknown[]).includes(o))
-      : [...OBJECTIVES],
+      : [...DEFAULT_OBJECTIVES],
     weights: w.enabled !== false,
     device: str(desc.device) || "cpu",
     engine: desc.engine === "ray" ? "ray" : "local",
