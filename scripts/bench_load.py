@@ -208,7 +208,7 @@ def main() -> None:
     args = ap.parse_args()
     pg = None
     if "postgres" in args.backends:
-        from postgres_server import PostgresServer
+        from support.postgres_server import PostgresServer
 
         pg = PostgresServer()
         if pg.start() is None:

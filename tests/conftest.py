@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from postgres_server import PostgresServer
+from support.postgres_server import PostgresServer
 
 os.environ.setdefault("CIRCUITSCOPE_DATA_DIR", "/tmp/circuitscope-test-unused")  # never the user's data/
 # Starlette's TestClient sends `Host: testserver`; the host check (api.security) must let it through.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,9 +12,9 @@ from fastapi.testclient import TestClient
 from circuitscope.evidence import stimuli as st
 from circuitscope.evidence.tuning import LayerProber, tuning_curve
 from circuitscope.models.base import LoadedModel
+from support.paths import MODEL_SOURCES
 
-FIXTURES = Path(__file__).parent / "fixtures"
-sys.path.insert(0, str(FIXTURES))
+sys.path.insert(0, str(MODEL_SOURCES))
 import evidence_models as em  # noqa: E402
 
 

@@ -6,7 +6,9 @@ import ast
 import re
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "backend" / "circuitscope"
+from support.paths import REPO
+
+PACKAGE = REPO / "backend" / "circuitscope"
 HOOK_CALL = re.compile(r"\.register_(forward_hook|forward_pre_hook|full_backward_hook|full_backward_pre_hook|"
                        r"backward_hook)\s*\(")
 # Being moved onto activations.Trace by their owners; delete an entry once its file is clean.

@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import func, select, update
 
@@ -21,12 +20,12 @@ from circuitscope.store import Database
 from circuitscope.store.base import utcnow
 from circuitscope.store.job_schema import Job
 from circuitscope.store.schema import DatasetExample, FeatureVis, Layer, LayerStage, Run, Unit
+from support.paths import MODEL_SOURCES
 
 # top-k and bottom-k rows (the examples across the distribution are counted separately: kind "quantile")
 TOP_BOTTOM = DatasetExample.kind.in_(("top", "bottom"))
 
-FIXTURES = Path(__file__).parent / "fixtures"
-BYO = FIXTURES / "byo_models.py"
+BYO = MODEL_SOURCES / "byo_models.py"
 UNITS = {"conv1": 6, "conv2": 8}
 
 

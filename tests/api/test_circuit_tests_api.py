@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,8 +15,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).parent))
+from support.paths import MODEL_SOURCES
+
+sys.path.insert(0, str(MODEL_SOURCES))
 from circuit_test_models import PlantedNet  # noqa: E402
+
 from circuitscope.annotate import circuits as circuits_svc  # noqa: E402
 from circuitscope.annotate import users as users_svc  # noqa: E402
 from circuitscope.api.app import create_app  # noqa: E402
@@ -30,7 +32,6 @@ from circuitscope.store.circuit_test_schema import CircuitTest  # noqa: E402
 from circuitscope.store.job_schema import Job  # noqa: E402
 from circuitscope.store.schema import Layer, LayerStage  # noqa: E402
 
-HERE = Path(__file__).parent
 SMALL = {"kinds": ["zero", "mean"], "random_sets": 20, "images": 40, "context_images": 10, "seed": 0}
 
 
@@ -43,7 +44,7 @@ def env(tmp_path_factory):
     settings = Settings(data_dir=tmp / "data", allowed_roots=[tmp], compute_role="annotator")
     db = Database(settings.sqlalchemy_url)
     config = parse_run_config({
-        "model": {"kind": "checkpoint", "path": str(ckpt), "arch": f"{HERE / 'circuit_test_models.py'}:PlantedNet",
+        "model": {"kind": "checkpoint", "path": str(ckpt), "arch": f"{MODEL_SOURCES / 'circuit_test_models.py'}:PlantedNet",
                   "input_size": 16, "mean": [0.5] * 3, "std": [0.5] * 3},
         "model_slug": "planted", "dataset": {"kind": "concepts", "size": 120, "seed": 3},
         "layers": ["conv1", "conv2"], "examples": {"k": 3, "batch_size": 60},

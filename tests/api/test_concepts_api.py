@@ -4,8 +4,6 @@ accepted suggestion), and the bad inputs: a dataset without concepts says so, a 
 refused with its first problem and nothing is stored."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -26,9 +24,9 @@ from circuitscope.store import BlobStore, Database
 from circuitscope.store.annotation_schema import LabelRevision
 from circuitscope.store.concept_schema import LayerConcepts, UnitConcept
 from circuitscope.store.schema import Layer, Run, Unit
+from support.paths import MODEL_SOURCES
 
-FIXTURES = Path(__file__).parent / "fixtures"
-FACTORY = {"kind": "factory", "target": f"{FIXTURES / 'tiny_models.py'}:tiny_cnn", "input_size": 32}
+FACTORY = {"kind": "factory", "target": f"{MODEL_SOURCES / 'tiny_models.py'}:tiny_cnn", "input_size": 32}
 
 
 def run_config(**over):

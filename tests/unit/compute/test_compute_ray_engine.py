@@ -40,15 +40,15 @@ from circuitscope.store.schema import (  # noqa: E402
     Run,
     Unit,
 )
+from support.paths import MODEL_SOURCES, REPO  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = REPO
 RAY_BIN = Path(sys.executable).parent / "ray"
 
 
 def run_config(**over):
     base = {
-        "model": {"kind": "factory", "target": f"{FIXTURES / 'tiny_models.py'}:tiny_cnn", "input_size": 32},
+        "model": {"kind": "factory", "target": f"{MODEL_SOURCES / 'tiny_models.py'}:tiny_cnn", "input_size": 32},
         "model_slug": "tiny",
         "dataset": {"kind": "concepts", "size": 160, "seed": 3},
         "layers": ["0", "2", "5"],

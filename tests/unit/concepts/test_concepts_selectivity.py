@@ -6,7 +6,6 @@ import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +17,9 @@ from circuitscope.concepts.vocabulary import concept_vocabulary, orientation_bin
 from circuitscope.datasets.concepts import CLASSES, ConceptDataset
 from circuitscope.models.base import LoadedModel
 from circuitscope.records.examples import LayerTallies, compute_dataset_examples
+from support.paths import MODEL_SOURCES
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
+sys.path.insert(0, str(MODEL_SOURCES))
 from handset_units import HandSet  # noqa: E402
 
 

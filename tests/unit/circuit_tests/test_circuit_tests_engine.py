@@ -5,14 +5,16 @@ edge attributions are exact for a linear step."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).parent))
+from support.paths import MODEL_SOURCES
+
+sys.path.insert(0, str(MODEL_SOURCES))
 from circuit_test_models import PLANTED, UNWIRED, NoiseImages, PlantedNet  # noqa: E402
+
 from circuitscope.activations import Trace  # noqa: E402
 from circuitscope.circuit_tests.ablation import (  # noqa: E402
     AblationSetup,

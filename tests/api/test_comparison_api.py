@@ -4,12 +4,13 @@ are kept per label version and annotator, results follow the documented arithmet
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
+from support.paths import MODEL_SOURCES
+
+sys.path.insert(0, str(MODEL_SOURCES))
 import evidence_models as em  # noqa: E402
 
 

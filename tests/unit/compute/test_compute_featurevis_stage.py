@@ -2,8 +2,6 @@
 re-renders only what it changes."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -13,9 +11,9 @@ from circuitscope.compute.pipeline import run_compute
 from circuitscope.records.featurevis.fidelity import WEAK
 from circuitscope.store import Database
 from circuitscope.store.schema import FeatureVis, Layer, Unit
+from support.paths import MODEL_SOURCES
 
-FIXTURES = Path(__file__).parent / "fixtures"
-FACTORY = {"kind": "factory", "target": f"{FIXTURES / 'tiny_models.py'}:tiny_cnn", "input_size": 32}
+FACTORY = {"kind": "factory", "target": f"{MODEL_SOURCES / 'tiny_models.py'}:tiny_cnn", "input_size": 32}
 
 
 def config(**fv):
