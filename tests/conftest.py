@@ -1,4 +1,5 @@
-"""Shared fixtures: a settings object in a temp data dir, and databases on SQLite and PostgreSQL."""
+"""Shared fixtures: a settings object in a temp data dir, databases on SQLite and PostgreSQL, and the app factory
+(`make_app`; helpers live in tests/support/, model files in tests/model_sources/)."""
 from __future__ import annotations
 
 import itertools
@@ -41,3 +42,21 @@ def settings(tmp_path: Path):
     from circuitscope.settings import Settings
 
     return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def make_app(tmp_path: Path):
+    """make_app(name="app", db_url=None, sample=True, **settings) -> support.app.AppEnv on tmp_path/name
+    (build_app's arguments); every database it made is disposed after the test."""
+    from support.app import AppEnv, build_app  # imported here: circuitscope loads after the environment above is set
+
+    made: list[AppEnv] = []
+
+    def make(name: str = "app", **kwargs) -> AppEnv:
+        env = build_app(tmp_path / name, **kwargs)
+        made.append(env)
+        return env
+
+    yield make
+    for env in made:
+        env.db.dispose()

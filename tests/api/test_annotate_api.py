@@ -7,35 +7,14 @@ Permission rule under test: a label belongs to its annotator; another annotator'
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
 
-from circuitscope.annotate import users as users_svc
-from circuitscope.annotate.sample import build_sample
-from circuitscope.api.app import create_app
-from circuitscope.settings import Settings
-from circuitscope.store import BlobStore, Database
 from circuitscope.store.annotation_schema import LabelRevision
 from circuitscope.store.schema import Layer, Unit
-
-
-def make_env(tmp_path: Path, url: str | None = None, **settings_kw):
-    settings = Settings(data_dir=tmp_path / "data", **settings_kw)
-    db = Database(url or f"sqlite:///{tmp_path / 'annot.db'}")
-    with db.session() as s:
-        build_sample(s, BlobStore(settings.blob_dir))
-    app = create_app(settings, db=db)
-    return app, db
-
-
-def add_user(db: Database, name: str, role: str, password: str | None = None) -> str:
-    """Create a user; returns an API token for it."""
-    with db.session() as s:
-        u = users_svc.create_user(s, name, role, password)
-        return users_svc.create_token(s, u, "test")[1]
+from support.app import add_user
 
 
 def auth(token: str) -> dict:
@@ -43,10 +22,11 @@ def auth(token: str) -> dict:
 
 
 @pytest.fixture
-def multi(tmp_path):
+def multi(make_app):
     """Multi-user mode (no local default user), anonymous reading on; alice+bob annotators, vera viewer,
     ada admin."""
-    app, db = make_env(tmp_path, local_user=None)
+    env = make_app(local_user=None)
+    app, db = env.app, env.db
     tokens = {n: add_user(db, n, r, "secret-" + n) for n, r in
               [("alice", "annotator"), ("bob", "annotator"), ("carol", "annotator"), ("vera", "viewer"),
                ("ada", "admin")]}
@@ -82,8 +62,9 @@ def test_viewer_and_anonymous_cannot_write(multi):
     assert client.post("/api/import/project", json={}, headers=auth(t["alice"])).status_code == 403
 
 
-def test_anonymous_read_switch(tmp_path):
-    app, db = make_env(tmp_path, local_user=None, anonymous_read=False)
+def test_anonymous_read_switch(make_app):
+    env = make_app(local_user=None, anonymous_read=False)
+    app, db = env.app, env.db
     token = add_user(db, "vera", "viewer")
     client = TestClient(app)
     r = client.get(UNIT)
@@ -93,8 +74,9 @@ def test_anonymous_read_switch(tmp_path):
     db.dispose()
 
 
-def test_bad_token_is_refused_not_downgraded(tmp_path):
-    app, db = make_env(tmp_path)  # single-user mode: no credentials would act as demo
+def test_bad_token_is_refused_not_downgraded(make_app):
+    env = make_app()  # single-user mode: no credentials would act as demo
+    app, db = env.app, env.db
     client = TestClient(app)
     r = client.put(UNIT, json={"label": "x"}, headers=auth("cs_not-a-token"))
     assert r.status_code == 401 and "token" in r.json()["detail"]
@@ -102,8 +84,9 @@ def test_bad_token_is_refused_not_downgraded(tmp_path):
     db.dispose()
 
 
-def test_local_default_user_just_works(tmp_path):
-    app, db = make_env(tmp_path)
+def test_local_default_user_just_works(make_app):
+    env = make_app()
+    app, db = env.app, env.db
     client = TestClient(app)
     me = client.get("/api/auth/me").json()
     assert me["user"]["name"] == "demo" and me["user"]["role"] == "admin" and not me["multi_user"]
@@ -199,10 +182,11 @@ def test_stale_edit_gets_conflict_not_lost_update(multi):
     assert [h["action"] for h in client.get(f"{UNIT}/history").json()] == ["restore", "delete", "update", "create"]
 
 
-def test_concurrent_saves_exactly_one_wins(tmp_path, db_url):
+def test_concurrent_saves_exactly_one_wins(make_app, db_url):
     """Eight requests race to update the same label from the same version: one succeeds, seven get 409,
     and history has exactly one new revision (SQLite and PostgreSQL)."""
-    app, db = make_env(tmp_path, url=db_url, local_user=None)
+    env = make_app(db_url=db_url, local_user=None)
+    app, db = env.app, env.db
     token = add_user(db, "alice", "annotator")
     admin_token = add_user(db, "ada", "admin")
     client = TestClient(app)

@@ -15,30 +15,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from circuitscope.annotate import users as users_svc
-from circuitscope.annotate.sample import build_sample
-from circuitscope.api.app import create_app
 from circuitscope.settings import Settings
-from circuitscope.store import BlobStore, Database
+from circuitscope.store import Database
 from circuitscope.store.annotation_schema import ApiToken, Circuit, Family, Label, User
 from circuitscope.store.job_schema import Job
+from support.app import add_user
 
 UNIT = "/api/labels/toy/conv1/0"
-
-
-def make_env(tmp_path: Path, url: str | None = None, **settings_kw):
-    root = tmp_path / "root"
-    root.mkdir(exist_ok=True)
-    settings_kw.setdefault("allowed_roots", [root])
-    settings = Settings(data_dir=tmp_path / "data", **settings_kw)
-    db = Database(url or f"sqlite:///{tmp_path / 'sec.db'}")
-    with db.session() as s:
-        build_sample(s, BlobStore(settings.blob_dir))
-    return create_app(settings, db=db), db, root
-
-
-def add_user(db: Database, name: str, role: str, password: str | None = None) -> str:
-    with db.session() as s:
-        return users_svc.create_token(s, users_svc.create_user(s, name, role, password), "test")[1]
 
 
 def auth(token: str) -> dict:
@@ -46,8 +29,9 @@ def auth(token: str) -> dict:
 
 
 @pytest.fixture
-def multi(tmp_path):
-    app, db, root = make_env(tmp_path, local_user=None)
+def multi(make_app):
+    env = make_app(allow_root=True, local_user=None)
+    app, db, root = env.app, env.db, env.root
     tokens = {n: add_user(db, n, r, "pw-" + n) for n, r in
               [("alice", "annotator"), ("vera", "viewer"), ("ada", "admin")]}
     client = TestClient(app)
@@ -57,9 +41,10 @@ def multi(tmp_path):
 
 
 @pytest.fixture
-def local(tmp_path):
+def local(make_app):
     """Single-user mode (the default): requests without credentials act as the local admin."""
-    app, db, root = make_env(tmp_path)
+    env = make_app(allow_root=True)
+    app, db, root = env.app, env.db, env.root
     client = TestClient(app)
     yield client, db, root
     client.close()
@@ -148,8 +133,9 @@ def test_allowed_specs_still_work(multi):
     assert r.status_code == 200, r.text
 
 
-def test_compute_role_setting_lets_annotators_compute(tmp_path):
-    app, db, root = make_env(tmp_path, local_user=None, compute_role="annotator")
+def test_compute_role_setting_lets_annotators_compute(make_app):
+    env = make_app(allow_root=True, local_user=None, compute_role="annotator")
+    app, db = env.app, env.db
     alice, vera = add_user(db, "alice", "annotator"), add_user(db, "vera", "viewer")
     client = TestClient(app)
     body = {"model": {"kind": "demo"}, "dataset": {"kind": "concepts", "size": 8}, "layers": ["conv1"]}
@@ -265,8 +251,9 @@ def test_cookie_writes_with_origin_null_are_refused(multi):
     assert client.put(UNIT, json={"label": "x"}).status_code == 200  # same-site fetch from the app
 
 
-def test_foreign_host_is_refused_even_with_matching_origin(tmp_path):
-    app, db, _ = make_env(tmp_path, allowed_hosts=["127.0.0.1", "localhost"])
+def test_foreign_host_is_refused_even_with_matching_origin(make_app):
+    env = make_app(allow_root=True, allowed_hosts=["127.0.0.1", "localhost"])
+    app, db = env.app, env.db
     client = TestClient(app, base_url="http://127.0.0.1:8000")
     r = client.put(UNIT, json={"label": "x"}, headers={"Host": "rebind.example", "Origin": "http://rebind.example"})
     assert r.status_code == 400 and "CIRCUITSCOPE_ALLOWED_HOSTS" in r.json()["detail"]
@@ -295,8 +282,9 @@ def test_json_routes_require_json_and_security_headers_are_set(local):
 
 # --- 3. no 500 for any client input --------------------------------------------------------------------
 
-def test_double_clicked_label_save_is_idempotent_and_different_text_conflicts(tmp_path, db_url):
-    app, db, _ = make_env(tmp_path, url=db_url, local_user=None)
+def test_double_clicked_label_save_is_idempotent_and_different_text_conflicts(make_app, db_url):
+    env = make_app(allow_root=True, db_url=db_url, local_user=None)
+    app, db = env.app, env.db
     token = add_user(db, "alice", "annotator")
     for round_, texts in enumerate([("same", "same"), ("one", "two")]):
         unit = f"/api/labels/toy/conv1/{round_}"
@@ -326,8 +314,9 @@ def test_double_clicked_label_save_is_idempotent_and_different_text_conflicts(tm
     db.dispose()
 
 
-def test_concurrent_family_creation_with_one_name(tmp_path, db_url):
-    app, db, _ = make_env(tmp_path, url=db_url, local_user=None)
+def test_concurrent_family_creation_with_one_name(make_app, db_url):
+    env = make_app(allow_root=True, db_url=db_url, local_user=None)
+    app, db = env.app, env.db
     token = add_user(db, "alice", "annotator")
     barrier, codes, bodies = threading.Barrier(4), [], []
 
@@ -443,8 +432,9 @@ def test_project_import_refuses_non_finite_huge_and_out_of_range_values(local):
     refused(lambda d: d["labels"][0].update(index=2**64), "labels[0].index")
 
 
-def test_deep_nul_and_oversized_inputs_get_json_errors(tmp_path):
-    app, db, root = make_env(tmp_path, max_body_bytes=100_000)
+def test_deep_nul_and_oversized_inputs_get_json_errors(make_app):
+    env = make_app(allow_root=True, max_body_bytes=100_000)
+    app, db = env.app, env.db
     client = TestClient(app)
     deep = "[" * 100_000 + "]" * 100_000
     r = client.post("/api/import/project", content=deep, headers={"Content-Type": "application/json"})
@@ -511,8 +501,9 @@ def test_sessions_listed_revoked_and_killed_by_password_or_role_change(multi):
     assert laptop.get("/api/auth/me").json()["user"]["name"] == "alice"
 
 
-def test_sign_in_is_rate_limited_per_user_and_per_address(tmp_path):
-    app, db, _ = make_env(tmp_path, local_user=None, login_max_failures=5)
+def test_sign_in_is_rate_limited_per_user_and_per_address(make_app):
+    env = make_app(allow_root=True, local_user=None, login_max_failures=5)
+    app, db = env.app, env.db
     add_user(db, "alice", "annotator", "right")
     add_user(db, "bob", "annotator", "right")
     client = TestClient(app)
