@@ -14,10 +14,7 @@ schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 from schemathesis import checks  # noqa: E402
 
-from circuitscope.annotate.sample import build_sample  # noqa: E402
-from circuitscope.api.app import create_app  # noqa: E402
-from circuitscope.settings import Settings  # noqa: E402
-from circuitscope.store import BlobStore, Database  # noqa: E402
+from support.app import build_app  # noqa: E402
 
 CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
           checks.response_headers_conformance, checks.response_schema_conformance]
@@ -28,22 +25,15 @@ def api_schema(tmp_path_factory):
     import circuitscope.models.demo as demo
     from circuitscope.models.base import ModelLoadError
 
-    tmp = tmp_path_factory.mktemp("schemathesis")
-    (tmp / "root").mkdir()
-    app_settings = Settings(data_dir=tmp / "data", allowed_roots=[tmp / "root"])
-    db = Database(f"sqlite:///{tmp / 'st.db'}")
-    with db.session() as s:
-        build_sample(s, BlobStore(app_settings.blob_dir))
-
     def no_training(*_, **__):
         raise ModelLoadError("training the demo model is switched off in this test")
 
     original = demo.load_or_train_demo
     demo.load_or_train_demo = no_training
-    app = create_app(app_settings, db=db)
-    yield schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path_regex=r"/events$")
+    env = build_app(tmp_path_factory.mktemp("schemathesis"), allow_root=True)
+    yield schemathesis.openapi.from_asgi("/openapi.json", env.app).exclude(path_regex=r"/events$")
     demo.load_or_train_demo = original
-    db.dispose()
+    env.db.dispose()
 
 
 def test_api_conforms_to_its_document(api_schema):

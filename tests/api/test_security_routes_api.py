@@ -8,13 +8,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from fastapi.testclient import TestClient
 
-from circuitscope.annotate import users as users_svc
-from circuitscope.annotate.sample import build_sample
-from circuitscope.api.app import create_app
-from circuitscope.settings import Settings
-from circuitscope.store import BlobStore, Database
+from support.app import add_user, build_app
 
 ROLES = ["anonymous", "viewer", "annotator", "admin"]
 # Who may call it: anyone | signed-in | annotator | admin | compute (settings.compute_role, admin by default).
@@ -76,16 +71,12 @@ PARAMS = {"model": "toy", "layer": "conv1", "index": "0", "key": "conv1:0", "nam
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("routes")
-    settings = Settings(data_dir=tmp / "data", local_user=None, allowed_roots=[tmp])
-    db = Database(f"sqlite:///{tmp / 'routes.db'}")
-    with db.session() as s:
-        build_sample(s, BlobStore(settings.blob_dir))
-        tokens = {r: users_svc.create_token(s, users_svc.create_user(s, f"user-{r}", r, "pw-" + r), "t")[1]
-                  for r in ("viewer", "annotator", "admin")}
-    client = TestClient(create_app(settings, db=db))
+    env = build_app(tmp, local_user=None, allowed_roots=[tmp])
+    tokens = {r: add_user(env.db, f"user-{r}", r, "pw-" + r) for r in ("viewer", "annotator", "admin")}
+    client = env.client()
     yield client, tokens
     client.close()
-    db.dispose()
+    env.db.dispose()
 
 
 def _url(path: str) -> str:

@@ -30,15 +30,16 @@ class AppEnv:
 
 def build_app(directory: Path, *, db_url: str | None = None, sample: bool = True, allow_root: bool = False,
               **settings_kw: Any) -> AppEnv:
-    """Settings(data_dir=directory/"data", **settings_kw); the database at db_url, else the settings' own
-    SQLite file; the sample model stored when `sample`. The folder directory/"root" exists; `allow_root`
-    makes it the allowed folder (allowed_roots=[root]) unless allowed_roots is given."""
+    """Settings(data_dir=directory/"data", **settings_kw); the database at db_url, else the SQLite file a
+    server on that data dir opens (never CIRCUITSCOPE_DATABASE_URL: a test may have set it); the sample model
+    stored when `sample`. The folder directory/"root" exists; `allow_root` makes it the allowed folder
+    (allowed_roots=[root]) unless allowed_roots is given."""
     root = directory / "root"
     root.mkdir(parents=True, exist_ok=True)
     if allow_root:
         settings_kw.setdefault("allowed_roots", [root])
     settings = Settings(data_dir=directory / "data", **settings_kw)
-    db = Database(db_url or settings.sqlalchemy_url)
+    db = Database(db_url or f"sqlite:///{(settings.data_dir / 'circuitscope.db').resolve()}")
     if sample:
         with db.session() as s:
             build_sample(s, BlobStore(settings.blob_dir))

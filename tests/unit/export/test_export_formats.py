@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import re
-from pathlib import Path
 
 import jsonschema
 import networkx as nx
@@ -17,11 +16,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from circuitscope.annotate import users as users_svc
-from circuitscope.annotate.sample import build_sample
-from circuitscope.api.app import create_app
 from circuitscope.export.graph_json import graph_schema, validate_graph
-from circuitscope.settings import Settings
-from circuitscope.store import BlobStore, Database
+from circuitscope.store import Database
 from circuitscope.store.annotation_schema import (
     Circuit,
     CircuitEdge,
@@ -33,14 +29,6 @@ from circuitscope.store.annotation_schema import (
 )
 
 EVIL = '<script>alert("pwned")</script>'
-
-
-def make_instance(tmp_path: Path, name: str, url: str | None = None):
-    settings = Settings(data_dir=tmp_path / name, local_user=None)
-    db = Database(url or f"sqlite:///{tmp_path / (name + '.db')}")
-    with db.session() as s:
-        build_sample(s, BlobStore(settings.blob_dir))
-    return TestClient(create_app(settings, db=db)), db
 
 
 def token(db: Database, name: str, role: str) -> dict:
@@ -90,8 +78,9 @@ def populate(client: TestClient, db: Database) -> int:
 
 
 @pytest.fixture
-def populated(tmp_path):
-    client, db = make_instance(tmp_path, "src")
+def populated(make_app):
+    env = make_app("src", local_user=None)
+    client, db = env.client(), env.db
     cid = populate(client, db)
     yield client, db, cid
     db.dispose()
@@ -134,11 +123,12 @@ def test_graph_schema_rejects_malformed(populated, breakage, where):
     assert str(e.value).startswith(where) or where in str(e.value)
 
 
-def test_graph_json_imports_into_a_fresh_instance(populated, tmp_path):
+def test_graph_json_imports_into_a_fresh_instance(populated, make_app):
     client, _, cid = populated
     g = client.get(f"/api/export/circuits/{cid}?format=graph-json").json()
     g["links"].append({"source": g["nodes"][2]["node_id"], "target": g["nodes"][0]["node_id"], "weight": -0.5})
-    fresh, fdb = make_instance(tmp_path, "fresh")
+    env = make_app("fresh", local_user=None)
+    fresh, fdb = env.client(), env.db
     r = fresh.post("/api/import/circuit", json=g, headers=token(fdb, "zoe", "annotator"))
     assert r.status_code == 201, r.text
     c = r.json()
@@ -224,8 +214,9 @@ def strip(doc: dict) -> dict:
     return doc
 
 
-def test_project_round_trip_reproduces_everything(tmp_path, db_url):
-    client, db = make_instance(tmp_path, "src")
+def test_project_round_trip_reproduces_everything(make_app, db_url):
+    env = make_app("src", local_user=None)
+    client, db = env.client(), env.db
     populate(client, db)
     admin = token(db, "ada", "admin")
     exported = client.get("/api/export/project", headers=admin).json()
@@ -234,7 +225,8 @@ def test_project_round_trip_reproduces_everything(tmp_path, db_url):
     withdrawn = next(l for l in exported["labels"] if l["deleted"])
     assert [h["action"] for h in withdrawn["history"]] == ["create", "delete"]
 
-    fresh, fdb = make_instance(tmp_path, "dst", url=db_url)
+    env = make_app("dst", db_url=db_url, local_user=None)
+    fresh, fdb = env.client(), env.db
     fadmin = token(fdb, "root", "admin")
     r = fresh.post("/api/import/project", json=exported, headers=fadmin)
     assert r.status_code == 200, r.text
@@ -282,13 +274,14 @@ def _counts(db: Database) -> tuple:
     (lambda d: d["circuits"][-1]["nodes"].append({"layer": "conv2", "index": 99}), "circuits[1].nodes[3]"),
     (lambda d: d["labels"][0].update(model="nomodel"), "labels[0]"),
 ])
-def test_malformed_or_partial_import_is_refused_whole(populated, tmp_path, mutate, expect):
+def test_malformed_or_partial_import_is_refused_whole(populated, make_app, mutate, expect):
     client, db, _ = populated
     doc = client.get("/api/export/project", headers=token(db, "ada", "admin")).json()
     doc["circuits"].sort(key=lambda c: c["name"])  # second = "red curve" (3 nodes) ... keep indices stable
     doc["circuits"].reverse()
     mutate(doc)
-    fresh, fdb = make_instance(tmp_path, "dst")
+    env = make_app("dst", local_user=None)
+    fresh, fdb = env.client(), env.db
     fadmin = token(fdb, "root", "admin")
     before = _counts(fdb)
     r = fresh.post("/api/import/project", json=doc, headers=fadmin)
@@ -299,10 +292,11 @@ def test_malformed_or_partial_import_is_refused_whole(populated, tmp_path, mutat
     fdb.dispose()
 
 
-def test_import_of_non_json_and_missing_units_option(populated, tmp_path):
+def test_import_of_non_json_and_missing_units_option(populated, make_app):
     client, db, _ = populated
     doc = client.get("/api/export/project", headers=token(db, "ada", "admin")).json()
-    fresh, fdb = make_instance(tmp_path, "dst")
+    env = make_app("dst", local_user=None)
+    fresh, fdb = env.client(), env.db
     fadmin = token(fdb, "root", "admin")
     r = fresh.post("/api/import/project", content=b"{not json", headers={**fadmin, "Content-Type": "application/json"})
     assert r.status_code == 422 and "not JSON" in r.json()["detail"]
@@ -316,7 +310,7 @@ def test_import_of_non_json_and_missing_units_option(populated, tmp_path):
     fdb.dispose()
 
 
-def test_cli_export_import_round_trip(populated, tmp_path, monkeypatch):
+def test_cli_export_import_round_trip(populated, tmp_path, make_app, monkeypatch):
     from typer.testing import CliRunner
 
     from circuitscope.cli import app
@@ -325,7 +319,7 @@ def test_cli_export_import_round_trip(populated, tmp_path, monkeypatch):
     client, db, cid = populated
     runner = CliRunner()
     monkeypatch.setenv("CIRCUITSCOPE_DATABASE_URL", db.url)
-    monkeypatch.setenv("CIRCUITSCOPE_DATA_DIR", str(tmp_path / "src"))
+    monkeypatch.setenv("CIRCUITSCOPE_DATA_DIR", str(tmp_path / "src" / "data"))  # make_app("src")'s data dir
     from circuitscope.settings import get_settings
 
     get_settings.cache_clear()
@@ -343,7 +337,7 @@ def test_cli_export_import_round_trip(populated, tmp_path, monkeypatch):
     r = runner.invoke(app, ["export", "labels", "toy", "--format", "csv"])
     assert r.exit_code == 0 and "red diagonal stripes" in r.output
 
-    _, fdb = make_instance(tmp_path, "dst")
+    fdb = make_app("dst", local_user=None).db
     monkeypatch.setenv("CIRCUITSCOPE_DATABASE_URL", fdb.url)
     get_settings.cache_clear()
     get_database.cache_clear()
