@@ -5,15 +5,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from circuitscope.api.app import create_app
 from circuitscope.jobs import queue
-from circuitscope.settings import Settings
-from circuitscope.store import Database
 
 FACTORY = '''
 import torch
@@ -44,17 +40,12 @@ def broken():
 
 
 @pytest.fixture
-def env(tmp_path: Path):
-    root = tmp_path / "root"
-    (root / "images").mkdir(parents=True)
-    data = tmp_path / "data"
-    data.mkdir()
-    settings = Settings(data_dir=data, allowed_roots=[root])
-    db = Database(f"sqlite:///{data}/db.sqlite")
-    client = TestClient(create_app(settings, db))
-    yield client, root, db
+def env(make_app):
+    app = make_app(sample=False, allow_root=True)
+    (app.root / "images").mkdir()
+    client = app.client()
+    yield client, app.root, app.db
     client.close()
-    db.dispose()
 
 
 def run_description(**extra) -> dict:
