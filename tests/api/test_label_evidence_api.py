@@ -88,23 +88,19 @@ def test_search_results_carry_each_labels_evidence(client):
     assert labels["red things"]["evidence"]["weak"] is True
 
 
-def test_project_export_and_import_keep_the_claims(client, tmp_path):
-    from circuitscope.api.app import create_app
-    from circuitscope.settings import Settings
-    from circuitscope.store import Database
+def test_project_export_and_import_keep_the_claims(client, make_app):
     from circuitscope.store.evidence_schema import LabelClaim
 
     doc = client.get("/api/export/project", params={"model": "gabor"}).json()
     claimed = {l["label"]: l["claims"] for l in doc["labels"]}
     assert claimed["red"] == ["colour=red"]
-    settings = Settings(data_dir=tmp_path / "fresh")
-    db = Database(settings.sqlalchemy_url)
-    fresh = TestClient(create_app(settings, db=db))
+    target = make_app("fresh", sample=False)
+    db, fresh = target.db, target.client()
     r = fresh.post("/api/import/project", params={"allow_missing_units": True}, json=doc)
     assert r.status_code == 200, r.text
     with db.session() as s:
         assert sorted(c.concept for c in s.query(LabelClaim).all()) == ["colour=red", "colour=red"]
     bad = dict(doc, labels=[dict(doc["labels"][0], claims=["x"] * 9)])
-    r = TestClient(create_app(Settings(data_dir=tmp_path / "fresh2"))).post(
+    r = make_app("fresh2", sample=False).client().post(
         "/api/import/project", params={"allow_missing_units": True}, json=bad)
     assert r.status_code == 422 and "claims" in r.json()["detail"]
