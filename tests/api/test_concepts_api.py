@@ -24,9 +24,9 @@ from circuitscope.store import BlobStore, Database
 from circuitscope.store.annotation_schema import LabelRevision
 from circuitscope.store.concept_schema import LayerConcepts, UnitConcept
 from circuitscope.store.schema import Layer, Run, Unit
-from support.paths import MODEL_SOURCES
+from support.paths import TINY_MODELS
 
-FACTORY = {"kind": "factory", "target": f"{MODEL_SOURCES / 'tiny_models.py'}:tiny_cnn", "input_size": 32}
+FACTORY = {"kind": "factory", "target": f"{TINY_MODELS}:tiny_cnn", "input_size": 32}
 
 
 def run_config(**over):

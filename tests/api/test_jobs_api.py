@@ -3,6 +3,7 @@ descriptions, the file browser, Server-Sent Events, and layer discovery of a mod
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 
@@ -10,33 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from circuitscope.jobs import queue
-
-FACTORY = '''
-import torch
-from torch import nn
-
-
-class Tiny(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 4, 3, padding=1)
-        self.relu1 = nn.ReLU()
-        self.conv2 = nn.Conv2d(4, 6, 3, padding=1)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(6, 3)
-
-    def forward(self, x):
-        x = self.conv2(self.relu1(self.conv1(x)))
-        return self.fc(torch.flatten(self.pool(x), 1))
-
-
-def build():
-    return Tiny()
-
-
-def broken():
-    raise RuntimeError("weights shape mismatch in layer conv9")
-'''
+from support.paths import TINY_MODELS
 
 
 @pytest.fixture
@@ -196,7 +171,7 @@ def test_events_follow_a_job_until_it_is_cancelled(env):
 
 def test_discover_layers_of_a_factory_file(env):
     client, root, _ = env
-    (root / "tiny.py").write_text(FACTORY)
+    shutil.copy(TINY_MODELS, root / "tiny.py")
     r = client.post("/api/sources/layers", json={"model": {"kind": "factory", "target": f"{root}/tiny.py:build",
                                                            "input_size": 32}})
     assert r.status_code == 200, r.text
@@ -214,7 +189,7 @@ def test_discover_layers_of_a_factory_file(env):
 
 def test_discover_layers_errors_name_the_file_and_cause(env):
     client, root, _ = env
-    (root / "tiny.py").write_text(FACTORY)
+    shutil.copy(TINY_MODELS, root / "tiny.py")
     (root / "bad.pt").write_bytes(b"not a checkpoint")
 
     r = client.post("/api/sources/layers", json={"model": {"kind": "factory", "target": f"{root}/tiny.py:broken"}})

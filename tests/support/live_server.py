@@ -56,8 +56,8 @@ class LiveServer:
     proc: subprocess.Popen
     log: Path
 
-    def stop(self) -> None:
-        stop_process(self.proc)
+    def stop(self, timeout: float = 10) -> None:
+        stop_process(self.proc, timeout)
 
 
 def start_server(env: dict[str, str], cwd: Path, log: Path, *, ready: str = "/api/models", timeout: float = 60,

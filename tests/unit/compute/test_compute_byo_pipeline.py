@@ -33,9 +33,9 @@ from circuitscope.store.schema import (
     Run,
     Unit,
 )
-from support.paths import MODEL_SOURCES
+from support.paths import TINY_MODELS
 
-BYO = MODEL_SOURCES / "byo_models.py"
+BYO = TINY_MODELS
 READABLE = ["cats/cat0.png", "cats/cat1.png", "cats/cat2.jpg", "cats/gray.png",
             "dogs/dog0.png", "dogs/dog1.png", "dogs/dog2.jpg", "dogs/rgba.png"]
 FV = {"steps": 2, "size": None, "objectives": ["channel", "neuron"], "batch_channels": 64}

@@ -11,9 +11,9 @@ from circuitscope.compute.pipeline import run_compute
 from circuitscope.records.featurevis.fidelity import WEAK
 from circuitscope.store import Database
 from circuitscope.store.schema import FeatureVis, Layer, Unit
-from support.paths import MODEL_SOURCES
+from support.paths import TINY_MODELS
 
-FACTORY = {"kind": "factory", "target": f"{MODEL_SOURCES / 'tiny_models.py'}:tiny_cnn", "input_size": 32}
+FACTORY = {"kind": "factory", "target": f"{TINY_MODELS}:tiny_cnn", "input_size": 32}
 
 
 def config(**fv):

@@ -16,12 +16,12 @@ from circuitscope.compute.pipeline import Cancelled, run_compute
 from circuitscope.models.base import UnknownLayerError
 from circuitscope.store import BlobStore, Database
 from circuitscope.store.schema import Connection, DatasetExample, FeatureVis, Layer, LayerStage, Run, Unit
-from support.paths import MODEL_SOURCES
+from support.paths import TINY_MODELS
 
 # top-k and bottom-k rows (the examples across the distribution are counted separately: kind "quantile")
 TOP_BOTTOM = DatasetExample.kind.in_(("top", "bottom"))
 
-FACTORY = {"kind": "factory", "target": f"{MODEL_SOURCES / 'tiny_models.py'}:tiny_cnn", "input_size": 32}
+FACTORY = {"kind": "factory", "target": f"{TINY_MODELS}:tiny_cnn", "input_size": 32}
 
 
 def config(**over):
@@ -132,7 +132,7 @@ def test_killed_process_resumes(tmp_path):
     run_file = tmp_path / "run.toml"
     run_file.write_text(
         f'layers = ["0", "2", "5"]\nmodel_slug = "tiny"\n'
-        f'model = {{ kind = "factory", target = "{MODEL_SOURCES / "tiny_models.py"}:tiny_cnn", input_size = 32 }}\n'
+        f'model = {{ kind = "factory", target = "{TINY_MODELS}:tiny_cnn", input_size = 32 }}\n'
         'dataset = { kind = "concepts", size = 96, seed = 3 }\n'
         '[examples]\nk = 3\n[featurevis]\nsteps = 40\nsize = 32\nbatch_channels = 4\nobjectives = ["channel"]\n'
     )

@@ -40,7 +40,7 @@ from circuitscope.store.schema import (  # noqa: E402
     Run,
     Unit,
 )
-from support.paths import MODEL_SOURCES, REPO  # noqa: E402
+from support.paths import REPO, TINY_MODELS  # noqa: E402
 
 ROOT = REPO
 RAY_BIN = Path(sys.executable).parent / "ray"
@@ -48,7 +48,7 @@ RAY_BIN = Path(sys.executable).parent / "ray"
 
 def run_config(**over):
     base = {
-        "model": {"kind": "factory", "target": f"{MODEL_SOURCES / 'tiny_models.py'}:tiny_cnn", "input_size": 32},
+        "model": {"kind": "factory", "target": f"{TINY_MODELS}:tiny_cnn", "input_size": 32},
         "model_slug": "tiny",
         "dataset": {"kind": "concepts", "size": 160, "seed": 3},
         "layers": ["0", "2", "5"],

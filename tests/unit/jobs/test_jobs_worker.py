@@ -20,12 +20,12 @@ from circuitscope.store import Database
 from circuitscope.store.base import utcnow
 from circuitscope.store.job_schema import Job
 from circuitscope.store.schema import DatasetExample, FeatureVis, Layer, LayerStage, Run, Unit
-from support.paths import MODEL_SOURCES
+from support.paths import TINY_MODELS
 
 # top-k and bottom-k rows (the examples across the distribution are counted separately: kind "quantile")
 TOP_BOTTOM = DatasetExample.kind.in_(("top", "bottom"))
 
-BYO = MODEL_SOURCES / "byo_models.py"
+BYO = TINY_MODELS
 UNITS = {"conv1": 6, "conv2": 8}
 
 
