@@ -5,21 +5,16 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from support.live_server import free_port
 
 
 def _pg_bin(name: str) -> str | None:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     return found[-1] if found else shutil.which(name)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PostgresServer:
@@ -42,7 +37,7 @@ class PostgresServer:
         if os.geteuid() == 0:
             shutil.chown(self.datadir, "postgres", "postgres")
             self._as_user = ["runuser", "-u", "postgres", "--"]
-        self.port = _free_port()
+        self.port = free_port()
         self._run(initdb, "-D", str(self.datadir), "-U", "circuitscope", "--auth=trust", "-E", "UTF8")
         sockdir = str(self.datadir)
         self._run(pg_ctl, "-D", str(self.datadir), "-w", "-l", str(self.datadir / "log"),

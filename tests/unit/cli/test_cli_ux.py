@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from support.live_server import free_port
 from support.paths import REPO
 
 ROOT = REPO
@@ -87,9 +87,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
 def test_sigterm_on_serve_stops_its_worker(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = dict(os.environ, CIRCUITSCOPE_DATA_DIR=str(tmp_path), PYTHONPATH=str(ROOT / "backend"))
     env.pop("CIRCUITSCOPE_DATABASE_URL", None)
     serve = subprocess.Popen([sys.executable, "-m", "circuitscope.cli", "serve", "--host", "127.0.0.1", "--port",

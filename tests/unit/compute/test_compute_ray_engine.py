@@ -11,7 +11,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from circuitscope.store.schema import (  # noqa: E402
     Run,
     Unit,
 )
+from support.live_server import free_port  # noqa: E402
 from support.paths import REPO, TINY_MODELS  # noqa: E402
 
 ROOT = REPO
@@ -63,16 +63,10 @@ def run_config(**over):
 # ------------------------------------------------------------------------------------------------
 # A two-node cluster: `ray start --head` and `ray start --address`, each in its own process group
 # ------------------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class LocalCluster:
     def __init__(self) -> None:
         self.temp = Path(tempfile.mkdtemp(prefix="rcs", dir="/tmp"))  # short: Ray's socket paths are limited
-        self.port = _free_port()
+        self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.procs: list[subprocess.Popen] = []
         # Ray's token authentication, with a token of this test run's own (the driver gets it too)
@@ -321,7 +315,7 @@ def _nothing_stored(settings: Settings) -> bool:
 
 def test_unreachable_address_is_refused_naming_it_and_how_to_start_a_cluster(tmp_path):
     settings = Settings(data_dir=tmp_path / "data")
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     t = time.time()
     with pytest.raises(RayEngineError) as err:
         run_compute(run_config(engine="ray", ray_address=address), settings, show_progress_bars=False)
@@ -404,7 +398,7 @@ def test_the_worker_runs_ray_jobs_on_the_servers_cluster_and_fails_them_clearly(
     from circuitscope.jobs.worker import JobRunner
     from circuitscope.store.job_schema import Job
 
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     settings = Settings(data_dir=tmp_path / "data", ray_address=address)
     (tmp_path / "data").mkdir()
     db = Database(settings.sqlalchemy_url)
