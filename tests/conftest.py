@@ -60,3 +60,29 @@ def make_app(tmp_path: Path):
     yield make
     for env in made:
         env.db.dispose()
+
+
+@pytest.fixture
+def offline_hub(tmp_path: Path, monkeypatch):
+    """No test may download: torch.hub's cache is a fresh, empty folder (never the user's) and any download
+    fails at once. Modules that load models use it for every test (pytestmark usefixtures)."""
+    import urllib.error
+
+    import torch
+
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
+
+    def no_download(url, dst, *a, **k):
+        raise urllib.error.URLError("network is unreachable (test)")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny tensors on a shared machine: one thread is much faster than contended ones."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import math
-import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -41,14 +40,7 @@ READABLE = ["cats/cat0.png", "cats/cat1.png", "cats/cat2.jpg", "cats/gray.png",
 FV = {"steps": 2, "size": None, "objectives": ["channel", "neuron"], "batch_channels": 64}
 
 
-@pytest.fixture(autouse=True)
-def offline_hub(tmp_path, monkeypatch):
-    """torch.hub's cache is a fresh folder (never the user's) and any download fails at once."""
-    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
-
-    def no_download(url, dst, *a, **k):
-        raise urllib.error.URLError("network is unreachable (test)")
-    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+pytestmark = pytest.mark.usefixtures("offline_hub")
 
 
 @pytest.fixture(scope="module")

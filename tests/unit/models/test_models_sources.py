@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import sys
 import types
-import urllib.error
 import warnings
 from pathlib import Path
 
@@ -26,15 +25,7 @@ from circuitscope.models import (
 )
 from circuitscope.models.sources import LUCENT_MEAN, LUCENT_STD, _tv_meta
 
-
-@pytest.fixture(autouse=True)
-def offline_hub(tmp_path, monkeypatch):
-    """No test may download: torch.hub's cache is an empty folder and downloads fail at once."""
-    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
-
-    def no_download(url, dst, *a, **k):
-        raise urllib.error.URLError("network is unreachable (test)")
-    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+pytestmark = pytest.mark.usefixtures("offline_hub")
 
 
 @pytest.fixture(scope="module")

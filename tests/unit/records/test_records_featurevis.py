@@ -24,13 +24,7 @@ STEPS = 40
 CHANNELS = [9, 12, 21]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors on a shared machine: one thread is much faster than contended ones.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class Boom(nn.Module):

@@ -18,12 +18,7 @@ PERIOD = 4.0
 ANGLES = (0.0, 45.0, 90.0, 135.0)  # diagonal ones included: upsampling or rotation alias them first
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def gabor(angle_deg: float, period: float = PERIOD, sigma: float = 2.0) -> torch.Tensor:
