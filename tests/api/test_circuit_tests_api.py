@@ -1,5 +1,5 @@
 """Circuit tests through the database, the job queue, the API and the CLI, on the planted network
-(tests/circuit_test_models.py) computed by the real pipeline from a checkpoint file: results stored
+(tests/model_sources/circuit_test_models.py) computed by the real pipeline from a checkpoint file: results stored
 against the circuit version (stale after an edit), CLI JSON equal to the stored evidence, roles,
 and bad input (no target, member downstream of the target, uncomputed layer, too many random sets,
 moved checkpoint, cancel) refused or failed with nothing stored."""

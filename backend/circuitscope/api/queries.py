@@ -5,7 +5,7 @@ PostgreSQL: named parameters, quoted "index") and run on the DBAPI cursor of the
 returning plain dicts that the routes serialize once. This skips SQLAlchemy's per-statement construction
 and pydantic's per-object validation, which were most of the cost: a unit page stays around a few
 milliseconds of CPU at 100k units and millions of example rows. The response shapes are the pydantic
-models of schemas_browse (the OpenAPI schema); tests/test_api_browse.py validates responses against them.
+models of schemas_browse (the OpenAPI schema); tests/api/test_browse_api.py validates responses against them.
 The indexes that serve the queries:
 
 - model + layer:       models.slug (unique), layers (model_id, name) (unique)

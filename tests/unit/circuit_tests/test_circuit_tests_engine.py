@@ -1,4 +1,4 @@
-"""The circuit-test engine on a network with a hand-planted circuit (tests/circuit_test_models.py):
+"""The circuit-test engine on a network with a hand-planted circuit (tests/model_sources/circuit_test_models.py):
 the planted set is necessary and sufficient, an unwired set is not; a unit with no outgoing weight
 changes nothing; batched ablations equal the naive loop bit for bit; a seed reproduces everything;
 edge attributions are exact for a linear step."""

@@ -182,7 +182,7 @@ def test_torchscript_loads_and_layers_are_static(tmp_path):
         ts = torch.jit.script(_tiny())
         torch.jit.save(ts, str(tmp_path / "m.ts"))
     lm = load_model({"kind": "torchscript", "path": str(tmp_path / "m.ts"), "input_size": 16}, tmp_path)
-    assert not is_scripted(lm)  # loading makes it hookable (models.torchscript; tests/test_torchscript.py)
+    assert not is_scripted(lm)  # loading makes it hookable (models.torchscript; tests/unit/models/test_models_torchscript.py)
     with torch.no_grad():
         assert lm.module(torch.zeros(1, 3, 16, 16)).shape == (1, 2)
     assert [i.name for i in list_layers(lm)] == ["0", "1", "2", "4"]  # as for the eager module
