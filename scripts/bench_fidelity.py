@@ -24,7 +24,7 @@ from sqlalchemy import select  # noqa: E402
 from circuitscope.records.featurevis.fidelity import WEAK, best_per_unit, format_summary, summarize  # noqa: E402
 from circuitscope.settings import Settings  # noqa: E402
 from circuitscope.store import Database  # noqa: E402
-from circuitscope.store.schema import FeatureVis, FeatureVisFailure, Layer, Model, Unit  # noqa: E402
+from circuitscope.store.tables.records import FeatureVis, FeatureVisFailure, Layer, Model, Unit  # noqa: E402
 
 
 def quantiles(values: list[float]) -> str:

@@ -35,7 +35,7 @@ from circuitscope.store import (  # noqa: E402
     Database,
     all_tables,  # noqa: E402,F401
 )
-from circuitscope.store.schema import (  # noqa: E402
+from circuitscope.store.tables.records import (  # noqa: E402
     Blob,
     Connection,
     Dataset,

@@ -8,6 +8,11 @@ from pathlib import Path
 
 import typer
 
+from .annotate import cli as annotate_cli
+from .circuit_tests import cli as circuit_tests_cli
+from .evidence import cli as evidence_cli
+from .export import cli as export_cli
+from .jobs import cli as jobs_cli
 from .settings import get_settings
 
 app = typer.Typer(help="circuitscope: a self-hosted Microscope for circuits research.", no_args_is_help=True,
@@ -391,30 +396,15 @@ def db_current() -> None:
     typer.echo(current_revision(make_engine(get_settings().sqlalchemy_url)) or "(empty database)")
 
 
-def _mount_optional_commands() -> None:
-    """Commands that live with their feature packages (users, tokens, export/import, worker, jobs, tuning, circuits)."""
-    from .annotate import cli as annotate_cli
-    from .jobs import cli as jobs_cli
-
-    app.add_typer(annotate_cli.users_app, name="users")
-    app.add_typer(annotate_cli.tokens_app, name="tokens")
-    for name, attr in [("export", "export_cmd"), ("import", "import_cmd")]:
-        obj = getattr(annotate_cli, attr)
-        if isinstance(obj, typer.Typer):
-            app.add_typer(obj, name=name)
-        else:
-            app.command(name)(obj)
-    app.command("worker")(jobs_cli.worker_cmd)
-    app.add_typer(jobs_cli.jobs_app, name="jobs")
-    from .evidence import cli as evidence_cli
-
-    app.command("tuning")(evidence_cli.tuning_cmd)
-    from .circuit_tests import cli as circuit_tests_cli
-
-    app.add_typer(circuit_tests_cli.circuits_app, name="circuits")
-
-
-_mount_optional_commands()
+# Commands that live with their feature packages.
+app.add_typer(annotate_cli.users_app, name="users")
+app.add_typer(annotate_cli.tokens_app, name="tokens")
+app.add_typer(export_cli.export_cmd, name="export")
+app.add_typer(export_cli.import_cmd, name="import")
+app.command("worker")(jobs_cli.worker_cmd)
+app.add_typer(jobs_cli.jobs_app, name="jobs")
+app.command("tuning")(evidence_cli.tuning_cmd)
+app.add_typer(circuit_tests_cli.circuits_app, name="circuits")
 # kornia 0.4 (pinned by lucent) scripts functions with a deprecated torch.jit API: harmless noise.
 warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.script.*")
 logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")

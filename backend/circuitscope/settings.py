@@ -24,7 +24,6 @@ class Settings(BaseSettings):
     # Folders under which the browser may register models and datasets (JSON list in env, e.g.
     # CIRCUITSCOPE_ALLOWED_ROOTS='["/models", "/images"]'). Empty: the directory the server started in.
     allowed_roots: list[Path] = Field(default_factory=list)
-    secret_key: str = "change-me-in-production"
     # Ray cluster (HOST:PORT of its head) for runs with engine = "ray" that name no ray_address; set by an
     # admin (jobs from the browser may not name another). Unset: such runs start a Ray instance here.
     ray_address: str | None = None

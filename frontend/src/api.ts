@@ -1,4 +1,4 @@
-// Typed client for the browse API (backend/circuitscope/api/schemas_browse.py mirrors these types).
+// Typed client for the browse API (backend/circuitscope/api/schemas/browse.py mirrors these types).
 import type { UnitConcepts } from "./concepts/conceptApi";
 import type { InputKernel } from "./components/RgbKernel";
 

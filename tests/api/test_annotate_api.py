@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
 
-from circuitscope.store.annotation_schema import LabelRevision
-from circuitscope.store.schema import Layer, Unit
+from circuitscope.store.tables.annotation import LabelRevision
+from circuitscope.store.tables.records import Layer, Unit
 from support.app import add_user
 
 
@@ -119,7 +119,7 @@ def test_login_cookie_logout_and_tokens(multi):
     client.post("/api/auth/logout")
     assert client.get("/api/auth/me").json()["user"] is None
     # stored hashed: the secret is nowhere in the database
-    from circuitscope.store.annotation_schema import ApiToken
+    from circuitscope.store.tables.annotation import ApiToken
 
     with db.session() as s:
         assert all(made["token"] not in (row.token_hash, row.prefix) for row in s.scalars(select(ApiToken)))
@@ -309,7 +309,7 @@ def test_search_with_filters(multi):
     unl = client.get("/api/search?labeled=false&layer=conv2").json()
     assert unl["total"] == 4 and [r["index"] for r in unl["results"]] == [0, 2, 4, 5]
     res = client.get("/api/search?q=curve detector").json()["results"][0]
-    assert res["families"][0]["name"] == "curves" and res["image_hash"]
+    assert res["families"][0]["name"] == "curves" and res["image"].startswith("/api/images/")
 
 
 # --- families --------------------------------------------------------------------------------------
@@ -349,7 +349,7 @@ def test_circuit_build_edges_suggestions_supernodes_history(multi):
                                            "units": [{"layer": "block3.conv", "index": 1}]}, headers=auth(t["alice"]))
     assert r.status_code == 201
     c = r.json()
-    assert c["version"] == 1 and c["edges"] == [] and c["nodes"][0]["image_hash"]
+    assert c["version"] == 1 and c["edges"] == [] and c["nodes"][0]["image"].startswith("/api/images/")
     sug = client.get(f"/api/circuits/{c['id']}/suggestions?limit=3").json()
     assert len(sug["upstream"]) == 3 and sug["downstream"] == []
     assert sug["upstream"][0]["l2"] >= sug["upstream"][1]["l2"]

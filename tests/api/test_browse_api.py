@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import event
 
-from circuitscope.api.schemas_browse import LayerDetail, LayerSummary, ModelSummary, UnitDetail, UnitPage, UnitRef
+from circuitscope.api.schemas.browse import LayerDetail, LayerSummary, ModelSummary, UnitDetail, UnitPage, UnitRef
 from circuitscope.settings import Settings
 from circuitscope.store import BlobStore, Database
-from circuitscope.store.schema import (
+from circuitscope.store.tables.records import (
     Blob,
     Connection,
     Dataset,
@@ -131,7 +131,7 @@ def world(request, tmp_path_factory):
 
 def _add_label(session, model: str, layer: str, index: int, unit_id: int, text: str) -> None:
     try:
-        from circuitscope.store.annotation_schema import Label, User
+        from circuitscope.store.tables.annotation import Label, User
     except ImportError:  # pragma: no cover - annotation tables not installed
         return
     user = session.query(User).filter_by(name="tester").one_or_none()

@@ -28,9 +28,9 @@ from circuitscope.compute.pipeline import run_compute  # noqa: E402
 from circuitscope.jobs.worker import JobRunner  # noqa: E402
 from circuitscope.settings import Settings  # noqa: E402
 from circuitscope.store import Database  # noqa: E402
-from circuitscope.store.circuit_test_schema import CircuitTest  # noqa: E402
-from circuitscope.store.job_schema import Job  # noqa: E402
-from circuitscope.store.schema import Layer, LayerStage  # noqa: E402
+from circuitscope.store.tables.circuit_tests import CircuitTest  # noqa: E402
+from circuitscope.store.tables.jobs import Job  # noqa: E402
+from circuitscope.store.tables.records import Layer, LayerStage  # noqa: E402
 
 SMALL = {"kinds": ["zero", "mean"], "random_sets": 20, "images": 40, "context_images": 10, "seed": 0}
 

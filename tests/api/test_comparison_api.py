@@ -38,7 +38,7 @@ def test_sample_task_answers_results(world):
     for item in task["items"]:  # blind: nothing that gives the activation away
         assert set(item) == {"id", "crop", "image", "box", "size", "ref"}
     # answer "fits" for the upper half of the range, "not" below: the weighted share must then be high
-    from circuitscope.store.evidence_schema import ComparisonItem
+    from circuitscope.store.tables.evidence import ComparisonItem
 
     db = client.app.state.db
     with db.session() as s:
@@ -71,7 +71,7 @@ def test_range_includes_negative_values_of_a_colour_unit(world):
     edges, counts = res["scan_bins"]["edges"], res["scan_bins"]["counts"]
     assert edges[0] < 0 < edges[-1] and counts[0] > 0
     assert res["scan_bins"]["weights"][0] == 0.0  # negative activations hold none of the expected activation
-    from circuitscope.store.evidence_schema import ComparisonSample
+    from circuitscope.store.tables.evidence import ComparisonSample
 
     with client.app.state.db.session() as s:
         sample = s.query(ComparisonSample).filter_by(unit_index=red).one()

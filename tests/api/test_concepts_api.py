@@ -21,9 +21,9 @@ from circuitscope.concepts.tags_csv import TagsCsvError, parse_tags_csv
 from circuitscope.concepts.tally import ConceptTallies
 from circuitscope.settings import Settings
 from circuitscope.store import BlobStore, Database
-from circuitscope.store.annotation_schema import LabelRevision
-from circuitscope.store.concept_schema import LayerConcepts, UnitConcept
-from circuitscope.store.schema import Layer, Run, Unit
+from circuitscope.store.tables.annotation import LabelRevision
+from circuitscope.store.tables.concepts import LayerConcepts, UnitConcept
+from circuitscope.store.tables.records import Layer, Run, Unit
 from support.paths import TINY_MODELS
 
 FACTORY = {"kind": "factory", "target": f"{TINY_MODELS}:tiny_cnn", "input_size": 32}

@@ -89,7 +89,7 @@ def test_search_results_carry_each_labels_evidence(client):
 
 
 def test_project_export_and_import_keep_the_claims(client, make_app):
-    from circuitscope.store.evidence_schema import LabelClaim
+    from circuitscope.store.tables.evidence import LabelClaim
 
     doc = client.get("/api/export/project", params={"model": "gabor"}).json()
     claimed = {l["label"]: l["claims"] for l in doc["labels"]}

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from circuitscope.annotate import users as users_svc
 from circuitscope.settings import Settings
 from circuitscope.store import Database
-from circuitscope.store.annotation_schema import ApiToken, Circuit, Family, Label, User
-from circuitscope.store.job_schema import Job
+from circuitscope.store.tables.annotation import ApiToken, Circuit, Family, Label, User
+from circuitscope.store.tables.jobs import Job
 from support.app import add_user
 
 UNIT = "/api/labels/toy/conv1/0"
@@ -387,10 +387,11 @@ def test_non_finite_numbers_are_refused_and_nothing_is_written(local):
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Circuit)) == before
     # the same document read by the command line (json.load accepts Infinity) is refused by the importer
-    from circuitscope.annotate.users import AnnotateError, identity
+    from circuitscope.annotate.users import identity
+    from circuitscope.errors import Invalid
     from circuitscope.export.graph_json import import_graph_circuit
 
-    with pytest.raises(AnnotateError, match="finite"):
+    with pytest.raises(Invalid, match="finite"):
         with db.session() as s:
             import_graph_circuit(s, json.loads(raw), identity(users_svc.get_user(s, "demo")))
     with db.session() as s:
@@ -415,12 +416,12 @@ def test_project_import_refuses_non_finite_huge_and_out_of_range_values(local):
         d = json.loads(json.dumps(doc))
         d["users"].append({"name": "newbie", "display_name": "", "role": "admin"})
         mutate(d)
-        from circuitscope.annotate.users import AnnotateError
+        from circuitscope.errors import Invalid
 
-        with pytest.raises(AnnotateError) as err:
+        with pytest.raises(Invalid) as err:  # answered 422 by the API
             with db.session() as s:
                 import_project(s, d)
-        assert err.value.status == 422 and expect in err.value.detail, err.value.detail
+        assert expect in err.value.detail, err.value.detail
         with db.session() as s:
             assert (s.scalar(select(func.count()).select_from(User)),
                     s.scalar(select(func.count()).select_from(Circuit))) == before
@@ -521,13 +522,13 @@ def test_sign_in_is_rate_limited_per_user_and_per_address(make_app):
 
 def test_rate_limit_window_expires():
     from circuitscope.annotate.ratelimit import LoginLimiter
-    from circuitscope.annotate.users import AnnotateError
+    from circuitscope.errors import TooManyAttempts
 
     now = [0.0]
     lim = LoginLimiter(2, 60, clock=lambda: now[0])
     lim.failed("a", "1.2.3.4")
     lim.failed("a", "1.2.3.4")
-    with pytest.raises(AnnotateError):
+    with pytest.raises(TooManyAttempts):
         lim.check("a", "5.6.7.8")
     now[0] = 61
     lim.check("a", "1.2.3.4")

@@ -116,8 +116,8 @@ def _decorate(data_dir: Path, model: str, layer: str, index: int) -> None:
 
     from circuitscope.settings import Settings
     from circuitscope.store import Database
-    from circuitscope.store.annotation_schema import Label, User
-    from circuitscope.store.schema import Layer, Model, Unit
+    from circuitscope.store.tables.annotation import Label, User
+    from circuitscope.store.tables.records import Layer, Model, Unit
 
     db = Database(Settings(data_dir=data_dir).sqlalchemy_url)
     try:

@@ -15,13 +15,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..store.annotation_schema import CIRCUIT_STATUSES, Circuit, CircuitEdge, CircuitNode, CircuitRevision, Label, User
+from ..errors import Forbidden, Invalid, NotFound
 from ..store.base import utcnow
-from ..store.schema import Connection
+from ..store.tables.annotation import CIRCUIT_STATUSES, Circuit, CircuitEdge, CircuitNode, CircuitRevision, Label, User
+from ..store.tables.records import Connection
 from .common import LIMITS, bump_version, check_len
 from .labels import consensus
 from .units import UnitRef, get_model, layer_positions, refs_for_ids, resolve_many, thumbnails
-from .users import AnnotateError, Identity, iso
+from .users import Identity, iso
 
 
 def node_key(layer: str, index: int) -> str:
@@ -31,7 +32,7 @@ def node_key(layer: str, index: int) -> str:
 def parse_key(key: str) -> tuple[str, int]:
     layer, _, idx = str(key).rpartition(":")
     if not layer or not idx.lstrip("-").isdigit():
-        raise AnnotateError(422, f"node {key!r}: expected 'layer:index'")
+        raise Invalid(f"node {key!r}: expected 'layer:index'")
     return layer, int(idx)
 
 
@@ -92,26 +93,26 @@ def circuit_dict(session: Session, c: Circuit) -> dict[str, Any]:
 
 def _need_annotator(who: Identity) -> None:
     if not who.has_role("annotator"):
-        raise AnnotateError(403, f"user {who.name!r} has role {who.role!r}; editing circuits needs annotator or admin")
+        raise Forbidden(f"user {who.name!r} has role {who.role!r}; editing circuits needs annotator or admin")
 
 
 def _check_meta(name=None, claim=None, status=None, evidence=None) -> None:
     if name is not None:
         check_len("name", name, "circuit_name")
         if not name.strip():
-            raise AnnotateError(422, "name: a circuit needs a name")
+            raise Invalid("name: a circuit needs a name")
     if claim is not None:
         check_len("claim", claim)
     if evidence is not None:
         check_len("evidence", evidence)
     if status is not None and status not in CIRCUIT_STATUSES:
-        raise AnnotateError(422, f"status: must be one of {', '.join(CIRCUIT_STATUSES)} (got {status!r})")
+        raise Invalid(f"status: must be one of {', '.join(CIRCUIT_STATUSES)} (got {status!r})")
 
 
 def get_circuit(session: Session, circuit_id: int) -> Circuit:
     c = session.get(Circuit, circuit_id)
     if c is None or c.deleted:
-        raise AnnotateError(404, f"no circuit with id {circuit_id}")
+        raise NotFound(f"no circuit with id {circuit_id}")
     return c
 
 
@@ -160,11 +161,11 @@ def _add_nodes(session: Session, c: Circuit, units: list[tuple[str, int]]) -> li
     found = resolve_many(session, c.model_slug, units)
     for layer, index in units:
         if (layer, int(index)) not in found:
-            raise AnnotateError(404, f"model {c.model_slug!r} has no unit {layer}/{index}")
+            raise NotFound(f"model {c.model_slug!r} has no unit {layer}/{index}")
     have = {(n.layer_name, n.unit_index) for n in c.nodes}
     new = [(l, int(i)) for l, i in dict.fromkeys((l, int(i)) for l, i in units) if (l, int(i)) not in have]
     if len(have) + len(new) > LIMITS["circuit_nodes"]:
-        raise AnnotateError(422, f"nodes: a circuit has at most {LIMITS['circuit_nodes']} units")
+        raise Invalid(f"nodes: a circuit has at most {LIMITS['circuit_nodes']} units")
     for layer, index in new:
         session.add(CircuitNode(circuit_id=c.id, unit_id=found[(layer, index)].unit_id, layer_name=layer,
                                 unit_index=index))
@@ -209,7 +210,7 @@ def update_circuit(session: Session, circuit_id: int, who: Identity, expected_ve
     allowed = {"name", "claim", "status", "evidence", "supernodes"}
     unknown = set(fields) - allowed
     if unknown:
-        raise AnnotateError(422, f"{sorted(unknown)[0]}: not a circuit field")
+        raise Invalid(f"{sorted(unknown)[0]}: not a circuit field")
     _check_meta(fields.get("name"), fields.get("claim"), fields.get("status"), fields.get("evidence"))
     if "supernodes" in fields:
         fields["supernodes"] = check_supernodes(fields["supernodes"], {node_key(n.layer_name, n.unit_index)
@@ -224,17 +225,17 @@ def update_circuit(session: Session, circuit_id: int, who: Identity, expected_ve
 
 def check_supernodes(supernodes: Any, keys: set[str]) -> list[dict[str, Any]]:
     if not isinstance(supernodes, list):
-        raise AnnotateError(422, "supernodes: must be a list of {name, nodes}")
+        raise Invalid("supernodes: must be a list of {name, nodes}")
     if len(supernodes) > LIMITS["supernodes"]:
-        raise AnnotateError(422, f"supernodes: at most {LIMITS['supernodes']}")
+        raise Invalid(f"supernodes: at most {LIMITS['supernodes']}")
     out = []
     for i, s in enumerate(supernodes):
         if not isinstance(s, dict) or not isinstance(s.get("name"), str) or not isinstance(s.get("nodes"), list):
-            raise AnnotateError(422, f"supernodes[{i}]: must be {{name: text, nodes: [node ids]}}")
+            raise Invalid(f"supernodes[{i}]: must be {{name: text, nodes: [node ids]}}")
         check_len(f"supernodes[{i}].name", s["name"], "supernode_name")
         for k in s["nodes"]:
             if k not in keys:
-                raise AnnotateError(422, f"supernodes[{i}] ({s['name']!r}): {k!r} is not a node of this circuit")
+                raise Invalid(f"supernodes[{i}] ({s['name']!r}): {k!r} is not a node of this circuit")
         out.append({"name": s["name"], "nodes": list(dict.fromkeys(s["nodes"]))})
     return out
 
@@ -262,7 +263,7 @@ def remove_nodes(session: Session, circuit_id: int, who: Identity, expected_vers
     present = {node_key(n.layer_name, n.unit_index): n for n in c.nodes}
     for k in keys:
         if k not in present:
-            raise AnnotateError(404, f"{k!r} is not a node of circuit {c.id}")
+            raise NotFound(f"{k!r} is not a node of circuit {c.id}")
     for k in keys:
         session.delete(present[k])
     c.supernodes = [{"name": s["name"], "nodes": [k for k in s["nodes"] if k not in keys]} for s in c.supernodes or []]
@@ -277,7 +278,7 @@ def update_node(session: Session, circuit_id: int, who: Identity, expected_versi
     c = get_circuit(session, circuit_id)
     node = next((n for n in c.nodes if node_key(n.layer_name, n.unit_index) == key), None)
     if node is None:
-        raise AnnotateError(404, f"{key!r} is not a node of circuit {c.id}")
+        raise NotFound(f"{key!r} is not a node of circuit {c.id}")
     if note is not None:
         check_len("note", note)
     bump_version(session, c, expected_version, f"Circuit {c.name!r}", lambda row: circuit_dict(session, row))
@@ -305,7 +306,7 @@ def delete_circuit(session: Session, circuit_id: int, who: Identity, expected_ve
     _need_annotator(who)
     c = get_circuit(session, circuit_id)
     if c.author_id != who.id and not who.has_role("admin"):
-        raise AnnotateError(403, f"only the author ({c.author.name}) or an admin may delete this circuit")
+        raise Forbidden(f"only the author ({c.author.name}) or an admin may delete this circuit")
     bump_version(session, c, expected_version, f"Circuit {c.name!r}", lambda row: circuit_dict(session, row))
     c.deleted = True
     c.updated_at = utcnow()

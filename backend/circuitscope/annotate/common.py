@@ -7,7 +7,7 @@ from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .users import AnnotateError
+from ..errors import Conflict, Invalid
 
 # Field limits (also enforced by the API schemas, which answer 422 naming the field and the limit).
 LIMITS = {
@@ -31,10 +31,10 @@ LIMITS = {
 def check_len(field: str, value: str | None, limit_key: str | None = None) -> str:
     value = value if value is not None else ""
     if not isinstance(value, str):
-        raise AnnotateError(422, f"{field}: must be text")
+        raise Invalid(f"{field}: must be text")
     limit = LIMITS[limit_key or field]
     if len(value) > limit:
-        raise AnnotateError(422, f"{field}: at most {limit} characters (got {len(value)})", field=field, limit=limit)
+        raise Invalid(f"{field}: at most {limit} characters (got {len(value)})", field=field, limit=limit)
     return value
 
 
@@ -42,21 +42,20 @@ def clean_tags(tags: list[Any] | None) -> list[str]:
     out: list[str] = []
     for t in tags or []:
         if not isinstance(t, str):
-            raise AnnotateError(422, "tags: every tag must be text")
+            raise Invalid("tags: every tag must be text")
         t = " ".join(t.split())
         check_len("tags[]", t, "tag")
         if t and t not in out:
             out.append(t)
     if len(out) > LIMITS["tags"]:
-        raise AnnotateError(422, f"tags: at most {LIMITS['tags']} tags (got {len(out)})", field="tags",
+        raise Invalid(f"tags: at most {LIMITS['tags']} tags (got {len(out)})", field="tags",
                             limit=LIMITS["tags"])
     return out
 
 
-def conflict(what: str, current: dict, expected: int | None) -> AnnotateError:
+def conflict(what: str, current: dict, expected: int | None) -> Conflict:
     by = current.get("updated_by") or current.get("annotator") or current.get("author") or "someone"
-    return AnnotateError(
-        409,
+    return Conflict(
         f"{what} was changed by {by} at {current.get('updated_at')} (now version {current.get('version')}; "
         f"your edit was based on version {expected}). Nothing was saved: reload, then reapply your edit.",
         current=current,

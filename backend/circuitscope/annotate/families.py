@@ -11,11 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..store.annotation_schema import Family, FamilyMember, FamilyRevision, User
+from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..store.base import utcnow
+from ..store.tables.annotation import Family, FamilyMember, FamilyRevision, User
 from .common import bump_version, check_len
 from .units import UnitRef, get_model, resolve_many
-from .users import AnnotateError, Identity, iso
+from .users import Identity, iso
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45",
@@ -51,7 +52,7 @@ def _last_editor(f: Family) -> str | None:
 
 def _need_annotator(who: Identity) -> None:
     if not who.has_role("annotator"):
-        raise AnnotateError(403, f"user {who.name!r} has role {who.role!r}; editing families needs annotator or admin")
+        raise Forbidden(f"user {who.name!r} has role {who.role!r}; editing families needs annotator or admin")
 
 
 def _revision(session: Session, f: Family, who: Identity, action: str) -> None:
@@ -65,17 +66,17 @@ def _check(name: str | None, comment: str | None, color: str | None) -> None:
     if name is not None:
         check_len("name", name, "family_name")
         if not name.strip():
-            raise AnnotateError(422, "name: a family needs a name")
+            raise Invalid("name: a family needs a name")
     if comment is not None:
         check_len("comment", comment, "family_comment")
     if color and not COLOR_RE.match(color):
-        raise AnnotateError(422, f"color: use #rrggbb (got {color!r})")
+        raise Invalid(f"color: use #rrggbb (got {color!r})")
 
 
 def get_family(session: Session, family_id: int) -> Family:
     f = session.get(Family, family_id)
     if f is None or f.deleted:
-        raise AnnotateError(404, f"no family with id {family_id}")
+        raise NotFound(f"no family with id {family_id}")
     return f
 
 
@@ -96,7 +97,7 @@ def create_family(session: Session, who: Identity, model_slug: str, name: str, c
     name = name.strip()
     clash = session.scalar(select(Family).where(Family.model_slug == model_slug, Family.name == name))
     if clash is not None:
-        raise AnnotateError(409, f"model {model_slug!r} already has a family named {name!r}"
+        raise Conflict(f"model {model_slug!r} already has a family named {name!r}"
                                  + (" (deleted; choose another name)" if clash.deleted else ""))
     if not color:
         n = len(list_families(session, model_slug, include_deleted=True))
@@ -112,7 +113,7 @@ def create_family(session: Session, who: Identity, model_slug: str, name: str, c
         clash = session.scalar(select(Family).where(Family.model_slug == model_slug, Family.name == name))
         if clash is None:
             raise
-        raise AnnotateError(409, f"model {model_slug!r} already has a family named {name!r} (created just now by "
+        raise Conflict(f"model {model_slug!r} already has a family named {name!r} (created just now by "
                                  f"{clash.creator.name}); nothing was saved. Choose another name or add your units "
                                  "to that family.", current=family_dict(clash)) from None
     _add(session, f, who, list(units))
@@ -128,7 +129,7 @@ def update_family(session: Session, family_id: int, who: Identity, expected_vers
     if name is not None and name.strip() != f.name:
         clash = session.scalar(select(Family).where(Family.model_slug == f.model_slug, Family.name == name.strip()))
         if clash is not None:
-            raise AnnotateError(409, f"model {f.model_slug!r} already has a family named {name.strip()!r}")
+            raise Conflict(f"model {f.model_slug!r} already has a family named {name.strip()!r}")
     bump_version(session, f, expected_version, f"Family {f.name!r}", family_dict)
     if name is not None:
         f.name = name.strip()
@@ -145,7 +146,7 @@ def _add(session: Session, f: Family, who: Identity, units: list[tuple[str, int]
     found = resolve_many(session, f.model_slug, units)
     for layer, index in units:
         if (layer, int(index)) not in found:
-            raise AnnotateError(404, f"model {f.model_slug!r} has no unit {layer}/{index}")
+            raise NotFound(f"model {f.model_slug!r} has no unit {layer}/{index}")
     have = {(m.layer_name, m.unit_index) for m in f.members}
     added = 0
     for layer, index in dict.fromkeys((l, int(i)) for l, i in units):

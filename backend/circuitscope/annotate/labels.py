@@ -15,12 +15,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..store.annotation_schema import LABEL_STATUSES, Label, LabelRevision, User
+from ..errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from ..store.base import utcnow
-from ..store.schema import Layer, Model, Unit
+from ..store.tables.annotation import LABEL_STATUSES, Label, LabelRevision, User
+from ..store.tables.records import Layer, Model, Unit
 from .common import bump_version, check_len, clean_tags, conflict
 from .units import UnitRef, resolve
-from .users import AnnotateError, Identity, iso
+from .users import Identity, iso
 
 FIELDS = ("label", "description", "tags", "confidence", "status")
 
@@ -59,7 +60,7 @@ def validate_fields(fields: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in fields.items():
         if key not in FIELDS:
-            raise AnnotateError(422, f"{key}: not a label field (fields: {', '.join(FIELDS)})")
+            raise Invalid(f"{key}: not a label field (fields: {', '.join(FIELDS)})")
         if key == "label":
             out[key] = " ".join(check_len("label", value).split())
         elif key == "description":
@@ -70,13 +71,13 @@ def validate_fields(fields: dict[str, Any]) -> dict[str, Any]:
             try:
                 c = float(value)
             except (TypeError, ValueError):
-                raise AnnotateError(422, "confidence: must be a number from 0 to 1") from None
+                raise Invalid("confidence: must be a number from 0 to 1") from None
             if not 0.0 <= c <= 1.0:
-                raise AnnotateError(422, f"confidence: must be from 0 to 1 (got {c})")
+                raise Invalid(f"confidence: must be from 0 to 1 (got {c})")
             out[key] = c
         elif key == "status":
             if value not in LABEL_STATUSES:
-                raise AnnotateError(422, f"status: must be one of {', '.join(LABEL_STATUSES)} (got {value!r})")
+                raise Invalid(f"status: must be one of {', '.join(LABEL_STATUSES)} (got {value!r})")
             out[key] = value
     return out
 
@@ -99,7 +100,7 @@ def save_own_label(session: Session, ref: UnitRef, who: Identity, fields: dict[s
     """Create or update `who`'s label on a unit. `expected_version` is the version the editor loaded
     (None / 0 when they saw no label of theirs). Returns (label, created)."""
     if not who.has_role("annotator"):
-        raise AnnotateError(403, f"user {who.name!r} has role {who.role!r}; labelling needs annotator or admin")
+        raise Forbidden(f"user {who.name!r} has role {who.role!r}; labelling needs annotator or admin")
     fields = validate_fields(fields)
     info = resolve(session, ref)
     existing = session.scalar(select(Label).where(
@@ -107,7 +108,7 @@ def save_own_label(session: Session, ref: UnitRef, who: Identity, fields: dict[s
         Label.user_id == who.id))
     if existing is None:
         if expected_version:
-            raise AnnotateError(409, f"your label on {ref.layer}/{ref.index} no longer exists "
+            raise Conflict(f"your label on {ref.layer}/{ref.index} no longer exists "
                                      f"(you edited version {expected_version}); reload the unit")
         now = utcnow()
         label = Label(unit_id=info.unit_id, model_slug=ref.model, layer_name=ref.layer, unit_index=ref.index,
@@ -142,11 +143,11 @@ def update_label(session: Session, label_id: int, who: Identity, fields: dict[st
 def _get_for_edit(session: Session, label_id: int, who: Identity) -> Label:
     label = session.get(Label, label_id)
     if label is None:
-        raise AnnotateError(404, f"no label with id {label_id}")
+        raise NotFound(f"no label with id {label_id}")
     if not who.has_role("annotator"):
-        raise AnnotateError(403, f"user {who.name!r} has role {who.role!r}; labelling needs annotator or admin")
+        raise Forbidden(f"user {who.name!r} has role {who.role!r}; labelling needs annotator or admin")
     if label.user_id != who.id and not who.has_role("admin"):
-        raise AnnotateError(403, f"this label belongs to {label.user.name!r}: only its annotator (or an admin) "
+        raise Forbidden(f"this label belongs to {label.user.name!r}: only its annotator (or an admin) "
                                  "may change it. Add your own label to the unit instead.")
     return label
 
@@ -305,12 +306,12 @@ def unlabeled_queue(session: Session, ref_layer: tuple[str, str], who: Identity 
     layer = session.scalar(select(Layer).join(Model, Layer.model_id == Model.id)
                            .where(Model.slug == model_slug, Layer.name == layer_name))
     if layer is None:
-        raise AnnotateError(404, f"model {model_slug!r} has no layer {layer_name!r}")
+        raise NotFound(f"model {model_slug!r} has no layer {layer_name!r}")
     labelled = select(Label.unit_index).where(Label.model_slug == model_slug, Label.layer_name == layer_name,
                                                Label.deleted.is_(False), Label.label != "")
     if mode == "mine":
         if who is None:
-            raise AnnotateError(401, "sign in to see the units you have not labelled")
+            raise Unauthenticated("sign in to see the units you have not labelled")
         labelled = labelled.where(Label.user_id == who.id)
     base = select(Unit.index).where(Unit.layer_id == layer.id, Unit.index.not_in(labelled))
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0

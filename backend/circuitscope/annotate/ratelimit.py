@@ -13,7 +13,7 @@ import threading
 import time
 from collections import defaultdict, deque
 
-from .users import AnnotateError
+from ..errors import TooManyAttempts
 
 log = logging.getLogger("circuitscope.security")
 
@@ -42,9 +42,9 @@ class LoginLimiter:
                 if len(q) >= self.max_failures:
                     wait = max(1, int(q[0] + self.window - now) + 1)
                     log.warning("sign-in refused (rate limit) for user %r from %s", name, client)
-                    raise AnnotateError(429, f"Too many failed sign-ins for {what} ({len(q)} in the last "
+                    raise TooManyAttempts(f"Too many failed sign-ins for {what} ({len(q)} in the last "
                                              f"{int(self.window)} s). Wait {wait} s and try again, or ask an admin to "
-                                             "reset the password.", headers={"Retry-After": str(wait)})
+                                             "reset the password.", retry_after=wait)
 
     def failed(self, name: str, client: str) -> None:
         now = self.clock()

@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 from sqlalchemy.orm import Session
 
 from ..store.blobs import BlobStore
-from ..store.schema import Blob, Connection, FeatureVis, Layer, LayerStage, Model, Unit
+from ..store.tables.records import Blob, Connection, FeatureVis, Layer, LayerStage, Model, Unit
 
 LAYERS = [("conv1", 6), ("conv2", 6), ("block3.conv", 4)]
 

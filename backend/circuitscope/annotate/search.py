@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy import String, and_, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from ..store.annotation_schema import Family, FamilyMember, Label, User
-from ..store.schema import Layer, Model, Unit
+from ..errors import Invalid
+from ..store.tables.annotation import Family, FamilyMember, Label, User
+from ..store.tables.records import Layer, Model, Unit
 from .common import check_len
 from .labels import consensus, label_dict
 from .units import thumbnails
-from .users import AnnotateError
 
 
 def _family_filter(family_id: int, model_col, layer_col, index_col):
@@ -32,17 +32,17 @@ def search(session: Session, q: str = "", model: str | None = None, layer: str |
     offset = max(0, int(offset))
     if concept:  # units by concept selectivity (concepts/search.py), labelled or not
         if q or annotator or status or tag or labeled is not None:
-            raise AnnotateError(422, "concept search filters units by AUC: combine it with model, layer and family "
+            raise Invalid("concept search filters units by AUC: combine it with model, layer and family "
                                      "only (drop q, annotator, status, tag and labeled)")
         from ..concepts.search import ConceptSearchError, concept_search
 
         try:
             return concept_search(session, concept, min_auc, model, layer, family, limit, offset)
         except ConceptSearchError as e:
-            raise AnnotateError(422, str(e)) from None
+            raise Invalid(str(e)) from None
     if labeled is False:
         if q or annotator or status or tag:
-            raise AnnotateError(422, "labeled=false lists units without labels: drop q, annotator, status and tag")
+            raise Invalid("labeled=false lists units without labels: drop q, annotator, status and tag")
         return _unlabeled(session, model, layer, family, limit, offset)
 
     conds = [Label.deleted.is_(False), Label.label != ""]

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from ..store.annotation_schema import Circuit, CircuitNode, Family, FamilyMember, Label
-from ..store.schema import FeatureVis, Layer, Model, Unit
-from .users import AnnotateError
+from ..errors import NotFound
+from ..store.tables.annotation import Circuit, CircuitNode, Family, FamilyMember, Label
+from ..store.tables.records import FeatureVis, Layer, Model, Unit
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class UnitInfo:
 def get_model(session: Session, slug: str) -> Model:
     model = session.scalar(select(Model).where(Model.slug == slug))
     if model is None:
-        raise AnnotateError(404, f"no model {slug!r}")
+        raise NotFound(f"no model {slug!r}")
     return model
 
 
@@ -49,11 +49,11 @@ def resolve(session: Session, ref: UnitRef) -> UnitInfo:
     if info is None:
         model = session.scalar(select(Model).where(Model.slug == ref.model))
         if model is None:
-            raise AnnotateError(404, f"no model {ref.model!r}")
+            raise NotFound(f"no model {ref.model!r}")
         layer = session.scalar(select(Layer).where(Layer.model_id == model.id, Layer.name == ref.layer))
         if layer is None:
-            raise AnnotateError(404, f"model {ref.model!r} has no layer {ref.layer!r}")
-        raise AnnotateError(404, f"layer {ref.layer!r} of model {ref.model!r} has no unit {ref.index} "
+            raise NotFound(f"model {ref.model!r} has no layer {ref.layer!r}")
+        raise NotFound(f"layer {ref.layer!r} of model {ref.model!r} has no unit {ref.index} "
                                  f"(it has {layer.channels} channels; units exist once the layer is computed)")
     return info
 

@@ -16,23 +16,14 @@ from typing import overload
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..api.errors import ApiError
-from ..store.annotation_schema import ROLES, ApiToken, User
+from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..store.base import utcnow
+from ..store.tables.annotation import ROLES, ApiToken, User
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 TOKEN_PREFIX = "cs_"
 SESSION_DAYS = 30
 _SCRYPT = (2**14, 8, 1)
-
-
-class AnnotateError(ApiError):
-    """A refused request; `status` is the HTTP answer (401, 403, 404, 409, 422), `detail` the message.
-    A subclass of the API's error, so routes let it through and the client gets {"detail": ...}."""
-
-    def __init__(self, status: int, detail: str, **extra):
-        super().__init__(status, detail, **extra)
-        Exception.__init__(self, detail)
 
 
 @dataclass(frozen=True)
@@ -86,13 +77,13 @@ def verify_password(password: str, stored: str | None) -> bool:
 
 def check_name(name: str) -> str:
     if not NAME_RE.match(name or ""):
-        raise AnnotateError(422, f"user name {name!r} is not valid: use 1-64 letters, digits, '_', '.', '-'")
+        raise Invalid(f"user name {name!r} is not valid: use 1-64 letters, digits, '_', '.', '-'")
     return name
 
 
 def check_role(role: str) -> str:
     if role not in ROLES:
-        raise AnnotateError(422, f"role {role!r} is not one of {', '.join(ROLES)}")
+        raise Invalid(f"role {role!r} is not one of {', '.join(ROLES)}")
     return role
 
 
@@ -103,7 +94,7 @@ def get_user(session: Session, name: str) -> User | None:
 def require_user(session: Session, name: str) -> User:
     user = get_user(session, name)
     if user is None:
-        raise AnnotateError(404, f"no user named {name!r}")
+        raise NotFound(f"no user named {name!r}")
     return user
 
 
@@ -112,7 +103,7 @@ def create_user(session: Session, name: str, role: str = "annotator", password: 
     check_name(name)
     check_role(role)
     if get_user(session, name) is not None:
-        raise AnnotateError(409, f"a user named {name!r} already exists")
+        raise Conflict(f"a user named {name!r} already exists")
     user = User(name=name, role=role, display_name=display_name or "",
                 password_hash=hash_password(password) if password else None)
     session.add(user)
@@ -147,7 +138,7 @@ def set_password(session: Session, name: str, password: str) -> User:
     """Set a password and revoke the user's browser sessions (a stolen session dies with the old password)."""
     user = require_user(session, name)
     if len(password) < 4:
-        raise AnnotateError(422, "password: at least 4 characters")
+        raise Invalid("password: at least 4 characters")
     user.password_hash = hash_password(password)
     revoke_sessions(session, user)
     return user
@@ -248,9 +239,9 @@ def touch_tokens(session: Session, token_ids: list[int]) -> None:
 def revoke_token(session: Session, token_id: int, by: Identity | None = None) -> ApiToken:
     row = session.get(ApiToken, token_id)
     if row is None:
-        raise AnnotateError(404, f"no token with id {token_id}")
+        raise NotFound(f"no token with id {token_id}")
     if by is not None and row.user_id != by.id and not by.has_role("admin"):
-        raise AnnotateError(403, "you may revoke only your own tokens")
+        raise Forbidden("you may revoke only your own tokens")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
     return row

@@ -19,13 +19,34 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from .. import errors as domain
+
 log = logging.getLogger("circuitscope.api")
 security_log = logging.getLogger("circuitscope.security")
 
 
 class ApiError(Exception):
+    """A refusal decided by the API layer itself (authentication, request framing, paths); the packages below
+    the API raise domain errors (circuitscope.errors) instead, mapped by DOMAIN_STATUS."""
+
     def __init__(self, status: int, detail: str, **extra):
         self.status, self.detail, self.extra = status, detail, extra
+
+
+# The one place where a domain error becomes an HTTP status (most specific class first).
+DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
+    domain.Unauthenticated: 401,
+    domain.Forbidden: 403,
+    domain.NotFound: 404,
+    domain.Conflict: 409,
+    domain.TooLarge: 413,
+    domain.Invalid: 422,
+    domain.TooManyAttempts: 429,
+}
+
+
+def domain_status(exc: domain.DomainError) -> int:
+    return next((status for cls, status in DOMAIN_STATUS.items() if isinstance(exc, cls)), 422)
 
 
 def not_found(detail: str, **extra) -> ApiError:
@@ -73,6 +94,14 @@ def log_refusal(request: Request, status: int, detail: str) -> None:
                      user.name if user else "anonymous", client, detail[:500])
 
 
+def validation_problem(error: dict[str, Any]) -> str:
+    """One 'field: problem' line; an unknown key says so (the run-description wording, compute.config)."""
+    where = ".".join(str(p) for p in error["loc"] if p not in ("body", "query", "path", "header", "cookie"))
+    if error["type"] == "extra_forbidden":
+        return f"unknown key '{where}' (remove it or check its spelling)"
+    return f"{where or '(request)'}: {error['msg']}"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
@@ -81,12 +110,16 @@ def install_error_handlers(app: FastAPI) -> None:
         log_refusal(request, exc.status, exc.detail)
         return _json(exc.status, exc.detail, headers, **extra)
 
+    @app.exception_handler(domain.DomainError)
+    async def _domain_error(request: Request, exc: domain.DomainError):
+        status = domain_status(exc)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, domain.TooManyAttempts) else None
+        log_refusal(request, status, exc.detail)
+        return _json(status, exc.detail, headers, **exc.extra)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc'] if p not in ('body', 'query', 'path'))}: {e['msg']}"
-            for e in exc.errors()
-        ]
+        problems = [validation_problem(e) for e in exc.errors()]
         log_refusal(request, 422, "; ".join(problems))
         return JSONResponse({"detail": "Invalid request: " + "; ".join(problems), "errors": problems}, 422)
 
@@ -139,7 +172,7 @@ EXTRA_CONTENT: dict[tuple[str, str], dict[str, dict]] = {
     ("get", "/api/export/circuits/{circuit_id}"): {
         "application/json": {"schema": {"type": "object"}}, "application/graphml+xml": {"schema": _TEXT},
         "text/html": {"schema": _TEXT}},
-    ("get", "/api/export/labels/{model}"): {"application/json": {"schema": {"type": "array"}},
+    ("get", "/api/export/labels/{model}"): {"application/json": {"schema": {"type": "object"}},
                                            "text/csv": {"schema": _TEXT}},
     ("get", "/api/export/project"): {"application/json": {"schema": {"type": "object"}}},
     ("get", "/api/jobs/{job_id}/events"): {"text/event-stream": {"schema": _TEXT}},

@@ -26,7 +26,7 @@ def test_cmd(
 ) -> None:
     """Necessity (vs random sets), sufficiency, minimality per ablation kind, and edge attributions; the
     result is stored against the circuit's current version (the circuit page shows it)."""
-    from ..annotate.users import AnnotateError
+    from ..errors import DomainError
     from ..settings import get_settings
     from ..store.db import get_database
     from .plan import TestParams
@@ -43,7 +43,7 @@ def test_cmd(
     try:
         test_id, doc = run_circuit_test(get_database(), get_settings(), circuit_id, params, user=user,
                                         progress=progress, device=device)
-    except AnnotateError as err:
+    except DomainError as err:
         typer.secho(f"error: {err.detail}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     except TestFailed as err:

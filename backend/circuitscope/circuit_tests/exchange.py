@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from ..annotate.users import iso
-from ..store.annotation_schema import Circuit
-from ..store.circuit_test_schema import CircuitTest
+from ..store.tables.annotation import Circuit
+from ..store.tables.circuit_tests import CircuitTest
 from .runner import tests_for
 
 

@@ -14,11 +14,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..annotate.users import AnnotateError, iso
+from ..annotate.users import iso
+from ..errors import NotFound
 from ..settings import Settings
 from ..store import Database
-from ..store.annotation_schema import Circuit
-from ..store.circuit_test_schema import CircuitTest
+from ..store.tables.annotation import Circuit
+from ..store.tables.circuit_tests import CircuitTest
 from .plan import TestParams, TestPlan, build_plan
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
@@ -130,7 +131,7 @@ def run_circuit_test(db: Database, settings: Settings, circuit_id: int, params: 
     doc = run_plan(plan, settings, progress, should_cancel, device)
     with db.session() as s:
         if s.get(Circuit, circuit_id) is None:
-            raise AnnotateError(404, f"circuit {circuit_id} was deleted while it was being tested")
+            raise NotFound(f"circuit {circuit_id} was deleted while it was being tested")
         row = store_result(s, doc, params, job_id, user, time.perf_counter() - t0)
         return row.id, doc
 

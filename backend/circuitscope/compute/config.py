@@ -10,17 +10,19 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..enums import Objective, values
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10: the same parser, packaged
     import tomli as tomllib
 
-Objective = Literal["channel", "neuron", "negative", "diversity"]
-OBJECTIVES: tuple[Objective, ...] = ("channel", "neuron", "negative", "diversity")
+OBJECTIVES = values(Objective)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # an unknown key is refused, naming the key
+    # an unknown key is refused, naming the key; enums are kept as their plain text (stored, hashed, printed)
+    model_config = ConfigDict(extra="forbid", use_enum_values=True, validate_default=True)
 
 
 class ExamplesConfig(Strict):
@@ -35,7 +37,7 @@ class ExamplesConfig(Strict):
 
 class FeatureVisConfig(Strict):
     enabled: bool = True
-    objectives: list[Objective] = list(OBJECTIVES)
+    objectives: list[Objective] = [Objective(o) for o in OBJECTIVES]
     steps: int = Field(512, ge=1, le=100_000)  # Lucid's default
     size: int | None = Field(None, ge=8, le=1024, description="render size; default the model's input size")
     lr: float | None = Field(None, gt=0, description="Adam learning rate; default per style (lucent: 0.05, Lucid's)")

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..store import writer
-from ..store.schema import FeatureVis, Layer, Unit
+from ..store.tables.records import FeatureVis, Layer, Unit
 from .config import resolve_precision
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from ..settings import Settings
 from ..store import BlobStore, Database, writer
 from ..store.base import utcnow
-from ..store.schema import Layer, Run
+from ..store.tables.records import Layer, Run
 from .config import RunConfig, RunConfigError, params_digest
 from .engine import open_engine
 

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from circuitscope.concepts.store import known_concepts
 from circuitscope.concepts.vocabulary import display_name
-from circuitscope.store.concept_schema import UnitConcept
-from circuitscope.store.schema import Layer, Model, Unit
+from circuitscope.store.tables.concepts import UnitConcept
+from circuitscope.store.tables.records import Layer, Model, Unit
 
 __all__ = ["ConceptSearchError", "concept_search"]
 
@@ -74,7 +74,7 @@ def concept_search(session: Session, concept: str, min_auc: float = 0.9, model: 
     from circuitscope.annotate.labels import consensus, label_dict
     from circuitscope.annotate.search import _families_for
     from circuitscope.annotate.units import thumbnails
-    from circuitscope.store.annotation_schema import Label
+    from circuitscope.store.tables.annotation import Label
 
     thumbs = thumbnails(session, [r[0] for r in page])
     fams = _families_for(session, [(r[3], r[2], r[1]) for r in page])

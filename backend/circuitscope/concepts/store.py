@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from circuitscope.concepts.suggest import SUGGEST_AUC, suggestion
 from circuitscope.concepts.tally import ConceptTallies, ranked_from_scores
 from circuitscope.concepts.vocabulary import NO_CONCEPTS_REASON, display_name
-from circuitscope.store.concept_schema import LayerConcepts, UnitConcept
+from circuitscope.store.tables.concepts import LayerConcepts, UnitConcept
 
 __all__ = ["TOP_PER_UNIT", "layer_concepts_payload", "unit_concepts_payload", "write_layer_concepts",
            "write_no_concepts"]
@@ -87,18 +87,19 @@ def unit_concepts_payload(session: Session, layer_id: int, unit_id: int | None) 
     return {"concepts": ranked, "concept_status": status, "suggested_label": suggestion(ranked)}
 
 
-def unit_concepts_from_rows(rows: list[tuple]) -> dict[str, Any]:
-    """Like unit_concepts_payload, from rows (status, reason, source, images, bins, concepts, concept,
-    auc, auc_err, diff, n_with) of a LEFT JOIN of layer_concepts and unit_concepts (api/queries.py)."""
-    if not rows or rows[0][0] is None:
+def unit_concepts_from_rows(rows: list[Any]) -> dict[str, Any]:
+    """Like unit_concepts_payload, from rows of a LEFT JOIN of layer_concepts and unit_concepts with fields
+    status, reason, source, images, bins, concepts (decoded) and concept, auc, auc_err, diff, n_with
+    (store/queries/units.py)."""
+    if not rows or rows[0].status is None:
         return {"concepts": None, "concept_status": _status(None), "suggested_label": None}
-    st, reason, source, images, bins, concepts = rows[0][:6]
-    status = {"status": st, "reason": reason or None, "source": source or None, "images": images, "bins": bins,
-              "concepts": len(concepts or [])}
-    if st != "scored":
+    first = rows[0]
+    status = {"status": first.status, "reason": first.reason or None, "source": first.source or None,
+              "images": first.images, "bins": first.bins, "concepts": len(first.concepts or [])}
+    if first.status != "scored":
         return {"concepts": None, "concept_status": status, "suggested_label": None}
-    ranked = [{"concept": c, "display": display_name(c), "auc": a, "auc_err": e, "diff": d, "n_with": n}
-              for *_, c, a, e, d, n in rows if c is not None]
+    ranked = [{"concept": r.concept, "display": display_name(r.concept), "auc": r.auc, "auc_err": r.auc_err,
+               "diff": r.diff, "n_with": r.n_with} for r in rows if r.concept is not None]
     return {"concepts": ranked, "concept_status": status, "suggested_label": suggestion(ranked)}
 
 
@@ -110,7 +111,7 @@ def layer_concepts_payload(session: Session, layer_id: int, threshold: float = S
     if row is None or row.status != "scored":
         return {"concept_status": status, "threshold": threshold, "units": [], "by_concept": [], "by_kind": [],
                 "selective_units": 0, "scored_units": 0}
-    from circuitscope.store.schema import Unit
+    from circuitscope.store.tables.records import Unit
 
     best = session.execute(
         select(Unit.index, UnitConcept.concept, UnitConcept.auc, UnitConcept.diff)
@@ -138,7 +139,7 @@ def units_with_concept(session: Session, concept: str, min_auc: float, model_id:
                        layer_id: int | None = None) -> dict[int, dict[str, Any]]:
     """{unit_id: {"concept", "auc", "diff"}} of units whose stored AUC for `concept` is >= min_auc.
     A concept ending in "=" or without "=" matches a whole kind ("orientation" / "orientation=")."""
-    from circuitscope.store.schema import Layer, Unit
+    from circuitscope.store.tables.records import Layer, Unit
 
     q = select(UnitConcept.unit_id, UnitConcept.concept, UnitConcept.auc, UnitConcept.diff).where(
         UnitConcept.auc >= min_auc)
@@ -159,7 +160,7 @@ def units_with_concept(session: Session, concept: str, min_auc: float, model_id:
 
 def known_concepts(session: Session, model_id: int | None = None) -> list[str]:
     """Every concept some layer was scored against (for search suggestions)."""
-    from circuitscope.store.schema import Layer
+    from circuitscope.store.tables.records import Layer
 
     q = select(LayerConcepts.concepts).where(LayerConcepts.status == "scored")
     if model_id is not None:

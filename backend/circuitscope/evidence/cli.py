@@ -29,8 +29,9 @@ def tuning_cmd(
     device: str = typer.Option(None, help="torch device (default: CIRCUITSCOPE_DEVICE)"),
 ) -> None:
     """Sweep one stimulus parameter and print the unit's response (its spatial max) at each value."""
+    from ..errors import DomainError
     from ..store import BlobStore, Database
-    from .unit_tuning import EvidenceError, unit_tuning
+    from .unit_tuning import unit_tuning
 
     settings = get_settings()
     db = Database(settings.sqlalchemy_url)
@@ -38,7 +39,7 @@ def tuning_cmd(
         with db.session() as session:
             out = unit_tuning(session, settings.data_dir, BlobStore(settings.blob_dir), model, layer, index,
                               param.value, stimulus, device=device or settings.device)
-    except EvidenceError as err:
+    except DomainError as err:
         typer.secho(f"error: {err.detail}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     if as_json:

@@ -22,13 +22,14 @@ from sqlalchemy.orm import Session
 from ..activations import forward_until_pre_relu
 from ..annotate.users import Identity
 from ..datasets.loader import iterate_batches, model_transform
+from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..records import overlays
-from ..store.annotation_schema import Label, User
 from ..store.blobs import BlobStore
-from ..store.evidence_schema import ANSWERS, ComparisonAnswer, ComparisonItem, ComparisonSample
-from ..store.schema import Blob, Dataset, Run, Unit
+from ..store.tables.annotation import Label, User
+from ..store.tables.evidence import ANSWERS, ComparisonAnswer, ComparisonItem, ComparisonSample
+from ..store.tables.records import Blob, Dataset, Run, Unit
 from . import comparison_math as cm
-from .unit_tuning import EvidenceError, find_layer, load_stored_model
+from .unit_tuning import find_layer, load_stored_model
 
 MAX_SCAN = 20000
 MAX_PER_BIN = 50
@@ -46,10 +47,10 @@ def _put_blob(session: Session, blobs: BlobStore, data: bytes) -> str:
 def _dataset_for(session: Session, model_id: int) -> Dataset:
     run = session.scalar(select(Run).where(Run.model_id == model_id).order_by(Run.id.desc()).limit(1))
     if run is None:
-        raise EvidenceError(422, "No run of this model is stored, so there is no dataset to sample images from.")
+        raise Invalid("No run of this model is stored, so there is no dataset to sample images from.")
     ds = session.get(Dataset, run.dataset_id)
     if ds is None:
-        raise EvidenceError(422, "The dataset this model was computed on is no longer in the store.")
+        raise Invalid("The dataset this model was computed on is no longer in the store.")
     return ds
 
 
@@ -87,18 +88,18 @@ def create_sample(session: Session, data_dir, blobs: BlobStore, slug: str, layer
     from ..records.examples import receptive_field
 
     if not 1 <= per_bin <= MAX_PER_BIN:
-        raise EvidenceError(422, f"per_bin must be from 1 to {MAX_PER_BIN} (got {per_bin}).")
+        raise Invalid(f"per_bin must be from 1 to {MAX_PER_BIN} (got {per_bin}).")
     if not 2 <= bins <= 50:
-        raise EvidenceError(422, f"bins must be from 2 to 50 (got {bins}).")
+        raise Invalid(f"bins must be from 2 to 50 (got {bins}).")
     if not 10 <= max_images <= MAX_SCAN:
-        raise EvidenceError(422, f"max_images must be from 10 to {MAX_SCAN} (got {max_images}).")
+        raise Invalid(f"max_images must be from 10 to {MAX_SCAN} (got {max_images}).")
     ref = find_layer(session, slug, layer, index)
     unit_id = session.scalar(select(Unit.id).where(Unit.layer_id == ref.layer.id, Unit.index == index))
     ds_row = _dataset_for(session, ref.model.id)
     try:
         dataset = build_dataset(dict(ds_row.spec))
     except Exception as err:  # noqa: BLE001 - a moved folder etc.: say which dataset and why
-        raise EvidenceError(422, f"The dataset '{ds_row.slug}' this model was computed on cannot be opened: "
+        raise Invalid(f"The dataset '{ds_row.slug}' this model was computed on cannot be opened: "
                                  f"{err}") from None
     model = load_stored_model(ref.model, data_dir, device)
     n = len(dataset)
@@ -111,7 +112,7 @@ def create_sample(session: Session, data_dir, blobs: BlobStore, slug: str, layer
         idx, values, pos, measure = scan_unit(model, dataset, layer, index, indices)
         rf = receptive_field(model, layer)
     if len(values) == 0:
-        raise EvidenceError(422, f"No image of dataset '{ds_row.slug}' could be read; nothing was sampled.")
+        raise Invalid(f"No image of dataset '{ds_row.slug}' could be read; nothing was sampled.")
     summary = cm.bin_summary(values, bins)
     picked = cm.sample_per_bin(values, np.asarray(summary["edges"]), per_bin, seed)
     sample = ComparisonSample(unit_id=unit_id, model_slug=slug, layer_name=layer, unit_index=index,
@@ -150,9 +151,9 @@ def latest_sample(session: Session, slug: str, layer: str, index: int) -> Compar
 def _label(session: Session, label_id: int, slug: str, layer: str, index: int) -> Label:
     label = session.get(Label, label_id)
     if label is None or (label.model_slug, label.layer_name, label.unit_index) != (slug, layer, index):
-        raise EvidenceError(404, f"No label {label_id} on {slug} {layer}:{index}.")
+        raise NotFound(f"No label {label_id} on {slug} {layer}:{index}.")
     if label.deleted or not label.label.strip():
-        raise EvidenceError(422, f"Label {label_id} is withdrawn or empty: there is nothing to compare against.")
+        raise Invalid(f"Label {label_id} is withdrawn or empty: there is nothing to compare against.")
     return label
 
 
@@ -171,7 +172,7 @@ def task(session: Session, slug: str, layer: str, index: int, label_id: int, who
         return {**base, "sample": None, "items": [], "answers": {}}
     items = list(sample.items)
     random.Random(f"{sample.id}:{who.name if who else ''}").shuffle(items)
-    from ..store.schema import Model
+    from ..store.tables.records import Model
 
     size = session.scalar(select(Model.input_size).where(Model.slug == slug))
     mine: dict[int, str] = {}
@@ -191,18 +192,18 @@ def task(session: Session, slug: str, layer: str, index: int, label_id: int, who
 def answer(session: Session, slug: str, layer: str, index: int, label_id: int, label_version: int, item_id: int,
            value: str, who: Identity) -> dict[str, Any]:
     if not who.has_role("annotator"):
-        raise EvidenceError(403, f"user {who.name!r} has role {who.role!r}; answering needs annotator or admin")
+        raise Forbidden(f"user {who.name!r} has role {who.role!r}; answering needs annotator or admin")
     if value not in ANSWERS:
-        raise EvidenceError(422, f"answer must be one of {', '.join(ANSWERS)} (got {value!r}).")
+        raise Invalid(f"answer must be one of {', '.join(ANSWERS)} (got {value!r}).")
     label = _label(session, label_id, slug, layer, index)
     if label.version != label_version:
-        raise EvidenceError(409, f"The label changed since you loaded it (now version {label.version}: "
+        raise Conflict(f"The label changed since you loaded it (now version {label.version}: "
                                  f"'{label.label}'; you answered for version {label_version}). Answers are kept per "
                                  "label version: reload to compare the current wording.", version=label.version)
     item = session.get(ComparisonItem, item_id)
     sample = latest_sample(session, slug, layer, index)
     if item is None or sample is None or item.sample_id != sample.id:
-        raise EvidenceError(404, f"Item {item_id} is not in the current comparison sample of {layer}:{index}.")
+        raise NotFound(f"Item {item_id} is not in the current comparison sample of {layer}:{index}.")
     session.execute(delete(ComparisonAnswer).where(
         ComparisonAnswer.item_id == item_id, ComparisonAnswer.label_id == label.id,
         ComparisonAnswer.label_version == label.version, ComparisonAnswer.user_id == who.id))
@@ -234,7 +235,7 @@ def label_results(session: Session, slug: str, layer: str, index: int, label_id:
     version = version or label.version
     sample = latest_sample(session, slug, layer, index)
     if sample is None:
-        raise EvidenceError(404, f"No comparison sample for {layer}:{index} yet: create one first.")
+        raise NotFound(f"No comparison sample for {layer}:{index} yet: create one first.")
     out = _results_for(session, sample, label.id, version)
     text = session.scalar(select(ComparisonAnswer.label_text).where(
         ComparisonAnswer.label_id == label.id, ComparisonAnswer.label_version == version).limit(1))

@@ -17,9 +17,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..annotate.users import Identity
-from ..store.annotation_schema import Label
-from ..store.evidence_schema import LabelClaim
-from .unit_tuning import EvidenceError
+from ..errors import Forbidden, Invalid, NotFound
+from ..store.tables.annotation import Label
+from ..store.tables.concepts import LayerConcepts, UnitConcept
+from ..store.tables.evidence import LabelClaim
+from ..store.tables.records import Unit
 
 WEAK_AUC, STRONG_AUC = 0.75, 0.9
 WEAK_SHARE, STRONG_SHARE = 0.5, 0.7
@@ -28,14 +30,6 @@ RULES = (f"weak: a claimed concept with AUC < {WEAK_AUC} (or not among the unit'
          f"blind human share < {WEAK_SHARE:.0%}; supported: claims at AUC >= {STRONG_AUC} and/or a human share >= "
          f"{STRONG_SHARE:.0%}; unchecked: no claims and no human answers for the current label version")
 CSV_COLUMNS = ["claimed_concepts", "concept_auc", "human_share", "human_answers", "evidence", "evidence_weak"]
-
-
-def _concept_tables():
-    try:
-        from ..store.concept_schema import LayerConcepts, UnitConcept
-    except ImportError:  # concept scores not installed
-        return None, None
-    return LayerConcepts, UnitConcept
 
 
 def claims_by_label(session: Session, label_ids: Iterable[int]) -> dict[int, list[str]]:
@@ -54,23 +48,23 @@ def set_claims(session: Session, label_id: int, concepts: list[str], who: Identi
     scored against, else 422 listing them."""
     label = session.get(Label, label_id)
     if label is None:
-        raise EvidenceError(404, f"No label {label_id}.")
+        raise NotFound(f"No label {label_id}.")
     if not who.has_role("annotator") or (label.user_id != who.id and not who.has_role("admin")):
-        raise EvidenceError(403, f"Only the label's annotator ({label.user.name}) or an admin may change what it "
+        raise Forbidden(f"Only the label's annotator ({label.user.name}) or an admin may change what it "
                                  "claims.")
     clean = list(dict.fromkeys(c.strip() for c in concepts if isinstance(c, str) and c.strip()))
     if len(clean) > MAX_CLAIMS:
-        raise EvidenceError(422, f"A label may claim at most {MAX_CLAIMS} concepts (got {len(clean)}).")
+        raise Invalid(f"A label may claim at most {MAX_CLAIMS} concepts (got {len(clean)}).")
     if clean:
         valid = scored_concepts(session, label)
         if valid is None:
-            raise EvidenceError(422, f"Layer '{label.layer_name}' has no concept scores (its dataset provides no "
+            raise Invalid(f"Layer '{label.layer_name}' has no concept scores (its dataset provides no "
                                      "attributes, classes or tags, or the layer was computed before concept "
                                      "scores existed), so a label there cannot claim concepts.")
         unknown = [c for c in clean if c not in valid]
         if unknown:
             shown = ", ".join(valid[:60]) + (f" ... ({len(valid)} in all)" if len(valid) > 60 else "")
-            raise EvidenceError(422, f"Unknown concept '{unknown[0]}'. The layer was scored against: {shown}",
+            raise Invalid(f"Unknown concept '{unknown[0]}'. The layer was scored against: {shown}",
                                 valid=valid)
     session.execute(delete(LabelClaim).where(LabelClaim.label_id == label.id))
     for c in clean:
@@ -80,11 +74,8 @@ def set_claims(session: Session, label_id: int, concepts: list[str], who: Identi
 
 
 def scored_concepts(session: Session, label: Label) -> list[str] | None:
-    LayerConcepts, _ = _concept_tables()
-    if LayerConcepts is None or label.unit_id is None:
+    if label.unit_id is None:
         return None
-    from ..store.schema import Unit
-
     layer_id = session.scalar(select(Unit.layer_id).where(Unit.id == label.unit_id))
     row = session.get(LayerConcepts, layer_id) if layer_id else None
     if row is None or row.status != "scored":
@@ -93,9 +84,8 @@ def scored_concepts(session: Session, label: Label) -> list[str] | None:
 
 
 def _aucs(session: Session, unit_ids: list[int]) -> dict[int, dict[str, float]]:
-    _, UnitConcept = _concept_tables()
     out: dict[int, dict[str, float]] = {}
-    if UnitConcept is None or not unit_ids:
+    if not unit_ids:
         return out
     for start in range(0, len(unit_ids), 500):
         for uid, concept, auc in session.execute(select(UnitConcept.unit_id, UnitConcept.concept, UnitConcept.auc)

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
-import threading
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,17 +18,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..jobs import queue
+from ..errors import DomainError, Invalid
+from ..jobs.running import running_job
 from ..settings import Settings
 from ..store import BlobStore, Database
-from ..store.job_schema import Job
-from ..store.schema import Unit
+from ..store.tables.jobs import Job
+from ..store.tables.records import Unit
 from .stimuli import PARAMS
-from .unit_tuning import EvidenceError, LayerRef, find_layer, prober_for, top_example
+from .unit_tuning import LayerRef, find_layer, prober_for, top_example
 
-log = logging.getLogger(__name__)
 JOB_KIND = "tuning-layer"
-HEARTBEAT_EVERY = 5.0
 
 
 class Cancelled(Exception):
@@ -67,7 +63,7 @@ def submit_layer_tuning(session: Session, slug: str, layer: str, params: list[st
     """Check now (404/422 naming the choices), then queue."""
     bad = [p for p in params if p not in PARAMS]
     if bad or not params:
-        raise EvidenceError(422, f"Unknown tuning parameter '{bad[0] if bad else ''}'. Valid parameters: "
+        raise Invalid(f"Unknown tuning parameter '{bad[0] if bad else ''}'. Valid parameters: "
                                  f"{', '.join(PARAMS)}.")
     find_layer(session, slug, layer)
     # Shaped like a run description where the jobs pages read one (model, layers, dataset).
@@ -120,47 +116,10 @@ def compute_layer(db: Database, settings: Settings, slug: str, layer: str, param
 
 
 def run_layer_job(db: Database, settings: Settings, job_id: int, config: dict[str, Any]) -> None:
-    cancel, done = threading.Event(), threading.Event()
-
-    def beat() -> None:
-        while not done.wait(HEARTBEAT_EVERY):
-            try:
-                with db.session() as s:
-                    if queue.heartbeat(s, job_id):
-                        cancel.set()
-            except Exception:  # a transient DB error must not kill the job
-                log.exception("heartbeat failed")
-
-    last = [0.0]
-
-    def progress(n: int, total: int) -> None:
-        now = time.monotonic()
-        if now - last[0] < 0.3 and n < total:
-            return
-        last[0] = now
-        with db.session() as s:
-            queue.report_progress(s, job_id, "tuning", config["layers"][0], n, total)
-
-    thread = threading.Thread(target=beat, daemon=True)
-    thread.start()
-    try:
+    layer = config["layers"][0]
+    with running_job(db, job_id, cancelled=(Cancelled,), cancelled_message="cancelled by request; nothing was stored",
+                     expected=(DomainError,)) as job:
         params = list(config.get("params") or PARAMS)
-        path = compute_layer(db, settings, config["model_slug"], config["layers"][0], params,
-                             progress, cancel.is_set)
-    except Cancelled:
-        with db.session() as s:
-            queue.finish(s, job_id, "cancelled", error="cancelled by request; nothing was stored")
-    except EvidenceError as err:
-        with db.session() as s:
-            queue.finish(s, job_id, "failed", error=err.detail)
-    except Exception as err:  # the job fails, the worker lives on
-        log.error("job %s failed: %s", job_id, err)
-        with db.session() as s:
-            queue.finish(s, job_id, "failed", error=f"{type(err).__name__}: {err}",
-                         summary={"traceback": traceback.format_exc()[-4000:]})
-    else:
-        with db.session() as s:
-            queue.finish(s, job_id, "done", summary={"tuning_file": str(path), "layers": config["layers"]})
-    finally:
-        done.set()
-        thread.join(timeout=1)
+        path = compute_layer(db, settings, config["model_slug"], layer, params,
+                             lambda n, total: job.report("tuning", layer, n, total), job.cancelled)
+        job.succeed(summary={"tuning_file": str(path), "layers": config["layers"]})

@@ -1,6 +1,6 @@
 """Tuning curves of stored units: find the model and layer in the store, load the model once, cache probers.
 
-Shared by the API route, the CLI and the layer job. Errors are ``EvidenceError(status, message)`` naming the
+Shared by the API route, the CLI and the layer job. Errors are domain errors (``errors.NotFound``, ``errors.Invalid``) naming the
 problem and the valid choices; the routes answer them as they are.
 """
 from __future__ import annotations
@@ -17,17 +17,12 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..errors import Invalid, NotFound
 from ..models.base import LoadedModel, ModelLoadError
 from ..store.blobs import BlobStore
-from ..store.schema import DatasetExample, DatasetImage, Layer, LayerStage, Model, Unit
+from ..store.tables.records import DatasetExample, DatasetImage, Layer, LayerStage, Model, Unit
 from .stimuli import StimulusError
 from .tuning import LayerProber, TuningError, tuning_curve
-
-
-class EvidenceError(Exception):
-    def __init__(self, status: int, detail: str, **extra: Any):
-        super().__init__(detail)
-        self.status, self.detail, self.extra = status, detail, extra
 
 
 @dataclass
@@ -51,20 +46,20 @@ def find_layer(session: Session, slug: str, layer: str, index: int | None = None
     model = session.scalar(select(Model).where(Model.slug == slug))
     if model is None:
         slugs = list(session.scalars(select(Model.slug).order_by(Model.slug)))
-        raise EvidenceError(404, f"No model '{slug}'. Models: {', '.join(slugs) or '(none computed yet)'}",
+        raise NotFound(f"No model '{slug}'. Models: {', '.join(slugs) or '(none computed yet)'}",
                             models=slugs)
     row = session.scalar(select(Layer).where(Layer.model_id == model.id, Layer.name == layer))
     done = computed_layers(session, model)
     if row is None:
         names = list(session.scalars(select(Layer.name).where(Layer.model_id == model.id).order_by(Layer.position)))
-        raise EvidenceError(404, f"Model '{slug}' has no layer '{layer}'. Layers: {', '.join(names)}", layers=names)
+        raise NotFound(f"Model '{slug}' has no layer '{layer}'. Layers: {', '.join(names)}", layers=names)
     if layer not in done:
-        raise EvidenceError(422, f"Layer '{layer}' of model '{slug}' is not computed (its dataset examples are not "
+        raise Invalid(f"Layer '{layer}' of model '{slug}' is not computed (its dataset examples are not "
                                  f"stored), so it has no evidence yet. Computed layers: "
                                  f"{', '.join(done) or '(none)'}. Compute it with: circuitscope compute --model "
                                  f"{slug} --layers {layer}", computed_layers=done)
     if index is not None and not 0 <= index < row.channels:
-        raise EvidenceError(404, f"Layer '{layer}' has {row.channels} units: the index must be between 0 and "
+        raise NotFound(f"Layer '{layer}' has {row.channels} units: the index must be between 0 and "
                                  f"{row.channels - 1}, not {index}.", channels=row.channels)
     return LayerRef(model, row)
 
@@ -88,9 +83,9 @@ def load_stored_model(model: Model, data_dir: Path, device: str = "cpu") -> Load
     try:
         loaded = load_model(dict(model.source or {}), data_dir, device=device)
     except ModelLoadError as err:
-        raise EvidenceError(422, f"Model '{model.slug}' cannot be loaded to run stimuli through it: {err}") from None
+        raise Invalid(f"Model '{model.slug}' cannot be loaded to run stimuli through it: {err}") from None
     except Exception as err:  # noqa: BLE001 - any failure to rebuild a stored model is the user's to fix
-        raise EvidenceError(422, f"Model '{model.slug}' cannot be loaded from its recorded source "
+        raise Invalid(f"Model '{model.slug}' cannot be loaded from its recorded source "
                                  f"{model.source!r}: {type(err).__name__}: {err}") from None
     with _LOCK:
         _MODELS[key] = loaded
@@ -145,7 +140,7 @@ def unit_tuning(session: Session, data_dir: Path, blobs: BlobStore, slug: str, l
     try:
         check_kind(param, stimulus)
     except StimulusError as err:
-        raise EvidenceError(422, str(err)) from None
+        raise Invalid(str(err)) from None
     ref = find_layer(session, slug, layer, index)
     unit_id = session.scalar(select(Unit.id).where(Unit.layer_id == ref.layer.id, Unit.index == index))
     top = session.scalar(select(Unit.top_activation).where(Unit.id == unit_id)) if unit_id else None
@@ -160,7 +155,7 @@ def unit_tuning(session: Session, data_dir: Path, blobs: BlobStore, slug: str, l
     try:
         out = tuning_curve(prober, index, param, stimulus, example[:3] if example else None)
     except (StimulusError, TuningError) as err:
-        raise EvidenceError(422, str(err)) from None
+        raise Invalid(str(err)) from None
     out.update(model=slug, top_activation=top)
     if example is not None:
         out["stimulus"]["stored_activation"] = example[3]

@@ -19,8 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..annotate.circuits import check_supernodes, circuit_dict, create_circuit, get_circuit, node_key, snapshot
-from ..annotate.users import AnnotateError, Identity
-from ..store.annotation_schema import Circuit, CircuitEdge, CircuitRevision, Label
+from ..annotate.users import Identity
+from ..errors import Invalid
+from ..store.tables.annotation import Circuit, CircuitEdge, CircuitRevision, Label
 
 SCHEMA_PATH = Path(__file__).with_name("graph_schema.json")
 FEATURE_TYPE = "vision unit"
@@ -169,7 +170,7 @@ def import_graph_circuit(session: Session, doc: Any, who: Identity) -> Circuit:
     try:
         spec = graph_to_circuit_spec(doc)
     except ValueError as e:
-        raise AnnotateError(422, f"not a usable graph JSON: {e}") from None
+        raise Invalid(f"not a usable graph JSON: {e}") from None
     c = create_circuit(session, who, spec["model"], spec["name"], spec["claim"], spec["status"], spec["evidence"],
                        spec["units"])
     nodes = {node_key(n.layer_name, n.unit_index): n for n in c.nodes}

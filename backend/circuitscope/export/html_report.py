@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from ..annotate.circuits import circuit_dict, get_circuit, history
 from ..annotate.users import utcnow_iso
-from ..store.annotation_schema import Label
 from ..store.blobs import EXTENSIONS, BlobStore
-from ..store.schema import DatasetExample
+from ..store.tables.annotation import Label
+from ..store.tables.records import DatasetExample
 
 POS, NEG = "#c0392b", "#2e6fb7"  # positive weights red, negative blue (legend in the report)
 MIME_BY_EXT = {v: k for k, v in EXTENSIONS.items()}

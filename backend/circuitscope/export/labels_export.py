@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from ..annotate.labels import consensus
 from ..annotate.units import get_model, layer_positions
 from ..annotate.users import iso
-from ..store.annotation_schema import Label
+from ..store.tables.annotation import Label
 
 CSV_COLUMNS = ["model", "layer", "unit_index", "annotator", "label", "description", "tags", "confidence", "status",
                "version", "created_at", "updated_at", "consensus_label", "consensus_state"]

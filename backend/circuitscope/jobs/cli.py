@@ -52,7 +52,7 @@ def list_cmd(limit: int = 20) -> None:
     from sqlalchemy import select
 
     from ..store import Database
-    from ..store.job_schema import Job
+    from ..store.tables.jobs import Job
 
     with Database(get_settings().sqlalchemy_url).session() as s:
         for job in s.scalars(select(Job).order_by(Job.id.desc()).limit(limit)):
@@ -80,7 +80,7 @@ def watch_cmd(job_id: int) -> None:
     from tqdm import tqdm
 
     from ..store import Database
-    from ..store.job_schema import Job
+    from ..store.tables.jobs import Job
 
     db = Database(get_settings().sqlalchemy_url)
     bar, key = None, None

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..compute.config import RunConfig
 from ..store.base import utcnow
-from ..store.job_schema import Job
+from ..store.tables.jobs import Job
 
 STALE_AFTER = timedelta(seconds=30)  # a running job without heartbeat for this long lost its worker
 

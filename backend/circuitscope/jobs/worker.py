@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-import traceback
 
 from ..compute.config import RunConfigError, parse_run_config
 from ..compute.pipeline import Cancelled, run_compute, run_summary
 from ..settings import Settings
 from ..store import Database
 from . import queue
+from .running import HEARTBEAT_EVERY as _DEFAULT_HEARTBEAT
+from .running import finish_job, running_job
 
 log = logging.getLogger(__name__)
-HEARTBEAT_EVERY = 5.0
+HEARTBEAT_EVERY = _DEFAULT_HEARTBEAT  # read per job, so a test can shorten it here
 
 
 class JobRunner:
@@ -75,8 +75,7 @@ class JobRunner:
             refusal = self.creator_refusal(created_by)
             if refusal is not None:
                 log.warning("job %s (by %s) refused: %s", job_id, created_by, refusal)
-                with self.db.session() as s:
-                    queue.finish(s, job_id, "failed", error=f"Refused: {refusal}")
+                finish_job(self.db, job_id, "failed", error=f"Refused: {refusal}")
             elif kind == "circuit-test":
                 from ..circuit_tests.job import run_test_job
 
@@ -90,55 +89,16 @@ class JobRunner:
             config = parse_run_config(config_data, f"of job {job_id}")
             refusal = self.refusal(config, created_by)
         except RunConfigError as err:
-            with self.db.session() as s:
-                queue.finish(s, job_id, "failed", error=str(err))
+            finish_job(self.db, job_id, "failed", error=str(err))
             return job_id
         if refusal is not None:
             log.warning("job %s (by %s) refused before loading anything: %s", job_id, created_by, refusal)
-            with self.db.session() as s:
-                queue.finish(s, job_id, "failed", error=f"Refused: {refusal}")
+            finish_job(self.db, job_id, "failed", error=f"Refused: {refusal}")
             return job_id
 
-        cancel = threading.Event()
-        done = threading.Event()
-
-        def beat() -> None:  # keeps the claim alive during long stages and picks up cancel requests
-            while not done.wait(HEARTBEAT_EVERY):
-                try:
-                    with self.db.session() as s:
-                        if queue.heartbeat(s, job_id):
-                            cancel.set()
-                except Exception:  # a transient DB error must not kill the job
-                    log.exception("heartbeat failed")
-
-        last = [0.0]
-
-        def progress(stage: str, layer: str | None, n: int, total: int) -> None:
-            now = time.monotonic()
-            if now - last[0] < 0.3 and n < total:
-                return
-            last[0] = now
-            with self.db.session() as s:
-                queue.report_progress(s, job_id, stage, layer, n, total)
-
-        thread = threading.Thread(target=beat, daemon=True)
-        thread.start()
-        try:
-            result = run_compute(config, self.settings, self.db, progress=progress,
-                                 should_cancel=cancel.is_set, show_progress_bars=False)
-        except Cancelled:
-            with self.db.session() as s:
-                queue.finish(s, job_id, "cancelled", error="cancelled by request; finished layers are kept")
-        except Exception as err:  # the job fails, the worker lives on
-            log.error("job %s failed: %s", job_id, err)
-            with self.db.session() as s:
-                queue.finish(s, job_id, "failed", error=f"{type(err).__name__}: {err}",
-                             summary={"traceback": traceback.format_exc()[-4000:]})
-        else:
-            with self.db.session() as s:
-                queue.finish(s, job_id, "done", summary=run_summary(result), run_id=result.run_id,
-                             model_slug=result.model_slug)
-        finally:
-            done.set()
-            thread.join(timeout=1)
+        with running_job(self.db, job_id, cancelled=(Cancelled,), heartbeat_every=HEARTBEAT_EVERY,
+                         cancelled_message="cancelled by request; finished layers are kept") as running:
+            result = run_compute(config, self.settings, self.db, progress=running.report,
+                                 should_cancel=running.cancelled, show_progress_bars=False)
+            running.succeed(summary=run_summary(result), run_id=result.run_id, model_slug=result.model_slug)
         return job_id

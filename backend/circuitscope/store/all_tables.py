@@ -1,9 +1,2 @@
 """Import every table module so Base.metadata is complete (Alembic autogenerate, create_all in tests)."""
-from . import (  # noqa: F401
-    annotation_schema,
-    circuit_test_schema,
-    concept_schema,
-    evidence_schema,
-    job_schema,
-    schema,
-)
+from .tables import annotation, circuit_tests, concepts, evidence, jobs, records  # noqa: F401

@@ -1,4 +1,4 @@
-"""Declarative base shared by every table module (schema.py, annotation_schema.py, job_schema.py)."""
+"""Declarative base shared by every table module (store/tables/)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone

@@ -13,6 +13,12 @@ from PIL import Image
 
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 EXTENSIONS = {"image/webp": ".webp", "image/png": ".png", "image/jpeg": ".jpg"}
+IMAGE_URL_PREFIX = "/api/images/"  # where the API serves a blob by its hash (api/routes/browse.py)
+
+
+def image_url(digest: str | None) -> str | None:
+    """The URL responses give for a stored image (the read gateway and the API's response models share it)."""
+    return f"{IMAGE_URL_PREFIX}{digest}" if digest else None
 
 
 @dataclass(frozen=True)

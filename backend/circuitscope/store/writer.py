@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from .base import utcnow
 from .blobs import BlobStore, StoredBlob
-from .schema import (
+from .tables.records import (
     Blob,
     Connection,
     Dataset,

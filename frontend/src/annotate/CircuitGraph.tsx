@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "react";
 import type cytoscapeNs from "cytoscape";
 import type { Core, ElementDefinition, EventObject, NodeSingular } from "cytoscape";
-import { imageUrl, type Circuit } from "./annotateApi";
+import { type Circuit } from "./annotateApi";
 
 const POS = "#c0392b";
 const NEG = "#2e6fb7";
@@ -39,7 +39,7 @@ function elements(c: Circuit, strength: EdgeStrength = "weight", attributions?: 
       data: {
         id: n.id,
         label: `${n.layer}:${n.index}${n.label ? `\n${n.label.length > 60 ? n.label.slice(0, 59) + "…" : n.label}` : ""}`,
-        ...(n.image_hash ? { image: imageUrl(n.image_hash) } : {}),
+        ...(n.image ? { image: n.image } : {}),
         parent: parentOf.get(n.id),
         pinned: n.pinned ? 1 : 0,
         missing: n.missing ? 1 : 0,

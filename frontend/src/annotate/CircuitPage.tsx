@@ -395,7 +395,7 @@ function NodesTable({ circuit }: { circuit: Circuit }) {
             .map((n) => (
               <tr key={n.id} data-node={n.id}>
                 <td>
-                  <Thumb hash={n.image_hash} size={40} alt={n.id} />
+                  <Thumb src={n.image} size={40} alt={n.id} />
                 </td>
                 <td className="mono">
                   {n.missing ? <span className="neg">{n.id} (missing)</span> : <Link to={unitPath(circuit.model, n.layer, n.index)}>{n.id}</Link>}

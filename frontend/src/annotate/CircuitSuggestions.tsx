@@ -167,7 +167,7 @@ function SuggestionGroup({
           const key = `${s.layer}:${s.index}`;
           return (
             <li key={key} data-testid="suggestion" className={s.relative < threshold ? "weak" : ""}>
-              <Thumb hash={s.image_hash} size={36} alt={key} />
+              <Thumb src={s.image} size={36} alt={key} />
               <span className="mono small">{key}</span>
               <span className={s.weight >= 0 ? "pos small" : "neg small"} title={`${s.kind} weight (sum of the kernel), L2 ${s.l2.toPrecision(3)}`}>
                 {s.weight >= 0 ? "+" : ""}

@@ -122,7 +122,7 @@ export function SearchPage() {
           <div className="results">
             {data.results.map((r) => (
               <Link key={`${r.model}/${r.layer}/${r.index}`} to={unitPath(r.model, r.layer, r.index)} className="result" data-testid="search-result">
-                <Thumb hash={r.image_hash} size={72} alt={`${r.layer} ${r.index}`} />
+                <Thumb src={r.image} size={72} alt={`${r.layer} ${r.index}`} />
                 <div className="result-body">
                   <div className="mono small">
                     {r.model} · {r.layer}:{r.index} <ConceptBadge concept={r.concept} />

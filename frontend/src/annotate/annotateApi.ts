@@ -104,7 +104,8 @@ export interface CircuitNode {
   note: string;
   label: string;
   label_state: string | null;
-  image_hash: string | null;
+  /** URL of the channel render (/api/images/<sha256>), null when not computed. */
+  image: string | null;
   missing: boolean;
 }
 export interface CircuitEdge {
@@ -136,7 +137,8 @@ export interface Suggestion {
   l2: number;
   kind: string;
   label: string;
-  image_hash: string | null;
+  /** URL of the channel render (/api/images/<sha256>), null when not computed. */
+  image: string | null;
 }
 export interface Suggestions {
   upstream: Suggestion[];
@@ -149,7 +151,8 @@ export interface SearchResult {
   unit_id: number | null;
   consensus: Consensus | null;
   label: string;
-  image_hash: string | null;
+  /** URL of the channel render (/api/images/<sha256>), null when not computed. */
+  image: string | null;
   labels: Label[];
   families: { id: number; name: string; color: string }[];
   /** With a concept filter: the matching score. */
@@ -189,7 +192,6 @@ export interface SessionRow extends Token {
 }
 
 const enc = encodeURIComponent;
-export const imageUrl = (hash: string | null | undefined) => (hash ? `/api/images/${hash}` : null);
 export const unitPath = (model: string, layer: string, index: number) =>
   `/models/${enc(model)}/layers/${enc(layer)}/units/${index}`;
 

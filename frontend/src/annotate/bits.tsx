@@ -23,12 +23,12 @@ export function Tags({ tags }: { tags: string[] }) {
 }
 
 /** A unit picture from the image store, or a placeholder box. */
-export function Thumb({ hash, size = 64, alt }: { hash: string | null | undefined; size?: number; alt: string }) {
-  if (!hash)
+export function Thumb({ src, size = 64, alt }: { src: string | null | undefined; size?: number; alt: string }) {
+  if (!src)
     return (
       <span className="placeholder" style={{ width: size, height: size }}>
         no render
       </span>
     );
-  return <img src={`/api/images/${hash}`} width={size} height={size} alt={alt} loading="lazy" />;
+  return <img src={src} width={size} height={size} alt={alt} loading="lazy" />;
 }

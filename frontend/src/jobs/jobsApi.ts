@@ -1,4 +1,4 @@
-// Typed client for the jobs and sources API (backend/circuitscope/api/schemas_jobs.py mirrors these types).
+// Typed client for the jobs and sources API (backend/circuitscope/api/schemas/jobs.py mirrors these types).
 import { getJson, requestJson } from "../api";
 
 export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled";

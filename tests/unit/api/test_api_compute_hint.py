@@ -5,8 +5,8 @@ import shlex
 
 import pytest
 
-from circuitscope.api.compute_hint import command, dataset_args, model_arg
 from circuitscope.cli import parse_dataset_arg, parse_model_arg
+from circuitscope.store.queries.compute_hint import command, dataset_args, model_arg
 
 
 @pytest.mark.parametrize("spec", [

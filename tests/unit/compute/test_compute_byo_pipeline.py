@@ -21,7 +21,7 @@ from circuitscope.compute.pipeline import run_compute
 from circuitscope.models.base import ModelLoadError
 from circuitscope.models.sources import load_model
 from circuitscope.store import BlobStore, Database
-from circuitscope.store.schema import (
+from circuitscope.store.tables.records import (
     Connection,
     DatasetExample,
     DatasetImage,

@@ -10,7 +10,7 @@ from circuitscope.compute.config import parse_run_config
 from circuitscope.compute.pipeline import run_compute
 from circuitscope.records.featurevis.fidelity import WEAK
 from circuitscope.store import Database
-from circuitscope.store.schema import FeatureVis, Layer, Unit
+from circuitscope.store.tables.records import FeatureVis, Layer, Unit
 from support.paths import TINY_MODELS
 
 FACTORY = {"kind": "factory", "target": f"{TINY_MODELS}:tiny_cnn", "input_size": 32}

@@ -15,7 +15,7 @@ from circuitscope.compute.config import RunConfigError, load_run_file, parse_run
 from circuitscope.compute.pipeline import Cancelled, run_compute
 from circuitscope.models.base import UnknownLayerError
 from circuitscope.store import BlobStore, Database
-from circuitscope.store.schema import Connection, DatasetExample, FeatureVis, Layer, LayerStage, Run, Unit
+from circuitscope.store.tables.records import Connection, DatasetExample, FeatureVis, Layer, LayerStage, Run, Unit
 from support.paths import TINY_MODELS
 
 # top-k and bottom-k rows (the examples across the distribution are counted separately: kind "quantile")
@@ -202,7 +202,7 @@ def test_run_file_with_an_unknown_key_is_refused(tmp_path):
 
 def test_a_layer_reads_partial_while_its_run_has_stages_left(settings):
     """Issue 14: a layer whose examples are done but whose renders are not yet must not read "done"."""
-    from circuitscope.api.queries import list_models
+    from circuitscope.store.queries import list_models
 
     db = Database(settings.sqlalchemy_url)
     seen: list[tuple[str, float, dict]] = []

@@ -30,7 +30,7 @@ from circuitscope.compute.engine_ray import RayEngineError, merge_tallies, pack_
 from circuitscope.compute.pipeline import Cancelled, run_compute  # noqa: E402
 from circuitscope.settings import Settings  # noqa: E402
 from circuitscope.store import Database  # noqa: E402
-from circuitscope.store.schema import (  # noqa: E402
+from circuitscope.store.tables.records import (  # noqa: E402
     Connection,
     DatasetExample,
     DatasetImage,
@@ -396,7 +396,7 @@ def test_the_worker_runs_ray_jobs_on_the_servers_cluster_and_fails_them_clearly(
     work with the address in its error, and the worker lives on."""
     from circuitscope.jobs import queue
     from circuitscope.jobs.worker import JobRunner
-    from circuitscope.store.job_schema import Job
+    from circuitscope.store.tables.jobs import Job
 
     address = f"127.0.0.1:{free_port()}"
     settings = Settings(data_dir=tmp_path / "data", ray_address=address)

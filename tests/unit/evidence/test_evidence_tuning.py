@@ -111,7 +111,7 @@ def test_api_bad_input_is_422_naming_choices(client, computed):
     r = client.get("/api/evidence/tuning/gabor/1/0", params={"param": "texture"})
     assert r.status_code == 422 and "orientation" in r.json()["detail"] and "rotation" in r.json()["detail"]
     # a layer the model has but that was not computed
-    from circuitscope.store.schema import Layer, Model
+    from circuitscope.store.tables.records import Layer, Model
 
     settings, db = computed
     with db.session() as s:

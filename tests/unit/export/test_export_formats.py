@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from circuitscope.annotate import users as users_svc
 from circuitscope.export.graph_json import graph_schema, validate_graph
 from circuitscope.store import Database
-from circuitscope.store.annotation_schema import (
+from circuitscope.store.tables.annotation import (
     Circuit,
     CircuitEdge,
     CircuitRevision,

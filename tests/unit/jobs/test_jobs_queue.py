@@ -7,7 +7,7 @@ from circuitscope.compute.config import parse_run_config
 from circuitscope.jobs import queue
 from circuitscope.store import Database
 from circuitscope.store.base import utcnow
-from circuitscope.store.job_schema import Job
+from circuitscope.store.tables.jobs import Job
 
 CONFIG = parse_run_config({"model": {"kind": "demo"}, "dataset": {"kind": "concepts", "size": 10}, "layers": ["conv1"]})
 

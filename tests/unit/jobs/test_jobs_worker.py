@@ -18,8 +18,8 @@ from circuitscope.jobs.worker import JobRunner
 from circuitscope.settings import Settings
 from circuitscope.store import Database
 from circuitscope.store.base import utcnow
-from circuitscope.store.job_schema import Job
-from circuitscope.store.schema import DatasetExample, FeatureVis, Layer, LayerStage, Run, Unit
+from circuitscope.store.tables.jobs import Job
+from circuitscope.store.tables.records import DatasetExample, FeatureVis, Layer, LayerStage, Run, Unit
 from support.paths import TINY_MODELS
 
 # top-k and bottom-k rows (the examples across the distribution are counted separately: kind "quantile")

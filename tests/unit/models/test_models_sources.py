@@ -23,7 +23,8 @@ from circuitscope.models import (
     require_hooks,
     resolve_layers,
 )
-from circuitscope.models.sources import LUCENT_MEAN, LUCENT_STD, _tv_meta
+from circuitscope.models.sources import LUCENT_MEAN, LUCENT_STD
+from circuitscope.models.sources.torchvision import _tv_meta
 
 pytestmark = pytest.mark.usefixtures("offline_hub")
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 from circuitscope.store import BlobStore, Database, DatabaseVersionError, writer
 from circuitscope.store.base import Base
 from circuitscope.store.db import alembic_config, current_revision
-from circuitscope.store.schema import Blob, Connection, DatasetExample, FeatureVis, Unit
+from circuitscope.store.tables.records import Blob, Connection, DatasetExample, FeatureVis, Unit
 
 
 def png(color=(255, 0, 0), size=(8, 8)) -> bytes:
@@ -135,7 +135,7 @@ def test_failed_transaction_writes_nothing(db_url, tmp_path):
                                        class_names=None)
             raise RuntimeError("killed mid-write")
     with db.session() as s:
-        from circuitscope.store.schema import Model
+        from circuitscope.store.tables.records import Model
 
         assert s.scalar(select(func.count()).select_from(Model)) == 0
     db.dispose()

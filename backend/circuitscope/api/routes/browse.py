@@ -10,8 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 
-from ...store import BlobStore
-from .. import queries
+from ...store import BlobStore, queries
 from ..auth import require_reader_inline
 
 # Read routes are `async def` and query inline: a sync route and its sync dependencies each cost a
@@ -19,7 +18,7 @@ from ..auth import require_reader_inline
 from ..bounds import MAX_ID, RowId
 from ..deps import get_blobs
 from ..errors import ApiError, not_found
-from ..schemas_browse import LayerDetail, LayerSummary, ModelSummary, UnitDetail, UnitPage, UnitRef
+from ..schemas.browse import LayerDetail, LayerSummary, ModelSummary, UnitDetail, UnitPage, UnitRef
 
 router = APIRouter(prefix="/api", tags=["browse"], dependencies=[Depends(require_reader_inline)])
 

@@ -15,12 +15,14 @@ from ...circuit_tests.ablation import KINDS
 from ...circuit_tests.job import JOB_KIND, submit_test
 from ...circuit_tests.plan import TestParams
 from ...circuit_tests.runner import test_view, tests_for
-from ...store.circuit_test_schema import CircuitTest
-from ...store.job_schema import Job
+from ...enums import CircuitStatus
+from ...store.tables.circuit_tests import CircuitTest
+from ...store.tables.jobs import Job
 from ..auth import can_compute, require_compute, require_reader
-from ..deps import get_session
+from ..deps import Tx
 from ..errors import not_found
-from ..schemas_jobs import JobOut
+from ..schemas.common import Out, UtcDatetime
+from ..schemas.jobs import JobOut
 from .jobs import job_out
 
 router = APIRouter(prefix="/api", tags=["circuit tests"])
@@ -37,7 +39,7 @@ class CircuitTestIn(BaseModel):
     scan_limit: int | None = Field(None, description="scan only the first N dataset images (default: all)")
 
 
-class CircuitTestSummary(BaseModel):
+class CircuitTestSummary(Out):
     id: int
     uid: str
     circuit_id: int
@@ -45,11 +47,11 @@ class CircuitTestSummary(BaseModel):
     stale: bool
     params: dict[str, Any]
     verdict: str
-    suggested_status: str
+    suggested_status: CircuitStatus
     job_id: int | None
     created_by: str | None
     seconds: float
-    created_at: str | None
+    created_at: UtcDatetime | None
 
 
 class CircuitTestOut(CircuitTestSummary):
@@ -61,7 +63,7 @@ def _summary(view: dict[str, Any]) -> CircuitTestSummary:
 
 
 @router.post("/circuits/{circuit_id}/tests", response_model=JobOut, status_code=201)
-def start_test(circuit_id: int, body: CircuitTestIn, session: Session = Depends(get_session, scope="function"),
+def start_test(circuit_id: int, body: CircuitTestIn, session: Session = Tx,
                who: Identity = Depends(require_writer)):
     """Check the circuit and the parameters (422 naming the problem), then queue the test as a job."""
     params = TestParams(**body.model_dump())
@@ -70,21 +72,21 @@ def start_test(circuit_id: int, body: CircuitTestIn, session: Session = Depends(
 
 @router.get("/circuits/{circuit_id}/tests", response_model=list[CircuitTestSummary],
             dependencies=[Depends(require_reader)])
-def list_tests(circuit_id: int, session: Session = Depends(get_session, scope="function")):
+def list_tests(circuit_id: int, session: Session = Tx):
     c = get_circuit(session, circuit_id)
     return [_summary(test_view(r, c.version)) for r in tests_for(session, circuit_id)]
 
 
 @router.get("/circuits/{circuit_id}/tests/latest", response_model=CircuitTestOut | None,
             dependencies=[Depends(require_reader)])
-def latest(circuit_id: int, session: Session = Depends(get_session, scope="function")):
+def latest(circuit_id: int, session: Session = Tx):
     c = get_circuit(session, circuit_id)
     rows = tests_for(session, circuit_id)
     return CircuitTestOut(**test_view(rows[0], c.version)) if rows else None
 
 
 @router.get("/circuits/{circuit_id}/tests/jobs", response_model=list[JobOut], dependencies=[Depends(require_reader)])
-def test_jobs(request: Request, circuit_id: int, session: Session = Depends(get_session, scope="function")):
+def test_jobs(request: Request, circuit_id: int, session: Session = Tx):
     """The circuit's test jobs that are queued or running (for progress and cancel); configs only for users
     with the compute permission, as on the jobs pages."""
     get_circuit(session, circuit_id)
@@ -95,7 +97,7 @@ def test_jobs(request: Request, circuit_id: int, session: Session = Depends(get_
 
 
 @router.get("/circuit-tests/{test_id}", response_model=CircuitTestOut, dependencies=[Depends(require_reader)])
-def get_test(test_id: int, session: Session = Depends(get_session, scope="function")):
+def get_test(test_id: int, session: Session = Tx):
     row = session.get(CircuitTest, test_id)
     if row is None:
         raise not_found(f"No circuit test {test_id}.")

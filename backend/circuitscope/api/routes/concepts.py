@@ -2,8 +2,6 @@
 and adopting a unit's suggested label in one click (recorded as an accepted suggestion)."""
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -14,14 +12,15 @@ from ...annotate.units import UnitRef
 from ...annotate.users import Identity
 from ...concepts.store import layer_concepts_payload, unit_concepts_payload
 from ...concepts.suggest import SUGGEST_AUC
-from ...store.annotation_schema import LabelRevision
-from .. import queries
+from ...store import queries
+from ...store.tables.annotation import LabelRevision
 from ..auth import require_reader, require_role
-from ..deps import get_session
+from ..deps import Tx
 from ..errors import ApiError
+from ..schemas.concepts import LayerConceptsOut
+from ..schemas.labels import AdoptedOut
 
 router = APIRouter(prefix="/api", tags=["concepts"])
-Tx = Depends(get_session, scope="function")
 
 
 class AdoptIn(BaseModel):
@@ -29,25 +28,25 @@ class AdoptIn(BaseModel):
     version: int | None = Field(default=None, ge=0, description="the version of your label you loaded (null: none)")
 
 
-@router.get("/models/{model}/layers/{layer}/concepts", dependencies=[Depends(require_reader)],
+@router.get("/models/{model}/layers/{layer}/concepts", response_model=LayerConceptsOut, dependencies=[Depends(require_reader)],
             summary="Each unit's best concept (for colouring the grid) and how many units are selective for what")
 def layer_concepts(model: str, layer: str, request: Request,
                    threshold: float = Query(SUGGEST_AUC, ge=0.5, le=1.0, description="AUC that counts as selective"),
-                   session: Session = Tx) -> dict[str, Any]:
-    row = queries._layer_row(session, model, layer)  # 404 naming the valid models / layers
+                   session: Session = Tx):
+    row = queries.layer_row(session, model, layer)  # 404 naming the valid models / layers
     return {"model": row.slug, "layer": row.name, "channels": row.channels,
             **layer_concepts_payload(session, row.id, threshold)}
 
 
-@router.post("/labels/{model}/{layer}/{index}/adopt-suggestion",
+@router.post("/labels/{model}/{layer}/{index}/adopt-suggestion", response_model=AdoptedOut,
              summary="Save the unit's suggested label (from concept selectivity) as YOUR label; the revision "
                      "records it as an accepted suggestion with the concepts and AUC")
 def adopt_suggestion(model: str, layer: str, index: int, body: AdoptIn,
-                     who: Identity = Depends(require_role("annotator")), session: Session = Tx) -> dict[str, Any]:
-    row = queries._layer_row(session, model, layer)
+                     who: Identity = Depends(require_role("annotator")), session: Session = Tx):
+    row = queries.layer_row(session, model, layer)
     if not 0 <= index < row.channels:
         raise ApiError(404, f"Layer '{row.name}' has {row.channels} units: the index must be 0-{row.channels - 1}.")
-    from ...store.schema import Unit
+    from ...store.tables.records import Unit
 
     unit_id = session.scalar(select(Unit.id).where(Unit.layer_id == row.id, Unit.index == index))
     payload = unit_concepts_payload(session, row.id, unit_id)

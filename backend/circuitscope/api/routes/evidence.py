@@ -11,24 +11,28 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
-from ...evidence.unit_tuning import EvidenceError, unit_tuning
+from ...evidence.unit_tuning import unit_tuning
 from ..auth import require_reader
-from ..deps import get_blobs, get_session
-from ..errors import ApiError
+from ..deps import Tx, get_blobs
+from ..schemas.evidence import (
+    AnswerOut,
+    ClaimsOut,
+    ComparisonResultsOut,
+    SampleOut,
+    TaskOut,
+    TuningCurveOut,
+    TuningJobOut,
+    UnitEvidenceOut,
+)
 
 router = APIRouter(prefix="/api/evidence", tags=["evidence"])
 reader = [Depends(require_reader)]
-Tx = Depends(get_session, scope="function")
 Param = Literal["orientation", "curvature", "hue", "frequency", "rotation"]
 ALL_PARAMS: tuple[Param, ...] = ("orientation", "curvature", "hue", "frequency", "rotation")
 
 
-def raise_api(err: EvidenceError) -> ApiError:
-    return ApiError(err.status, err.detail, **err.extra)
-
-
 @router.get(
-    "/tuning/{model}/{layer}/{index}", dependencies=reader,
+    "/tuning/{model}/{layer}/{index}", response_model=TuningCurveOut, dependencies=reader,
     summary="A unit's tuning curve over one stimulus parameter: {param, values, responses, preferred, ...}",
     responses={404: {"description": "Unknown model, layer or unit"},
                422: {"description": "Layer not computed, or a stimulus the generator cannot make (lists the "
@@ -41,11 +45,8 @@ def tuning(request: Request, model: str, layer: str, index: int = Path(ge=0),
                                  "see the 422 message)"),
            session: Session = Tx):
     settings = request.app.state.settings
-    try:
-        return unit_tuning(session, settings.data_dir, get_blobs(request), model, layer, index, param, stimulus,
-                           device=settings.device)
-    except EvidenceError as err:
-        raise raise_api(err) from None
+    return unit_tuning(session, settings.data_dir, get_blobs(request), model, layer, index, param, stimulus,
+                       device=settings.device)
 
 
 # --- blind human comparison ------------------------------------------------------------------------------
@@ -72,48 +73,36 @@ class AnswerIn(BaseModel):
     answer: Literal["fits", "partly", "not"]
 
 
-@router.post("/comparison/{model}/{layer}/{index}/sample", status_code=201,
+@router.post("/comparison/{model}/{layer}/{index}/sample", response_model=SampleOut, status_code=201,
              summary="Scan the unit's dataset and sample images evenly across its activation range (annotator)")
 def create_sample(request: Request, model: str, layer: str, index: int, body: SampleIn,
                   who: Identity = Depends(annotator), session: Session = Tx):
     settings = request.app.state.settings
-    try:
-        sample = comparison_svc.create_sample(session, settings.data_dir, get_blobs(request), model, layer, index,
-                                              who, body.per_bin, body.bins, body.max_images, body.seed,
-                                              device=settings.device)
-    except EvidenceError as err:
-        raise raise_api(err) from None
+    sample = comparison_svc.create_sample(session, settings.data_dir, get_blobs(request), model, layer, index,
+                                          who, body.per_bin, body.bins, body.max_images, body.seed,
+                                          device=settings.device)
     return comparison_svc.sample_dict(sample)
 
 
-@router.get("/comparison/{model}/{layer}/{index}/task", dependencies=reader,
+@router.get("/comparison/{model}/{layer}/{index}/task", response_model=TaskOut, dependencies=reader,
             summary="The blind task for one label: images without activations, in your own random order")
 def comparison_task(request: Request, model: str, layer: str, index: int, label_id: int, session: Session = Tx):
-    try:
-        return comparison_svc.task(session, model, layer, index, label_id, current_user(request))
-    except EvidenceError as err:
-        raise raise_api(err) from None
+    return comparison_svc.task(session, model, layer, index, label_id, current_user(request))
 
 
-@router.put("/comparison/{model}/{layer}/{index}/answers",
+@router.put("/comparison/{model}/{layer}/{index}/answers", response_model=AnswerOut,
             summary="Answer one item for one label version: fits | partly | not (annotator; 409 if the label changed)")
 def comparison_answer(model: str, layer: str, index: int, body: AnswerIn, who: Identity = Depends(annotator),
                       session: Session = Tx):
-    try:
-        return comparison_svc.answer(session, model, layer, index, body.label_id, body.label_version, body.item_id,
-                                     body.answer, who)
-    except EvidenceError as err:
-        raise raise_api(err) from None
+    return comparison_svc.answer(session, model, layer, index, body.label_id, body.label_version, body.item_id,
+                                 body.answer, who)
 
 
-@router.get("/comparison/{model}/{layer}/{index}/results", dependencies=reader,
+@router.get("/comparison/{model}/{layer}/{index}/results", response_model=ComparisonResultsOut, dependencies=reader,
             summary="Answer share per activation bin and the activation-weighted share of a label version")
 def comparison_results(model: str, layer: str, index: int, label_id: int, version: int | None = None,
                        session: Session = Tx):
-    try:
-        return comparison_svc.label_results(session, model, layer, index, label_id, version)
-    except EvidenceError as err:
-        raise raise_api(err) from None
+    return comparison_svc.label_results(session, model, layer, index, label_id, version)
 
 
 # --- the label's evidence (claims, concept AUC, human share, weak flag) --------------------------------------
@@ -125,19 +114,16 @@ class ClaimsIn(BaseModel):
                                 description='concepts the label claims, e.g. ["colour=red"]')
 
 
-@router.get("/labels/{model}/{layer}/{index}", dependencies=reader,
+@router.get("/labels/{model}/{layer}/{index}", response_model=UnitEvidenceOut, dependencies=reader,
             summary="Every label on a unit with its claimed concepts' AUC, blind human share and weak-evidence flag")
 def unit_label_evidence(model: str, layer: str, index: int, session: Session = Tx):
     return label_scores.unit_evidence(session, model, layer, index)
 
 
-@router.put("/claims/{label_id}", summary="Set the concepts a label claims (its annotator or an admin); "
+@router.put("/claims/{label_id}", response_model=ClaimsOut, summary="Set the concepts a label claims (its annotator or an admin); "
                                           "422 lists the concepts the layer was scored against")
 def put_claims(label_id: int, body: ClaimsIn, who: Identity = Depends(annotator), session: Session = Tx):
-    try:
-        return {"label_id": label_id, "concepts": label_scores.set_claims(session, label_id, body.concepts, who)}
-    except EvidenceError as err:
-        raise raise_api(err) from None
+    return {"label_id": label_id, "concepts": label_scores.set_claims(session, label_id, body.concepts, who)}
 
 
 # --- tuning for a whole layer, as a job -------------------------------------------------------------------
@@ -145,14 +131,11 @@ class LayerTuningIn(BaseModel):
     params: list[Param] = Field(default_factory=lambda: list(ALL_PARAMS))
 
 
-@router.post("/tuning/{model}/{layer}/job", status_code=201,
+@router.post("/tuning/{model}/{layer}/job", response_model=TuningJobOut, status_code=201,
              summary="Queue every tuning curve of every unit of a layer (compute permission); the worker runs it")
 def tuning_layer_job(model: str, layer: str, body: LayerTuningIn, who: Identity = Depends(require_compute),
                      session: Session = Tx):
     from ...evidence.layer_job import submit_layer_tuning
 
-    try:
-        job = submit_layer_tuning(session, model, layer, list(body.params), who.name)
-    except EvidenceError as err:
-        raise raise_api(err) from None
+    job = submit_layer_tuning(session, model, layer, list(body.params), who.name)
     return {"id": job.id, "kind": job.kind, "status": job.status, "config": job.config}

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ...records.featurevis.fidelity import WEAK, best_per_unit, summarize
-from ...store.schema import FeatureVis, FeatureVisFailure, Layer, Model, Unit
+from ...store.tables.records import FeatureVis, FeatureVisFailure, Layer, Model, Unit
 from ..auth import require_reader_inline
+from ..deps import Tx
 from ..errors import not_found
 
 router = APIRouter(prefix="/api", tags=["fidelity"], dependencies=[Depends(require_reader_inline)])
@@ -93,17 +95,16 @@ def _layer(session, model: str, layer: str) -> Layer:
 
 @router.get("/models/{model}/fidelity", response_model=ModelFidelity, responses=_ERRORS,
             summary="Share of units whose best feature visualization reaches >= 1x / >= 0.5x their top example")
-def model_fidelity(request: Request, model: str) -> dict[str, Any]:
-    with request.app.state.db.session() as s:
-        model_row = s.scalar(select(Model).where(Model.slug == model))
-        if model_row is None:
-            known = ", ".join(s.scalars(select(Model.slug)).all()) or "none yet"
-            raise not_found(f"Unknown model '{model}' (models: {known}).")
-        rows = s.execute(
-            select(Layer.name, Unit.index, FeatureVis.objective, FeatureVis.fidelity, Layer.position)
-            .join(Unit, Unit.layer_id == Layer.id).join(FeatureVis, FeatureVis.unit_id == Unit.id)
-            .where(Layer.model_id == model_row.id)
-        ).all()
+def model_fidelity(model: str, s: Session = Tx):
+    model_row = s.scalar(select(Model).where(Model.slug == model))
+    if model_row is None:
+        known = ", ".join(s.scalars(select(Model.slug)).all()) or "none yet"
+        raise not_found(f"Unknown model '{model}' (models: {known}).")
+    rows = s.execute(
+        select(Layer.name, Unit.index, FeatureVis.objective, FeatureVis.fidelity, Layer.position)
+        .join(Unit, Unit.layer_id == Layer.id).join(FeatureVis, FeatureVis.unit_id == Unit.id)
+        .where(Layer.model_id == model_row.id)
+    ).all()
     order = {r[0]: r[4] for r in rows}
     units = sorted(best_per_unit((r[0], r[1], r[2], r[3]) for r in rows), key=lambda u: (order[u.layer], u.channel))
     return {"model": model, "weak_below": WEAK, **summarize(units)}
@@ -111,17 +112,16 @@ def model_fidelity(request: Request, model: str) -> dict[str, Any]:
 
 @router.get("/models/{model}/layers/{layer}/fidelity", response_model=LayerFidelity, responses=_ERRORS,
             summary="Per unit of a layer: best render's and channel render's peak / top example")
-def layer_fidelity(request: Request, model: str, layer: str) -> dict[str, Any]:
-    with request.app.state.db.session() as s:
-        row = _layer(s, model, layer)
-        renders = s.execute(
-            select(Unit.index, FeatureVis.objective, FeatureVis.variant, FeatureVis.fidelity, FeatureVis.note)
-            .join(FeatureVis, FeatureVis.unit_id == Unit.id).where(Unit.layer_id == row.id)
-        ).all()
-        failures = s.execute(
-            select(Unit.index, FeatureVisFailure.objective, FeatureVisFailure.reason)
-            .join(FeatureVisFailure, FeatureVisFailure.unit_id == Unit.id).where(Unit.layer_id == row.id)
-        ).all()
+def layer_fidelity(model: str, layer: str, s: Session = Tx):
+    row = _layer(s, model, layer)
+    renders = s.execute(
+        select(Unit.index, FeatureVis.objective, FeatureVis.variant, FeatureVis.fidelity, FeatureVis.note)
+        .join(FeatureVis, FeatureVis.unit_id == Unit.id).where(Unit.layer_id == row.id)
+    ).all()
+    failures = s.execute(
+        select(Unit.index, FeatureVisFailure.objective, FeatureVisFailure.reason)
+        .join(FeatureVisFailure, FeatureVisFailure.unit_id == Unit.id).where(Unit.layer_id == row.id)
+    ).all()
     best = {u.channel: u for u in best_per_unit((layer, r[0], r[1], r[3]) for r in renders)}
     channel = {r[0]: (r[3], r[4]) for r in renders if r[1] == "channel" and r[2] == 0}
     failure: dict[Any, Any] = {}
@@ -137,18 +137,17 @@ def layer_fidelity(request: Request, model: str, layer: str) -> dict[str, Any]:
 
 @router.get("/models/{model}/layers/{layer}/units/{index}/fidelity", response_model=UnitFidelity, responses=_ERRORS,
             summary="Every render of one unit: peak, peak / top example, and why it is weak when known")
-def unit_fidelity(request: Request, model: str, layer: str, index: int) -> dict[str, Any]:
-    with request.app.state.db.session() as s:
-        row = _layer(s, model, layer)
-        unit = s.scalar(select(Unit).where(Unit.layer_id == row.id, Unit.index == index))
-        if unit is None:
-            raise not_found(f"Layer '{layer}' has {row.channels} units (0..{row.channels - 1}); unit {index} "
-                            "is not computed or does not exist.")
-        renders = s.scalars(select(FeatureVis).where(FeatureVis.unit_id == unit.id)).all()
-        failures = s.scalars(select(FeatureVisFailure).where(FeatureVisFailure.unit_id == unit.id)).all()
-        return {
-            "model": model, "layer": layer, "index": index, "weak_below": WEAK, "top_activation": unit.top_activation,
-            "renders": [{"objective": r.objective, "variant": r.variant, "peak": r.peak, "fidelity": r.fidelity,
-                         "note": r.note} for r in sorted(renders, key=lambda r: (r.objective, r.variant))],
-            "failures": [{"objective": f.objective, "reason": f.reason} for f in failures],
-        }
+def unit_fidelity(model: str, layer: str, index: int, s: Session = Tx):
+    row = _layer(s, model, layer)
+    unit = s.scalar(select(Unit).where(Unit.layer_id == row.id, Unit.index == index))
+    if unit is None:
+        raise not_found(f"Layer '{layer}' has {row.channels} units (0..{row.channels - 1}); unit {index} "
+                        "is not computed or does not exist.")
+    renders = s.scalars(select(FeatureVis).where(FeatureVis.unit_id == unit.id)).all()
+    failures = s.scalars(select(FeatureVisFailure).where(FeatureVisFailure.unit_id == unit.id)).all()
+    return {
+        "model": model, "layer": layer, "index": index, "weak_below": WEAK, "top_activation": unit.top_activation,
+        "renders": [{"objective": r.objective, "variant": r.variant, "peak": r.peak, "fidelity": r.fidelity,
+                     "note": r.note} for r in sorted(renders, key=lambda r: (r.objective, r.variant))],
+        "failures": [{"objective": f.objective, "reason": f.reason} for f in failures],
+    }

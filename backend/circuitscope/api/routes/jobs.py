@@ -14,15 +14,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ...annotate.users import Identity
-from ...compute.config import RunConfigError, parse_run_config
+from ...compute.config import RunConfig
 from ...jobs import queue
 from ...settings import Settings
-from ...store.job_schema import Job
+from ...store.tables.jobs import Job
 from ..auth import can_compute, require_compute, require_compute_reader, require_reader
 from ..bounds import MAX_ID
-from ..deps import get_session, get_settings_dep
+from ..deps import Tx, get_settings_dep
 from ..errors import ApiError, not_found
-from ..schemas_jobs import (
+from ..schemas.jobs import (
     BrowseEntry,
     BrowseOut,
     DatasetCheckIn,
@@ -92,25 +92,21 @@ def job_out(job: Job, reveal: bool = True) -> JobOut:
         out = job_out(job)
         return out.model_copy(update={"config": redacted_config(out.config),
                                       "summary": {k: v for k, v in out.summary.items() if k != "traceback"}})
-    return JobOut(
-        id=job.id, status=job.status, stage=job.stage, layer=job.layer, done=job.done, total=job.total,
-        eta_seconds=queue.eta_seconds(job), error=job.error, summary=job.summary or {}, config=job.config,
-        run_id=job.run_id, model_slug=job.model_slug, created_by=job.created_by,
-        cancel_requested=job.cancel_requested, attempts=job.attempts, created_at=job.created_at,
-        started_at=job.started_at, finished_at=job.finished_at,
-    )
+    out = JobOut.model_validate(job)
+    out.eta_seconds = queue.eta_seconds(job)
+    return out
 
 
 @router.get("/jobs", response_model=list[JobOut], dependencies=[Depends(require_reader)])
 def list_jobs(request: Request, limit: int = Query(50, ge=1, le=500),
-              session: Session = Depends(get_session, scope="function")):
+              session: Session = Tx):
     reveal = can_compute(request)
     return [job_out(j, reveal) for j in session.scalars(select(Job).order_by(Job.id.desc()).limit(limit))]
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, dependencies=[Depends(require_reader)])
 def get_job(request: Request, job_id: int = Path(ge=1, le=MAX_ID),
-            session: Session = Depends(get_session, scope="function")):
+            session: Session = Tx):
     job = session.get(Job, job_id)
     if job is None:
         raise not_found(f"No job {job_id}.")
@@ -118,24 +114,19 @@ def get_job(request: Request, job_id: int = Path(ge=1, le=MAX_ID),
 
 
 @router.post("/jobs", response_model=JobOut, status_code=201)
-def create_job(body: dict[str, Any], session: Session = Depends(get_session, scope="function"),
-               settings: Settings = Depends(get_settings_dep), who: Identity = Depends(require_writer)):
-    """Queue a run description (same keys as a run file); the worker picks it up."""
-    checked_spec(settings, body.get("model") if isinstance(body.get("model"), dict) else None,
-                 body.get("dataset") if isinstance(body.get("dataset"), dict) else None)
-    examples = body.get("examples")
-    if isinstance(examples, dict) and isinstance(examples.get("concept_tags"), str):  # a file the worker will read
-        examples["concept_tags"] = str(check_path(settings, examples["concept_tags"], "concept tags CSV"))
+def create_job(config: RunConfig, session: Session = Tx, settings: Settings = Depends(get_settings_dep),
+               who: Identity = Depends(require_writer)):
+    """Queue a run description (same keys as a run file; a malformed one is a 422 naming the field); the worker
+    picks it up. Paths and code the description names are confined to the allowed folders first (403)."""
+    checked_spec(settings, config.model, config.dataset)  # in place
+    if config.examples.concept_tags is not None:  # a file the worker will read
+        config.examples.concept_tags = str(check_path(settings, config.examples.concept_tags, "concept tags CSV"))
         from ...concepts.tags_csv import TagsCsvError, read_tags_csv
 
         try:  # the format now; the image names against the dataset when the worker builds it
-            read_tags_csv(examples["concept_tags"], None)
+            read_tags_csv(config.examples.concept_tags, None)
         except TagsCsvError as err:
             raise ApiError(422, f"examples.concept_tags: {err}") from None
-    try:
-        config = parse_run_config(body, "(request body)")
-    except RunConfigError as err:
-        raise ApiError(422, str(err)) from None
     if config.ray_address and config.ray_address != settings.ray_address:  # the worker would run code there
         raise ApiError(422, "A job from the browser may not name a Ray cluster (ray_address); jobs with "
                             "engine = 'ray' run on the server's cluster, CIRCUITSCOPE_RAY_ADDRESS, set by an admin.")
@@ -143,7 +134,7 @@ def create_job(body: dict[str, Any], session: Session = Depends(get_session, sco
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut)
-def cancel_job(job_id: int = Path(ge=1, le=MAX_ID), session: Session = Depends(get_session, scope="function"), _=Depends(require_writer)):
+def cancel_job(job_id: int = Path(ge=1, le=MAX_ID), session: Session = Tx, _=Depends(require_writer)):
     try:
         return job_out(queue.request_cancel(session, job_id))
     except queue.JobNotFound:

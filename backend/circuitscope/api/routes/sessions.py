@@ -12,11 +12,11 @@ from ...annotate import users as users_svc
 from ...annotate.users import Identity
 from ..auth import SESSION_COOKIE, require_user
 from ..bounds import RowId
-from ..deps import get_session
+from ..deps import Tx
 from ..errors import ApiError
+from ..schemas.auth import RevokedOut, SessionOut
 
 router = APIRouter(prefix="/api", tags=["annotate"])
-Tx = Depends(get_session, scope="function")
 
 
 def _session_dict(row, current_id: int | None) -> dict:
@@ -30,7 +30,8 @@ def _target(session: Session, who: Identity, user: str | None):
     return target
 
 
-@router.get("/auth/sessions", summary="Your live browser sessions (an admin may pass ?user=); `current` marks "
+@router.get("/auth/sessions", response_model=list[SessionOut],
+            summary="Your live browser sessions (an admin may pass ?user=); `current` marks "
                                       "this one")
 def list_sessions(request: Request, user: str | None = None, who: Identity = Depends(require_user),
                   session: Session = Tx):
@@ -39,10 +40,11 @@ def list_sessions(request: Request, user: str | None = None, who: Identity = Dep
     return [_session_dict(r, current) for r in users_svc.list_sessions(session, target)]
 
 
-@router.delete("/auth/sessions/{session_id}", summary="Sign out one browser session (yours, or anyone's as admin)")
+@router.delete("/auth/sessions/{session_id}", response_model=SessionOut,
+               summary="Sign out one browser session (yours, or anyone's as admin)")
 def revoke_session(session_id: RowId, request: Request, who: Identity = Depends(require_user),
                    session: Session = Tx):
-    from ...store.annotation_schema import ApiToken
+    from ...store.tables.annotation import ApiToken
 
     row = session.get(ApiToken, session_id)
     if row is None or row.kind != "session":
@@ -52,7 +54,7 @@ def revoke_session(session_id: RowId, request: Request, who: Identity = Depends(
     return _session_dict(row, current)
 
 
-@router.post("/auth/sessions/revoke-others", summary="Sign out every other browser session of yours")
+@router.post("/auth/sessions/revoke-others", response_model=RevokedOut, summary="Sign out every other browser session of yours")
 def revoke_other_sessions(request: Request, who: Identity = Depends(require_user), session: Session = Tx):
     user = users_svc.require_user(session, who.name)
     current = users_svc.token_id_of(session, request.cookies.get(SESSION_COOKIE))

@@ -4,19 +4,15 @@ Images are referenced by URL (`/api/images/<sha256>`); the hash is the last path
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-LayerStatus = Literal["done", "running", "partial", "not_computed"]
-
-
-def image_url(digest: str | None) -> str | None:
-    return f"/api/images/{digest}" if digest else None
+from ...enums import ConnectionKind, ExampleKind, LayerStatus, Objective, StageStatus
 
 
 class StageProgress(BaseModel):
-    status: str = Field(description="pending | running | done")
+    status: StageStatus
     units_done: int
     units_total: int
 
@@ -95,7 +91,7 @@ class UnitRef(BaseModel):
 
 
 class FeatureVisOut(BaseModel):
-    objective: str = Field(description="channel | neuron | negative | diversity")
+    objective: Objective
     variant: int
     image: str
     activation: float = Field(description="Activation the render reaches on its own objective: channel mean "
@@ -108,7 +104,7 @@ class FeatureVisOut(BaseModel):
 
 
 class ExampleOut(BaseModel):
-    kind: Literal["top", "bottom", "quantile"]
+    kind: ExampleKind
     rank: int
     activation: float
     y: int = Field(description="Row in the layer's activation map")
@@ -127,7 +123,7 @@ class ExampleOut(BaseModel):
 
 class ConnectionOut(BaseModel):
     unit: UnitRef = Field(description="The unit at the other end")
-    kind: str = Field(description="direct | expanded")
+    kind: ConnectionKind
     strength: float = Field(description="Signed: sum of the kernel")
     l2: float = Field(description="L2 norm of the kernel (the ranking)")
     relative: float = Field(description="l2 / the largest l2 in this direction (Circuits shows >= 0.3)")

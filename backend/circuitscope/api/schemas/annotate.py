@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from ..annotate.common import LIMITS
+from ...annotate.common import LIMITS
+from ...enums import CircuitStatus, LabelStatus, Role
 
 Tag = Annotated[str, StringConstraints(max_length=LIMITS["tag"])]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -15,7 +16,8 @@ CONNECTION_KINDS: tuple[ConnectionKind, ...] = ("direct", "expanded")
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # enums reach the domain as plain text (defaults too)
+    model_config = ConfigDict(extra="forbid", use_enum_values=True, validate_default=True)
 
 
 class LoginIn(_In):
@@ -30,13 +32,13 @@ class TokenIn(_In):
 
 class UserCreateIn(_In):
     name: Name
-    role: Literal["viewer", "annotator", "admin"] = "annotator"
+    role: Role = Role.ANNOTATOR
     password: str | None = Field(default=None, min_length=4, max_length=200)
     display_name: str = Field(default="", max_length=200)
 
 
 class UserPatchIn(_In):
-    role: Literal["viewer", "annotator", "admin"] | None = None
+    role: Role | None = None
     password: str | None = Field(default=None, min_length=4, max_length=200)
     display_name: str | None = Field(default=None, max_length=200)
     disabled: bool | None = None
@@ -49,7 +51,7 @@ class LabelIn(_In):
     description: str = Field(default="", max_length=LIMITS["description"])
     tags: list[Tag] = Field(default_factory=list, max_length=LIMITS["tags"])
     confidence: float = Field(default=0.5, ge=0, le=1)
-    status: Literal["draft", "confident", "disputed"] = "draft"
+    status: LabelStatus = LabelStatus.DRAFT
     version: int | None = Field(default=None, ge=0)
 
 
@@ -58,7 +60,7 @@ class LabelPatchIn(_In):
     description: str | None = Field(default=None, max_length=LIMITS["description"])
     tags: list[Tag] | None = Field(default=None, max_length=LIMITS["tags"])
     confidence: float | None = Field(default=None, ge=0, le=1)
-    status: Literal["draft", "confident", "disputed"] | None = None
+    status: LabelStatus | None = None
     version: int = Field(ge=1)
 
 
@@ -96,7 +98,7 @@ class CircuitIn(_In):
     model: str = Field(min_length=1, max_length=100)
     name: str = Field(min_length=1, max_length=LIMITS["circuit_name"])
     claim: str = Field(default="", max_length=LIMITS["claim"])
-    status: Literal["proposed", "supported", "refuted"] = "proposed"
+    status: CircuitStatus = CircuitStatus.PROPOSED
     evidence: str = Field(default="", max_length=LIMITS["evidence"])
     units: list[UnitKeyIn] = Field(default_factory=list, max_length=LIMITS["circuit_nodes"])
 
@@ -110,7 +112,7 @@ class CircuitPatchIn(_In):
     version: int = Field(ge=1)
     name: str | None = Field(default=None, min_length=1, max_length=LIMITS["circuit_name"])
     claim: str | None = Field(default=None, max_length=LIMITS["claim"])
-    status: Literal["proposed", "supported", "refuted"] | None = None
+    status: CircuitStatus | None = None
     evidence: str | None = Field(default=None, max_length=LIMITS["evidence"])
     supernodes: list[SupernodeIn] | None = Field(default=None, max_length=LIMITS["supernodes"])
 

@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, utcnow
+from ...enums import JobStatus, values
+from ..base import Base, utcnow
 
-JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+JOB_STATUSES = values(JobStatus)
 
 
 class Job(Base):

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..store.schema import Dataset, Model, Run
+from ..tables.records import Dataset, Model, Run
 
 # Spec keys the `--model` string carries for each kind; any other key needs a run description.
 _CLI_KEYS = {

@@ -1,31 +1,35 @@
 """Pydantic schemas for jobs and model/dataset sources."""
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
+
+from ...enums import JobStatus
+from .common import Out, UtcDatetime
 
 
-class JobOut(BaseModel):
+class JobOut(Out):
+    """A job as the API shows it; built from the job row (from_attributes), `eta_seconds` added by the route."""
+
     id: int
-    status: str
+    status: JobStatus
     stage: str
     layer: str | None
     done: int
     total: int
-    eta_seconds: float | None
+    eta_seconds: float | None = None
     error: str | None
-    summary: dict[str, Any]
-    config: dict[str, Any]
+    summary: Annotated[dict[str, Any], BeforeValidator(lambda v: v or {})]
+    config: dict[str, Any] = Field(description="the run description (compute jobs) or the job kind's parameters")
     run_id: int | None
     model_slug: str | None
     created_by: str | None
     cancel_requested: bool
     attempts: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
 
 
 class LayerOut(BaseModel):
@@ -60,7 +64,7 @@ class DatasetCheckOut(BaseModel):
 class BrowseEntry(BaseModel):
     name: str
     path: str
-    kind: str  # dir | file
+    kind: Literal["dir", "file"]
 
 
 class BrowseOut(BaseModel):

@@ -18,11 +18,12 @@ from typing import Any
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, utcnow
+from ...enums import CircuitStatus, LabelStatus, Role, values
+from ..base import Base, utcnow
 
-ROLES = ("viewer", "annotator", "admin")
-LABEL_STATUSES = ("draft", "confident", "disputed")
-CIRCUIT_STATUSES = ("proposed", "supported", "refuted")
+ROLES = values(Role)
+LABEL_STATUSES = values(LabelStatus)
+CIRCUIT_STATUSES = values(CircuitStatus)
 
 
 class User(Base):
