@@ -9,12 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
-from circuitscope.annotate.sample import build_sample
-from circuitscope.api.app import create_app
-from circuitscope.settings import Settings
-from circuitscope.store import BlobStore, Database
+from support.app import add_user
 
 # Routes whose 200 body is a free-form JSON document on purpose: downloads in exchange formats (they are files,
 # described by their own format; also served as CSV / GraphML / HTML) and a JSON Schema document.
@@ -33,14 +29,10 @@ IMAGE_URL = re.compile(r"^/api/images/[0-9a-f]{64}$")
 
 
 @pytest.fixture
-def api(tmp_path: Path):
-    settings = Settings(data_dir=tmp_path / "data", allowed_roots=[tmp_path])
-    db = Database(f"sqlite:///{tmp_path / 'contract.db'}")
-    with db.session() as s:
-        build_sample(s, BlobStore(settings.blob_dir))
-    with TestClient(create_app(settings, db)) as client:
-        yield client, db
-    db.dispose()
+def api(tmp_path: Path, make_app):
+    env = make_app(allowed_roots=[tmp_path])
+    with env.client() as client:
+        yield client, env.db
 
 
 def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -175,20 +167,14 @@ def test_images_are_urls_in_annotate_responses_and_they_resolve(api):
     assert "image_hash" not in text
 
 
-def test_job_body_is_a_run_config_checked_after_the_permission(tmp_path: Path):
+def test_job_body_is_a_run_config_checked_after_the_permission(tmp_path: Path, make_app):
     """POST /api/jobs takes compute.config.RunConfig: a malformed body is a 422 naming the field, but only for
     someone allowed to compute (a viewer is refused first, whatever the body); nothing is queued either way."""
-    from circuitscope.annotate import users as users_svc
-
-    settings = Settings(data_dir=tmp_path / "data", allowed_roots=[tmp_path], local_user=None)
-    db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
-    with db.session() as s:
-        viewer = users_svc.create_user(s, "vic", "viewer")
-        admin = users_svc.create_user(s, "ada", "admin")
-        tokens = {"vic": users_svc.create_token(s, viewer)[1], "ada": users_svc.create_token(s, admin)[1]}
+    env = make_app(sample=False, allowed_roots=[tmp_path], local_user=None)
+    tokens = {"vic": add_user(env.db, "vic", "viewer"), "ada": add_user(env.db, "ada", "admin")}
     bad = {"model": {"kind": "demo"}, "dataset": {"kind": "concepts", "size": 8}, "layers": ["conv1"],
            "featurevis": {"objectives": ["channel", "sideways"]}}
-    with TestClient(create_app(settings, db)) as client:
+    with env.client() as client:
         as_viewer = {"Authorization": f"Bearer {tokens['vic']}"}
         as_admin = {"Authorization": f"Bearer {tokens['ada']}"}
         assert client.post("/api/jobs", json=bad, headers=as_viewer).status_code == 403
@@ -199,4 +185,3 @@ def test_job_body_is_a_run_config_checked_after_the_permission(tmp_path: Path):
         assert client.get("/api/jobs", headers=as_admin).json() == []
         ok = client.post("/api/jobs", json={**bad, "featurevis": {"objectives": ["neuron"]}}, headers=as_admin)
         assert ok.status_code == 201 and ok.json()["config"]["featurevis"]["objectives"] == ["neuron"], ok.text
-    db.dispose()
