@@ -11,7 +11,7 @@ write with probability --writes (default 0.3): save your label on a unit (with t
 remove a unit in your family, or add a unit to the team's shared family (version checked: a 409 there is the
 expected answer to a race, not an error). The rest are reads: a unit's labels, the layer's unit page, search,
 families, circuits. Errors are 5xx answers and failed connections; the table shows them with p50/p95 latency.
-PostgreSQL is started from the Debian binaries (as tests/postgres_server.py does) and skipped if absent.
+PostgreSQL is started from the Debian binaries (as tests/support/postgres_server.py does) and skipped if absent.
 Only loopback addresses are used.
 """
 from __future__ import annotations
@@ -208,7 +208,7 @@ def main() -> None:
     args = ap.parse_args()
     pg = None
     if "postgres" in args.backends:
-        from postgres_server import PostgresServer
+        from support.postgres_server import PostgresServer
 
         pg = PostgresServer()
         if pg.start() is None:

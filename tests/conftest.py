@@ -1,4 +1,5 @@
-"""Shared fixtures: a settings object in a temp data dir, and databases on SQLite and PostgreSQL."""
+"""Shared fixtures: a settings object in a temp data dir, databases on SQLite and PostgreSQL, and the app factory
+(`make_app`; helpers live in tests/support/, model files in tests/model_sources/)."""
 from __future__ import annotations
 
 import itertools
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from postgres_server import PostgresServer
+from support.postgres_server import PostgresServer
 
 os.environ.setdefault("CIRCUITSCOPE_DATA_DIR", "/tmp/circuitscope-test-unused")  # never the user's data/
 # Starlette's TestClient sends `Host: testserver`; the host check (api.security) must let it through.
@@ -41,3 +42,47 @@ def settings(tmp_path: Path):
     from circuitscope.settings import Settings
 
     return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def make_app(tmp_path: Path):
+    """make_app(name="app", db_url=None, sample=True, **settings) -> support.app.AppEnv on tmp_path/name
+    (build_app's arguments); every database it made is disposed after the test."""
+    from support.app import AppEnv, build_app  # imported here: circuitscope loads after the environment above is set
+
+    made: list[AppEnv] = []
+
+    def make(name: str = "app", **kwargs) -> AppEnv:
+        env = build_app(tmp_path / name, **kwargs)
+        made.append(env)
+        return env
+
+    yield make
+    for env in made:
+        env.db.dispose()
+
+
+@pytest.fixture
+def offline_hub(tmp_path: Path, monkeypatch):
+    """No test may download: torch.hub's cache is a fresh, empty folder (never the user's) and any download
+    fails at once. Modules that load models use it for every test (pytestmark usefixtures)."""
+    import urllib.error
+
+    import torch
+
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
+
+    def no_download(url, dst, *a, **k):
+        raise urllib.error.URLError("network is unreachable (test)")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny tensors on a shared machine: one thread is much faster than contended ones."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

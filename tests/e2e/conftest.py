@@ -2,7 +2,7 @@
 
 The session fixture
 1. builds the frontend (npm) if backend/circuitscope/api/static is missing,
-2. computes a tiny model (tests/e2e/tiny_model.py) on generated concept images with `circuitscope compute`
+2. computes a tiny model (tests/model_sources/tiny_models.py:e2e_net) on generated concept images with `circuitscope compute`
    in its own CIRCUITSCOPE_DATA_DIR (dataset examples, feature visualizations, weights: real records),
    then adds a label containing HTML (to check that the page escapes it),
 3. starts `uvicorn circuitscope.api.app:create_app --factory` on a free loopback port, and stops it at the end.
@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from support.live_server import live_server
+from support.paths import REPO, TINY_MODELS
+
+ROOT = REPO
 STATIC = ROOT / "backend" / "circuitscope" / "api" / "static"
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -44,12 +45,6 @@ class E2EWorld:
     data_dir: Path
     log: Path
     extra: dict = field(default_factory=dict)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _build_frontend() -> None:
@@ -77,7 +72,7 @@ def _run(cmd: list[str], env: dict, log: Path, timeout: int) -> None:
 def _compute_real(data_dir: Path, env: dict, log: Path) -> dict:
     """A real run of the pipeline through the CLI: tiny model, generated concept images, every stage."""
     run_file = data_dir.parent / "e2e-run.toml"
-    target = (Path(__file__).parent / "tiny_model.py").as_posix()
+    target = TINY_MODELS.as_posix()
     run_file.write_text(f"""
 model_slug = "tiny"
 layers = ["conv1.1", "conv2.1", "conv3.1"]
@@ -85,7 +80,7 @@ device = "cpu"
 
 [model]
 kind = "factory"
-target = "{target}:build"
+target = "{target}:e2e_net"
 
 [dataset]
 kind = "concepts"
@@ -156,27 +151,8 @@ def e2e(tmp_path_factory) -> E2EWorld:
     labelled = (info["layers"][1], 1)
     _decorate(data_dir, info["model"], *labelled)
 
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    with log.open("a") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "circuitscope.api.app:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=root,
-        )
-    try:
-        deadline = time.time() + 60
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"the server exited ({server.returncode}):\n{log.read_text()[-4000:]}")
-            try:
-                if httpx.get(base + "/api/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline:
-                pytest.fail(f"the server did not answer within 60 s:\n{log.read_text()[-4000:]}")
-            time.sleep(0.25)
+    with live_server(env, root, log) as server:
+        base = server.base
         model = httpx.get(f"{base}/api/models/{info['model']}", timeout=30).json()
         channels = {lyr["name"]: lyr["channels"] for lyr in model["layers"]}
         computed = [lyr["name"] for lyr in model["layers"] if lyr["status"] == "done"]
@@ -184,12 +160,6 @@ def e2e(tmp_path_factory) -> E2EWorld:
         uncomputed = next((lyr["name"] for lyr in model["layers"] if lyr["status"] == "not_computed"), None)
         yield E2EWorld(base=base, model=info["model"], layers=info["layers"], channels=channels,
                        uncomputed=uncomputed, labelled=labelled, data_dir=data_dir, log=log)
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 @pytest.fixture(scope="module")

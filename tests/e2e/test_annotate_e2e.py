@@ -11,83 +11,45 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from conftest import ARTIFACTS, PageProbe
+from support.app import build_app
+from support.live_server import start_server
+from support.paths import REPO
 
 pytestmark = [pytest.mark.browser]
 
-STATIC = Path(__file__).resolve().parents[2] / "backend" / "circuitscope" / "api" / "static" / "index.html"
+STATIC = REPO / "backend" / "circuitscope" / "api" / "static" / "index.html"
 EVIL = '<img src=x onerror="window.__pwned=1">'
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _prepare(data_dir: Path, users: list[tuple[str, str, str]]) -> None:
-    from circuitscope.annotate import users as users_svc
-    from circuitscope.annotate.sample import build_sample
-    from circuitscope.settings import Settings
-    from circuitscope.store import BlobStore, Database
-
-    settings = Settings(data_dir=data_dir)
-    db = Database(settings.sqlalchemy_url)
-    try:
-        with db.session() as s:
-            build_sample(s, BlobStore(settings.blob_dir))
-            for name, role, password in users:
-                users_svc.create_user(s, name, role, password)
-    finally:
-        db.dispose()
-
-
 class Server:
+    """A multi-user server on the sample model (support.app.build_app) with these users (name, role, password)."""
+
     def __init__(self, root: Path, name: str, users: list[tuple[str, str, str]]):
-        self.data_dir = root / name
-        self.data_dir.mkdir(parents=True)
-        _prepare(self.data_dir, users)
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        from circuitscope.annotate import users as users_svc
+
+        prepared = build_app(root / name)
+        with prepared.db.session() as s:
+            for user, role, password in users:
+                users_svc.create_user(s, user, role, password)
+        prepared.db.dispose()
+        self.data_dir = prepared.settings.data_dir
         self.log = root / f"{name}.log"
         env = dict(os.environ, CIRCUITSCOPE_DATA_DIR=str(self.data_dir), CIRCUITSCOPE_LOCAL_USER="",
                    CIRCUITSCOPE_ANONYMOUS_READ="true", PYTHONUNBUFFERED="1")
         env.pop("CIRCUITSCOPE_DATABASE_URL", None)
-        with self.log.open("w") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "circuitscope.api.app:create_app", "--factory", "--host",
-                 "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=root)
-        deadline = time.time() + 60
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"server {name} exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.base + "/api/auth/me", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline:
-                pytest.fail(f"server {name} did not answer in 60 s:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.2)
+        self.server = start_server(env, root, self.log, ready="/api/auth/me", what=f"server {name}")
+        self.base = self.server.base
         me = httpx.get(self.base + "/api/auth/me").json()
         assert me["multi_user"] and me["user"] is None, me
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        self.server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,42 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from support.live_server import start_server, stop_process
+from support.paths import REPO, TINY_MODELS
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 STATIC = REPO / "backend" / "circuitscope" / "api" / "static" / "index.html"
 ARTIFACTS = REPO / "test-artifacts"
-
-FACTORY = '''"""A tiny CNN for the end-to-end test."""
-import torch
-from torch import nn
-
-
-class Tiny(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 4, 3, padding=1)
-        self.relu1 = nn.ReLU()
-        self.conv2 = nn.Conv2d(4, 6, 3, padding=1)
-        self.relu2 = nn.ReLU()
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(6, 3)
-
-    def forward(self, x):
-        x = self.relu2(self.conv2(self.relu1(self.conv1(x))))
-        return self.fc(torch.flatten(self.pool(x), 1))
-
-
-def build():
-    torch.manual_seed(0)
-    return Tiny()
-'''
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str, timeout: float = 5) -> tuple[int, bytes]:
@@ -89,46 +59,28 @@ def stack(tmp_path_factory):
     root, data = base / "root", base / "data"
     root.mkdir()
     data.mkdir()
-    (root / "tiny.py").write_text(FACTORY)
+    shutil.copy(TINY_MODELS, root / "tiny.py")
     (root / "notes.txt").write_text("not shown by the file browser")
     _make_images(root / "images")
-    port = _free_port()
     env = {**os.environ, "CIRCUITSCOPE_DATA_DIR": str(data), "CIRCUITSCOPE_ALLOWED_ROOTS": json.dumps([str(root)]),
            "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     env.pop("CIRCUITSCOPE_DATABASE_URL", None)
     logs = base / "logs"
     logs.mkdir()
-    server_log = open(logs / "server.log", "w")
     worker_log = open(logs / "worker.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "circuitscope.api.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port)], cwd=base, env=env, stdout=server_log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    server = None
     worker = None
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if _get(f"{url}/api/jobs")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"server did not start:\n{(logs / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.3)
+        server = start_server(env, base, logs / "server.log", ready="/api/jobs", timeout=90, log_level=None)
+        url = server.base
         # the worker starts after the server has migrated the database
         worker = subprocess.Popen([sys.executable, "-m", "circuitscope.cli", "worker", "--poll", "0.5"], cwd=base,
                                   env=env, stdout=worker_log, stderr=subprocess.STDOUT)
         yield {"url": url, "root": root.resolve(), "data": data, "logs": logs, "worker": worker}
     finally:
-        for proc in (worker, server):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-        server_log.close()
+        stop_process(worker, timeout=15)
+        if server is not None:
+            server.stop(timeout=15)
         worker_log.close()
         ARTIFACTS.mkdir(exist_ok=True)
         for name in ("server.log", "worker.log"):

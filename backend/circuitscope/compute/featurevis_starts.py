@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from sqlalchemy import select
 
-from ..store.schema import DatasetExample, DatasetImage, Unit
+from ..store.tables.records import DatasetExample, DatasetImage, Unit
 
 
 def top_example_starts(session, blobs, units: dict[int, Unit], dataset: Any, input_size: int | None,

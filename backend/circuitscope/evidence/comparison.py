@@ -24,7 +24,7 @@ from ..annotate.users import Identity
 from ..datasets.loader import iterate_batches, model_transform
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..records import overlays
-from ..store.blobs import BlobStore
+from ..store.blobs import BlobStore, image_url
 from ..store.tables.annotation import Label, User
 from ..store.tables.evidence import ANSWERS, ComparisonAnswer, ComparisonItem, ComparisonSample
 from ..store.tables.records import Blob, Dataset, Run, Unit
@@ -184,7 +184,7 @@ def task(session: Session, slug: str, layer: str, index: int, label_id: int, who
                    ComparisonAnswer.label_version == label.version, ComparisonAnswer.user_id == who.id))
         mine = {i: a for i, a in rows}
     return {**base, "sample": sample_dict(sample),
-            "items": [{"id": it.id, "crop": f"/api/images/{it.crop_hash}", "image": f"/api/images/{it.image_hash}",
+            "items": [{"id": it.id, "crop": image_url(it.crop_hash), "image": image_url(it.image_hash),
                        "box": it.box, "size": size, "ref": it.ref} for it in items],
             "answers": {str(k): v for k, v in mine.items()}}
 

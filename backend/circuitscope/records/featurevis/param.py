@@ -2,7 +2,7 @@
 
 ``FFTImage`` is ``lucent.optvis.param.image(size, batch=B, fft=True, decorrelate=True)`` on an
 explicit device: a 1/f-scaled spectrum (sd 0.01), inverse real FFT, divided by 4, colour-
-decorrelated with lucent's matrix, then a sigmoid (``tests/test_featurevis.py`` checks it against
+decorrelated with lucent's matrix, then a sigmoid (``tests/unit/records/test_records_featurevis.py`` checks it against
 lucent's own function).
 
 ``PhaseImage`` is MACO's (Fel et al. 2023): only the Fourier *phase* is optimized; the magnitude

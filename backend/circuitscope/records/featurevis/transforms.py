@@ -3,7 +3,7 @@
 ``lucent_standard_transforms`` is ``lucent.optvis.transform.standard_transforms``: constant pad 12
 (value 0.5), jitter 8, random scale from [0.9, 0.92, ..., 1.1], random rotation from -10..10
 degrees (0 weighted 6x), jitter 4, calling the same kornia functions. As in lucent, one random
-draw per step applies to the whole batch (``tests/test_featurevis.py`` checks it against lucent).
+draw per step applies to the whole batch (``tests/unit/records/test_records_featurevis.py`` checks it against lucent).
 
 ``FusedTransform`` does the same kind of thing in one ``grid_sample`` (see its docstring), with
 amplitudes scaled to the unit's receptive field.

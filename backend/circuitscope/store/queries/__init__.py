@@ -1,7 +1,7 @@
 """The read gateway: every browse read (models, layers, grid pages, a unit in full) goes through here.
 
 Each function takes the request's session and returns plain dicts in the documented response shapes (the
-pydantic models of api/schemas/browse.py; tests/test_api_browse.py validates responses against them), built
+pydantic models of api/schemas/browse.py; tests/api/test_browse_api.py validates responses against them), built
 from plain SQL (sql.py: rows read by name, column lists from the table definitions). Unknown names raise a
 not-found error that lists what exists and the closest match (hints.py).
 """

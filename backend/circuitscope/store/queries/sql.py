@@ -1,7 +1,7 @@
 """Plain SQL on the request's own DBAPI connection, rows read by name, column lists from the table definitions.
 
 Why raw SQL: a unit page is a handful of small indexed queries, and SQLAlchemy's per-statement construction
-plus pydantic's per-object validation were most of its cost (tests/test_api_browse.py counts the statements;
+plus pydantic's per-object validation were most of its cost (tests/api/test_browse_api.py counts the statements;
 README benchmark). The statements stay portable between SQLite and PostgreSQL: :named parameters (rewritten to
 %(name)s for psycopg), quoted identifiers, and every column named from the ORM table (`columns`), so renaming a
 column breaks at import time rather than at the first request.
