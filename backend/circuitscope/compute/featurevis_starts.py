@@ -30,7 +30,7 @@ def top_example_starts(session, blobs, units: dict[int, Unit], dataset: Any, inp
         if dataset is not None and input_size and ds_id == dataset_id:
             from_dataset.setdefault(int(index), []).append(channel)
         starts[channel] = blobs.path(image_hash).read_bytes()  # the fallback, replaced below when loaded
-    if from_dataset:
+    if from_dataset and input_size:
         from ..datasets.loader import iterate_batches, model_transform
 
         for idx, imgs in iterate_batches(dataset, model_transform(input_size), 64, 0, indices=sorted(from_dataset)):

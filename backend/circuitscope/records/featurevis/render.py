@@ -221,7 +221,7 @@ def _start_images(starts, channels: list[int], size: int, in_ch: int) -> dict[in
     out = {}
     for c in channels:
         img = starts[c]
-        img = decode_image(img) if isinstance(img, (bytes, bytearray)) else torch.as_tensor(img).float()
+        img = decode_image(bytes(img)) if isinstance(img, (bytes, bytearray)) else torch.as_tensor(img).float()
         if img.dim() != 3 or img.shape[0] not in (1, 3):
             raise ValueError(f"start image of channel {c} has shape {tuple(img.shape)}; expected [C,H,W] with C = 1 or 3.")
         if img.shape[0] != in_ch:
@@ -321,7 +321,7 @@ class _Job:
         accent = [e for e in ordered if e[1] == ACCENTUATION]
         entries, n_main = main + accent, len(main)
         image_f = self._image(main) if main else None
-        accent_f, accent_start = self._accent_image(accent) if accent else (None, None)
+        accent_f, accent_start = self._accent_image(accent) if accent else (None, torch.empty(0))
         parts = [f for f in (image_f, accent_f) if f is not None]
         params = [p for f in parts for p in f.parameters]
 
@@ -386,10 +386,9 @@ class _Job:
                     out, pre = self.forward(trace, xt)
                 acts = pre if pre is not None else out  # a layer ending in a ReLU: its pre-activation
                 # ... the neuron objective uses the map position over where the transforms moved the image centre
-                if accent:
-                    pos = map_positions(track, xt.shape[2:], acts.shape[2:], device)
-                else:
-                    pos = map_position(track, xt.shape[2:], acts.shape[2:])
+                pos: tuple[torch.Tensor, torch.Tensor] | tuple[int, int] = (
+                    map_positions(track, xt.shape[2:], acts.shape[2:], device) if accent
+                    else map_position(track, xt.shape[2:], acts.shape[2:]))
                 means, centres = unit_scores(acts, chan_idx, pos)
                 if positive_part is not None:
                     pos_means, _ = unit_scores(acts.clamp(min=0), chan_idx)
