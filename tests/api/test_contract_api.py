@@ -101,7 +101,7 @@ def test_shared_enums_are_named_in_the_document(api):
                 "JobStatus": ["queued", "running", "done", "failed", "cancelled"],
                 "LayerStatus": ["done", "running", "partial", "not_computed"],
                 "StageStatus": ["pending", "running", "done"],
-                "Objective": ["channel", "neuron", "negative", "diversity"]}
+                "Objective": ["channel", "neuron", "negative", "diversity", "accentuation"]}
     for name, members in expected.items():
         assert schemas[name]["enum"] == members, name
     # used where they belong: the job body's objectives, a label's status, a job's status

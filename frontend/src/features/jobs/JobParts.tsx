@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useEffect, useState, type ReactNode } from "react";
 import { Link } from "react-router-dom";
 import { api, ApiError, data, invalidate } from "../../shared/api/client";
 import { pagePaths } from "../../shared/paths";
@@ -227,11 +227,23 @@ export function JobSummary({ job }: { job: Job }) {
   );
 }
 
-export function RunDescriptionView({ config }: { config: Record<string, unknown> }) {
+/** A run description as TOML or JSON (the same text as a run file for the CLI); the job page shows the stored
+ * one, the new-job form the one it would send (with a footer: copy). */
+export function RunDescriptionView({
+  config,
+  className = "panel",
+  preTestId,
+  footer,
+}: {
+  config: Record<string, unknown>;
+  className?: string;
+  preTestId?: string;
+  footer?: (text: string) => ReactNode;
+}) {
   const [format, setFormat] = useState<"toml" | "json">("toml");
   const text = format === "toml" ? toToml(config) : JSON.stringify(config, null, 2);
   return (
-    <section className="panel">
+    <section className={className}>
       <div className="panel-head">
         <h2>Run description</h2>
         <span className="seg">
@@ -243,7 +255,10 @@ export function RunDescriptionView({ config }: { config: Record<string, unknown>
           </button>
         </span>
       </div>
-      <pre className="mono run-description">{text}</pre>
+      <pre className={preTestId ? "mono" : "mono run-description"} data-testid={preTestId}>
+        {text}
+      </pre>
+      {footer?.(text)}
     </section>
   );
 }
