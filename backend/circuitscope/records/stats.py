@@ -72,9 +72,11 @@ class Float16Sketch:
         keys = torch.bitwise_right_shift(x.to(torch.float16).view(torch.int16), self.shift).to(torch.int32)
         keys += self._offsets
         keys = keys.view(-1)
-        if keys.device.type == "cpu":
+        if keys.device.type == "cpu" and keys.numel() >= self.counts.numel():
             self.counts += torch.bincount(keys, minlength=self.counts.numel())
-        else:  # bincount on an accelerator reads max(keys) back to the host; index_add_ does not
+        else:  # fewer values than buckets (e.g. the per-image maxima: B x C values for C x 2048 buckets):
+            # scatter-adding them costs O(values), a full bincount O(buckets); on an accelerator,
+            # bincount would also read max(keys) back to the host
             self.counts.index_add_(0, keys, torch.ones(1, dtype=torch.int64, device=keys.device).expand(keys.numel()))
         self.n += B * L
         self.min = torch.minimum(self.min, xmin.float())
