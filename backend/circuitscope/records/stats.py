@@ -69,8 +69,8 @@ class Float16Sketch:
             xmin = x.amin(dim=(0, 2))
         if xmax is None:
             xmax = x.amax(dim=(0, 2))
-        keys = torch.bitwise_right_shift(x.to(torch.float16).view(torch.int16), self.shift).to(torch.int32)
-        keys += self._offsets
+        # int16 keys + int32 offsets: one pass that widens and offsets
+        keys = torch.add(torch.bitwise_right_shift(x.to(torch.float16).view(torch.int16), self.shift), self._offsets)
         keys = keys.view(-1)
         if keys.device.type == "cpu" and keys.numel() >= self.counts.numel():
             self.counts += torch.bincount(keys, minlength=self.counts.numel())
