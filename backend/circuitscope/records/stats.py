@@ -319,7 +319,7 @@ class RunningStats:
 
     def sample_stride(self, acts: torch.Tensor) -> int:
         """Stride of the histogram's position sample for maps shaped like acts [B, C, H, W] / [B, C, L]."""
-        L = int(np.prod(acts.shape[2:])) if acts.dim() > 2 else 1
+        L = math.prod(acts.shape[2:]) if acts.dim() > 2 else 1
         W = acts.shape[3] if acts.dim() == 4 else 1
         return sample_stride(L, W, self.hist_positions)
 
