@@ -232,6 +232,9 @@ class Scratch:
         return b[: x.numel()].view(x.shape)
 
 
+_CACHE_CHUNK_BYTES = 1 << 20  # slices of a batch that stay in a core's L2 cache between passes
+
+
 def summarize(
     x: torch.Tensor,
     sample_stride: int = 1,
@@ -249,7 +252,21 @@ def summarize(
     x = _as_bcl(x)
     if x.dtype != torch.float32:
         x = x.float()
-    L = x.shape[2]
+    B, C, L = x.shape
+    rows = max(1, _CACHE_CHUNK_BYTES // max(1, C * L * x.element_size()))
+    if x.device.type == "cpu" and B > 2 * rows:
+        # Large maps (the first layers): the passes below each stream the whole batch from memory; run
+        # them on slices of images that fit in cache instead, so that only the first pass misses.
+        parts = [summarize(x[i : i + rows], 1, scratch, positions, None if pre_min is None else pre_min[i : i + rows])
+                 for i in range(0, B, rows)]
+
+        def cat(field: str) -> torch.Tensor | None:
+            got = [getattr(q, field) for q in parts]
+            return None if got[0] is None else torch.cat(got)
+
+        sample = x if sample_stride == 1 else x[:, :, sample_stride // 2 :: sample_stride]
+        return MapSummary(L, cat("max"), cat("min"), cat("sum"), cat("mean"), cat("sumsq"), cat("npos"),
+                          cat("nneg"), sample, cat("argmax"), cat("argmin"))
     if pre_min is not None:
         amax = None
         if positions:
