@@ -69,12 +69,14 @@ class Float16Sketch:
             xmin = x.amin(dim=(0, 2))
         if xmax is None:
             xmax = x.amax(dim=(0, 2))
-        keys = torch.bitwise_right_shift(x.to(torch.float16).view(torch.int16), self.shift).to(torch.int32)
-        keys += self._offsets
+        # int16 keys + int32 offsets: one pass that widens and offsets
+        keys = torch.add(torch.bitwise_right_shift(x.to(torch.float16).view(torch.int16), self.shift), self._offsets)
         keys = keys.view(-1)
-        if keys.device.type == "cpu":
+        if keys.device.type == "cpu" and keys.numel() >= self.counts.numel():
             self.counts += torch.bincount(keys, minlength=self.counts.numel())
-        else:  # bincount on an accelerator reads max(keys) back to the host; index_add_ does not
+        else:  # fewer values than buckets (e.g. the per-image maxima: B x C values for C x 2048 buckets):
+            # scatter-adding them costs O(values), a full bincount O(buckets); on an accelerator,
+            # bincount would also read max(keys) back to the host
             self.counts.index_add_(0, keys, torch.ones(1, dtype=torch.int64, device=keys.device).expand(keys.numel()))
         self.n += B * L
         self.min = torch.minimum(self.min, xmin.float())
@@ -230,6 +232,9 @@ class Scratch:
         return b[: x.numel()].view(x.shape)
 
 
+_CACHE_CHUNK_BYTES = 1 << 20  # slices of a batch that stay in a core's L2 cache between passes
+
+
 def summarize(
     x: torch.Tensor,
     sample_stride: int = 1,
@@ -247,7 +252,21 @@ def summarize(
     x = _as_bcl(x)
     if x.dtype != torch.float32:
         x = x.float()
-    L = x.shape[2]
+    B, C, L = x.shape
+    rows = max(1, _CACHE_CHUNK_BYTES // max(1, C * L * x.element_size()))
+    if x.device.type == "cpu" and B > 2 * rows:
+        # Large maps (the first layers): the passes below each stream the whole batch from memory; run
+        # them on slices of images that fit in cache instead, so that only the first pass misses.
+        parts = [summarize(x[i : i + rows], 1, scratch, positions, None if pre_min is None else pre_min[i : i + rows])
+                 for i in range(0, B, rows)]
+
+        def cat(field: str) -> torch.Tensor | None:
+            got = [getattr(q, field) for q in parts]
+            return None if got[0] is None else torch.cat(got)
+
+        sample = x if sample_stride == 1 else x[:, :, sample_stride // 2 :: sample_stride]
+        return MapSummary(L, cat("max"), cat("min"), cat("sum"), cat("mean"), cat("sumsq"), cat("npos"),
+                          cat("nneg"), sample, cat("argmax"), cat("argmin"))
     if pre_min is not None:
         amax = None
         if positions:
@@ -317,7 +336,7 @@ class RunningStats:
 
     def sample_stride(self, acts: torch.Tensor) -> int:
         """Stride of the histogram's position sample for maps shaped like acts [B, C, H, W] / [B, C, L]."""
-        L = int(np.prod(acts.shape[2:])) if acts.dim() > 2 else 1
+        L = math.prod(acts.shape[2:]) if acts.dim() > 2 else 1
         W = acts.shape[3] if acts.dim() == 4 else 1
         return sample_stride(L, W, self.hist_positions)
 

@@ -57,12 +57,24 @@ class QuantileSample:
         self.ys = torch.empty(self.num_channels, 0, dtype=torch.int32, device=dev)
         self.xs = torch.empty(self.num_channels, 0, dtype=torch.int32, device=dev)
 
+    def candidates(self, image_idx: torch.Tensor) -> torch.Tensor | None:
+        """Batch rows whose image can enter the sample (its key beats the worst kept one); None: all
+        (the sample is not full yet). Reads the count back to the host: for CPU callers."""
+        if self.keys.numel() < self.size:
+            return None
+        return (hash_keys(image_idx, self.seed) <= self.keys[-1]).nonzero().flatten()
+
     def update(self, x: torch.Tensor, vmax: torch.Tensor, image_idx: torch.Tensor, argmax: torch.Tensor | None,
-               width: int) -> None:
+               width: int, rows: torch.Tensor | None = None) -> None:
         """x: [B, C, L] maps; vmax: [B, C] spatial max; argmax: [B, C] positions or None (computed here,
-        on CPU only for the images that can enter the sample)."""
+        on CPU only for the images that can enter the sample). `rows` (from `candidates`, with
+        `argmax` given): only these rows can enter, and `argmax` need only be right on them."""
         keys = hash_keys(image_idx, self.seed)
-        if argmax is None:  # CPU: only images whose key beats the worst kept one
+        if argmax is not None and rows is not None:
+            if rows.numel() == 0:
+                return
+            vmax, keys, image_idx, argmax = vmax[rows], keys[rows], image_idx[rows], argmax[rows]
+        elif argmax is None:  # CPU: only images whose key beats the worst kept one
             if self.keys.numel() >= self.size:
                 cand = (keys <= self.keys[-1]).nonzero().flatten()
                 if cand.numel() == 0:

@@ -18,11 +18,33 @@ from circuitscope.records.topk import RunningTopK
 __all__ = ["LayerTallies"]
 
 
+_BLOCK = 64  # positions per block of the two-level arg-extreme below
+
+
+def _arg_extreme(rows: torch.Tensor, largest: bool) -> torch.Tensor:
+    """rows [..., L] -> argmax (argmin) over the last dim, the first occurrence as torch's (NaN
+    counts as the extreme). On CPU, torch's argmax is a scalar loop (~6x slower than amax), so long
+    rows go in two levels: the extreme of each block of 64 positions (a vectorised amax), the first
+    block holding the row's extreme, then the arg-extreme inside that block only."""
+    L = rows.shape[-1]
+    if rows.device.type != "cpu" or L % _BLOCK or L < 4 * _BLOCK:
+        return rows.argmax(dim=-1) if largest else rows.argmin(dim=-1)
+    flat = rows.reshape(-1, L // _BLOCK, _BLOCK)
+    blocks = flat.amax(dim=2) if largest else flat.amin(dim=2)
+    j = blocks.argmax(dim=1) if largest else blocks.argmin(dim=1)
+    inside = flat.gather(1, j.view(-1, 1, 1).expand(-1, 1, _BLOCK)).squeeze(1)
+    pos = j * _BLOCK + (inside.argmax(dim=1) if largest else inside.argmin(dim=1))
+    return pos.view(rows.shape[:-1])
+
+
 def _candidate_positions(
-    x: torch.Tensor, v: torch.Tensor, t: torch.Tensor, idx: torch.Tensor, kept: RunningTopK, largest: bool
-) -> torch.Tensor:
-    """argmax (argmin) over positions of the maps that would enter the list, i.e. whose (value,
-    tiebreak, index) beats the k-th kept entry of their channel; 0 elsewhere (those are not kept)."""
+    x: torch.Tensor, v: torch.Tensor, t: torch.Tensor, idx: torch.Tensor, kept: RunningTopK, largest: bool,
+    also: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(positions, columns): argmax (argmin) over positions of the maps that would enter the list, i.e.
+    whose (value, tiebreak, index) beats the k-th kept entry of their channel, and of every map of the
+    images flagged in `also` (bool [B]); 0 elsewhere (those are not kept). `columns`: the batch rows
+    holding at least one map that can enter the list (None: take all), so the merge can skip the rest."""
     B, C, L = x.shape
     wv, wt, wi = kept.values[:, -1], kept.tiebreak[:, -1], kept.index[:, -1]
     i = idx.view(B, 1)
@@ -30,14 +52,30 @@ def _candidate_positions(
         mask = (v > wv) | ((v == wv) & ((t > wt) | ((t == wt) & (i < wi))))
     else:
         mask = (v < wv) | ((v == wv) & ((t < wt) | ((t == wt) & (i < wi))))
+    cols = mask.any(dim=1).nonzero().flatten()
+    if also is not None:
+        mask |= also.view(B, 1)
     nz = mask.nonzero()
     if nz.shape[0] * 4 >= B * C:  # most maps are candidates (first batches): one full pass
-        return x.argmax(dim=2) if largest else x.argmin(dim=2)
+        return _arg_extreme(x, largest), None if cols.numel() == B else cols
     pos = torch.zeros((B, C), dtype=torch.int64, device=x.device)
     if nz.shape[0]:
         rows = x[nz[:, 0], nz[:, 1]]
-        pos[nz[:, 0], nz[:, 1]] = rows.argmax(dim=1) if largest else rows.argmin(dim=1)
-    return pos
+        pos[nz[:, 0], nz[:, 1]] = _arg_extreme(rows, largest)
+    return pos, cols
+
+
+def _update_list(
+    kept: RunningTopK, v: torch.Tensor, idx: torch.Tensor, pos: torch.Tensor, width: int, tiebreak: torch.Tensor,
+    cols: torch.Tensor | None,
+) -> None:
+    """Merge the batch rows `cols` (None: all) into a top/bottom list: rows without a candidate map
+    cannot change it (the merge is exact on any superset of the candidates)."""
+    if cols is not None:
+        if cols.numel() == 0:
+            return
+        v, idx, pos, tiebreak = v[cols], idx[cols], pos[cols], tiebreak[cols]
+    kept.update(v, idx, pos // width, pos % width, tiebreak=tiebreak)
 
 
 @dataclass
@@ -130,9 +168,18 @@ class LayerTallies:
             else:
                 bmin, bpos = xb.min(dim=2)
             s = summarize(x, stride, scratch, positions=not on_cpu, pre_min=bmin)
+        top_cols = bottom_cols = sample_rows = None
         if on_cpu:
-            amax = _candidate_positions(x, s.max, s.mean, image_idx, self.top, largest=True)
-            amin = _candidate_positions(xb, bmin, s.mean, image_idx, self.bottom, largest=False)
+            # one argmax pass over the maps that can enter the top-k or the quantile sample
+            sample_rows = self.sample.candidates(image_idx) if self.sample is not None else None
+            also = None
+            if sample_rows is not None:
+                also = torch.zeros(image_idx.shape[0], dtype=torch.bool, device=x.device)
+                also[sample_rows] = True
+            elif self.sample is not None:  # not full yet: every image enters it
+                also = torch.ones(image_idx.shape[0], dtype=torch.bool, device=x.device)
+            amax, top_cols = _candidate_positions(x, s.max, s.mean, image_idx, self.top, True, also)
+            amin, bottom_cols = _candidate_positions(xb, bmin, s.mean, image_idx, self.bottom, False)
         else:  # summarize(positions=True) returned the positions
             assert s.argmax is not None
             amax = s.argmax
@@ -141,11 +188,11 @@ class LayerTallies:
                 amin = s.argmin
             else:
                 amin = bpos
-        self.top.update(s.max, image_idx, amax // W, amax % W, tiebreak=s.mean)
-        self.bottom.update(bmin, image_idx, amin // W, amin % W, tiebreak=s.mean)
+        _update_list(self.top, s.max, image_idx, amax, W, s.mean, top_cols)
+        _update_list(self.bottom, bmin, image_idx, amin, W, s.mean, bottom_cols)
         self.running.update_from_summary(s)
         if self.sample is not None:
-            self.sample.update(x, s.max, image_idx, None if on_cpu else s.argmax, W)
+            self.sample.update(x, s.max, image_idx, amax, W, rows=sample_rows)
         if self.concepts is not None:
             if membership is None:
                 raise ValueError(f"Layer '{self.layer}' tallies concepts: pass the batch's concept membership")
