@@ -260,13 +260,16 @@ def summarize(
         parts = [summarize(x[i : i + rows], 1, scratch, positions, None if pre_min is None else pre_min[i : i + rows])
                  for i in range(0, B, rows)]
 
-        def cat(field: str) -> torch.Tensor | None:
+        def cat(field: str) -> torch.Tensor:
+            return torch.cat([getattr(q, field) for q in parts])
+
+        def cat_positions(field: str) -> torch.Tensor | None:  # argmax / argmin: None unless asked for
             got = [getattr(q, field) for q in parts]
             return None if got[0] is None else torch.cat(got)
 
         sample = x if sample_stride == 1 else x[:, :, sample_stride // 2 :: sample_stride]
         return MapSummary(L, cat("max"), cat("min"), cat("sum"), cat("mean"), cat("sumsq"), cat("npos"),
-                          cat("nneg"), sample, cat("argmax"), cat("argmin"))
+                          cat("nneg"), sample, cat_positions("argmax"), cat_positions("argmin"))
     if pre_min is not None:
         amax = None
         if positions:
