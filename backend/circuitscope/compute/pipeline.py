@@ -243,6 +243,7 @@ def _examples_stage(config, settings, db, blobs, model, dataset, model_id, ds_id
         log.warning("%d unreadable images were skipped: %s", skipped.count,
                     ", ".join(f"{r} ({why})" for r, why in skipped.items[:10]))
     result.timings["examples_pass"] = time.perf_counter() - t
+    t = time.perf_counter()  # "examples" is rendering and storing them, after the pass (the two used to overlap)
     report("examples", todo[0], 0, len(todo))
     for i, (name, records) in enumerate(engine.render_layer_examples(model, dataset, todo, tallies, check_cancel)):
         with db.session() as s:
