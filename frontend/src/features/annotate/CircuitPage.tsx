@@ -24,6 +24,7 @@ import { CircuitTestPanel, EdgeStrengthSwitch } from "./CircuitTestPanel";
 import { useEditQueue } from "./editQueue";
 import { browseQueries, type ModelSummary } from "../browse/browseApi";
 import { useResource, useTitle } from "../../shared/useResource";
+import { ModelSelect } from "../../shared/ModelSelect";
 
 /** All circuit hypotheses, filterable; create a new one. */
 export function CircuitsPage() {
@@ -45,14 +46,7 @@ export function CircuitsPage() {
     <div>
       <h1>Circuit hypotheses</h1>
       <div className="grid-tools">
-        <select aria-label="model" value={model} onChange={(e) => set("model", e.target.value)}>
-          <option value="">all models</option>
-          {models?.map((m) => (
-            <option key={m.slug} value={m.slug}>
-              {m.name}
-            </option>
-          ))}
-        </select>
+        <ModelSelect models={models} value={model} onChange={(v) => set("model", v)} />
         <select aria-label="status" value={status} onChange={(e) => set("status", e.target.value)}>
           <option value="">any status</option>
           <option>proposed</option>

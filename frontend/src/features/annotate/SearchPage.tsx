@@ -13,6 +13,7 @@ import type { LabelEvidence } from "../evidence/evidenceApi";
 import { browseQueries } from "../browse/browseApi";
 import { pagePaths } from "../../shared/paths";
 import { useResource, useTitle } from "../../shared/useResource";
+import { ModelSelect } from "../../shared/ModelSelect";
 
 const FILTERS = ["model", "layer", "family", "labeled", "annotator", "status", "tag", "concept", "min_auc"] as const;
 
@@ -74,14 +75,7 @@ export function SearchPage() {
         <button type="submit">Search</button>
       </form>
       <div className="grid-tools">
-        <select aria-label="model" value={model} onChange={(e) => setParam("model", e.target.value)}>
-          <option value="">all models</option>
-          {models?.map((m) => (
-            <option key={m.slug} value={m.slug}>
-              {m.name}
-            </option>
-          ))}
-        </select>
+        <ModelSelect models={models} value={model} onChange={(v) => setParam("model", v)} />
         <select aria-label="layer" value={params.get("layer") ?? ""} onChange={(e) => setParam("layer", e.target.value)} disabled={!model}>
           <option value="">all layers</option>
           {layers.map((l) => (
